@@ -1,0 +1,1 @@
+//! COMMAND DOCS: turns a command's redis.io-style syntax string into the argument tree Redis reports.

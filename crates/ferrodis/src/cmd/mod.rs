@@ -1,0 +1,583 @@
+//! The declarative command table (DESIGN.md §3) and dispatch.
+//!
+//! Every command is one [`Command`] entry in its family module's `COMMANDS` slice plus one handler. Dispatch,
+//! arity and unknown-command errors, key extraction for locking, ACL categories, `COMMAND INFO/DOCS/GETKEYS`
+//! all read this table.
+
+pub mod connection;
+pub mod docs;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use crate::client::Client;
+use crate::server::Server;
+use ferrodis_protocol::{Args, Reply};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A Redis error reply, message including its code ("ERR ...", "WRONGTYPE ...").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub Cow<'static, str>);
+
+impl CmdError {
+    pub fn msg(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for CmdError {
+    fn from(s: &'static str) -> Self {
+        CmdError(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for CmdError {
+    fn from(s: String) -> Self {
+        CmdError(Cow::Owned(s))
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// Common error replies, byte for byte as Redis sends them.
+pub mod err {
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const DB_INDEX: &str = "ERR DB index is out of range";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+}
+
+pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const MOVABLEKEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    pub const SENTINEL: u32 = 1 << 18;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    ];
+}
+
+/// ACL categories beyond those implied by flags.
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const BITMAP: u32 = 1 << 8;
+    pub const HYPERLOGLOG: u32 = 1 << 9;
+    pub const GEO: u32 = 1 << 10;
+    pub const STREAM: u32 = 1 << 11;
+    pub const PUBSUB: u32 = 1 << 12;
+    pub const ADMIN: u32 = 1 << 13;
+    pub const FAST: u32 = 1 << 14;
+    pub const SLOW: u32 = 1 << 15;
+    pub const BLOCKING: u32 = 1 << 16;
+    pub const DANGEROUS: u32 = 1 << 17;
+    pub const CONNECTION: u32 = 1 << 18;
+    pub const TRANSACTION: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "@keyspace"),
+        (READ, "@read"),
+        (WRITE, "@write"),
+        (SET, "@set"),
+        (SORTEDSET, "@sortedset"),
+        (LIST, "@list"),
+        (HASH, "@hash"),
+        (STRING, "@string"),
+        (BITMAP, "@bitmap"),
+        (HYPERLOGLOG, "@hyperloglog"),
+        (GEO, "@geo"),
+        (STREAM, "@stream"),
+        (PUBSUB, "@pubsub"),
+        (ADMIN, "@admin"),
+        (FAST, "@fast"),
+        (SLOW, "@slow"),
+        (BLOCKING, "@blocking"),
+        (DANGEROUS, "@dangerous"),
+        (CONNECTION, "@connection"),
+        (TRANSACTION, "@transaction"),
+        (SCRIPTING, "@scripting"),
+    ];
+}
+
+/// Where a command's keys are (the legacy first/last/step triple of COMMAND INFO; `last` < 0 counts from the
+/// end, e.g. -1 = last argument).
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+impl KeySpec {
+    pub const NONE: KeySpec = KeySpec {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+    pub const ONE: KeySpec = KeySpec {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+}
+
+pub struct Command {
+    /// Lower-case name ("get"; for a subcommand, the subcommand name: "setname").
+    pub name: &'static str,
+    /// Redis arity: N = exactly N args (name included), -N = at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// Explicit ACL categories; flag-implied ones (@write, @read, @fast/@slow, @admin...) are added.
+    pub acl: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    pub subcommands: &'static [Command],
+    // Documentation, printed by COMMAND DOCS.
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// Argument syntax in the redis.io style, e.g. "key value [NX | XX] [GET] [EX seconds | PX milliseconds]".
+    /// Lower-case words are named arguments, UPPER-case words are tokens. See [`docs`].
+    pub syntax: &'static str,
+    pub tips: &'static [&'static str],
+}
+
+impl Command {
+    pub const DEFAULT: Command = Command {
+        name: "",
+        arity: -1,
+        flags: 0,
+        acl: 0,
+        keys: KeySpec::NONE,
+        handler: unknown_subcommand_handler,
+        subcommands: &[],
+        group: "generic",
+        since: "1.0.0",
+        summary: "",
+        complexity: "",
+        syntax: "",
+        tips: &[],
+    };
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// ACL categories: explicit plus those Redis derives from the flags.
+    pub fn acl_categories(&self) -> u32 {
+        let mut c = self.acl;
+        if self.has(flags::WRITE) {
+            c |= acl::WRITE;
+        }
+        if self.has(flags::READONLY) && self.acl & acl::SCRIPTING == 0 {
+            c |= acl::READ;
+        }
+        if self.has(flags::ADMIN) {
+            c |= acl::ADMIN | acl::DANGEROUS;
+        }
+        if self.has(flags::PUBSUB) {
+            c |= acl::PUBSUB;
+        }
+        if self.has(flags::FAST) {
+            c |= acl::FAST;
+        }
+        if self.has(flags::BLOCKING) {
+            c |= acl::BLOCKING;
+        }
+        if c & acl::FAST == 0 {
+            c |= acl::SLOW;
+        }
+        c
+    }
+
+    /// Positions of the key arguments in `args` (COMMAND GETKEYS, locking, cluster checks).
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let ks = self.keys;
+        if ks.first <= 0 {
+            return Vec::new();
+        }
+        let last = if ks.last < 0 {
+            argc as i32 + ks.last
+        } else {
+            ks.last
+        };
+        let step = ks.step.max(1) as usize;
+        (ks.first as usize..=last.max(0) as usize)
+            .step_by(step)
+            .filter(|&i| i < argc)
+            .collect()
+    }
+}
+
+fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
+    Err("ERR unknown subcommand".into())
+}
+
+/// Every command family's table.
+pub fn families() -> [&'static [Command]; 4] {
+    [
+        strings::COMMANDS,
+        keys::COMMANDS,
+        server::COMMANDS,
+        connection::COMMANDS,
+    ]
+}
+
+/// Dense index of every command and subcommand (for per-command statistics).
+pub struct Registry {
+    by_name: HashMap<&'static str, usize, foldhash::fast::FixedState>,
+    /// (full name like "client|list", command, parent)
+    pub all: Vec<(String, &'static Command)>,
+    sub_index: HashMap<(usize, &'static str), usize, foldhash::fast::FixedState>,
+}
+
+impl Registry {
+    fn build() -> Registry {
+        let mut r = Registry {
+            by_name: HashMap::default(),
+            all: Vec::new(),
+            sub_index: HashMap::default(),
+        };
+        for fam in families() {
+            for c in fam {
+                let id = r.all.len();
+                r.all.push((c.name.to_string(), c));
+                r.by_name.insert(c.name, id);
+                for s in c.subcommands {
+                    let sid = r.all.len();
+                    r.all.push((format!("{}|{}", c.name, s.name), s));
+                    r.sub_index.insert((id, s.name), sid);
+                }
+            }
+        }
+        r
+    }
+
+    pub fn get() -> &'static Registry {
+        static REG: OnceLock<Registry> = OnceLock::new();
+        REG.get_or_init(Registry::build)
+    }
+
+    /// Look up a top-level command by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lname = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.by_name.get(lname).copied()
+    }
+
+    pub fn lookup_sub(&self, parent: usize, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lname = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.sub_index.get(&(parent, lname)).copied()
+    }
+
+    pub fn command(&self, id: usize) -> &'static Command {
+        self.all[id].1
+    }
+
+    pub fn full_name(&self, id: usize) -> &str {
+        &self.all[id].0
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Top-level commands in table order.
+    pub fn top_level(&self) -> impl Iterator<Item = &'static Command> + '_ {
+        families().into_iter().flat_map(|f| f.iter())
+    }
+
+    /// Resolve a command line to a command id, producing Redis's unknown-command / unknown-subcommand / arity
+    /// errors.
+    pub fn resolve(&self, args: &Args<'_>) -> Result<usize, CmdError> {
+        let name = args.get(0);
+        let Some(id) = self.lookup(name) else {
+            return Err(unknown_command(args));
+        };
+        let cmd = self.command(id);
+        if !cmd.subcommands.is_empty() && args.len() >= 2 {
+            let Some(sid) = self.lookup_sub(id, args.get(1)) else {
+                return Err(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    trunc(args.get(1), 128),
+                    cmd.name.to_ascii_uppercase()
+                )
+                .into());
+            };
+            check_arity(self.command(sid), self.full_name(sid), args.len())?;
+            return Ok(sid);
+        }
+        check_arity(cmd, cmd.name, args.len())?;
+        Ok(id)
+    }
+}
+
+fn check_arity(cmd: &Command, full: &str, argc: usize) -> CmdResult {
+    let a = cmd.arity;
+    if (a > 0 && argc as i32 != a) || (argc as i32) < -a {
+        return Err(format!("ERR wrong number of arguments for '{full}' command").into());
+    }
+    Ok(())
+}
+
+fn trunc(b: &[u8], n: usize) -> Cow<'_, str> {
+    String::from_utf8_lossy(&b[..b.len().min(n)])
+}
+
+pub fn unknown_command(args: &Args<'_>) -> CmdError {
+    let mut rest = String::new();
+    for a in args.iter().skip(1) {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        rest.push('\'');
+        rest.push_str(&trunc(a, room));
+        rest.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        trunc(args.get(0), 128),
+        rest
+    )
+    .into()
+}
+
+/// What a handler gets: the server, its client, the reply buffer, and the time the batch started.
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Vec<u8>,
+    /// Unix time in milliseconds, sampled once per command (Redis caches it per command too, so a command
+    /// sees one consistent "now").
+    pub now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    #[inline]
+    pub fn reply(&mut self) -> Reply<'_> {
+        Reply::new(self.out, self.client.resp3)
+    }
+
+    #[inline]
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// The LRU clock value stored in entries on access (seconds).
+    #[inline]
+    pub fn lru_clock(&self) -> u32 {
+        (self.now_ms / 1000) as u32
+    }
+}
+
+/// Parse helpers shared by handlers.
+pub mod parse {
+    use super::{err, CmdError};
+    use ferrodis_protocol::num;
+
+    pub fn int(b: &[u8]) -> Result<i64, CmdError> {
+        num::parse_i64(b).ok_or_else(|| err::NOT_INTEGER.into())
+    }
+
+    pub fn float(b: &[u8]) -> Result<f64, CmdError> {
+        num::parse_f64(b).ok_or_else(|| err::NOT_FLOAT.into())
+    }
+
+    /// A non-negative integer that fits usize, else `msg`.
+    pub fn uint_or(b: &[u8], msg: &'static str) -> Result<usize, CmdError> {
+        match num::parse_i64(b) {
+            Some(v) if v >= 0 => Ok(v as usize),
+            _ => Err(msg.into()),
+        }
+    }
+
+    #[inline]
+    pub fn eq(a: &[u8], lit: &str) -> bool {
+        a.eq_ignore_ascii_case(lit.as_bytes())
+    }
+}
+
+/// Run one request: resolve it in the table, check authentication, call the handler, account statistics,
+/// write the reply (or error) to `out`, honouring CLIENT REPLY OFF/SKIP.
+pub fn execute(srv: &Server, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
+    let reg = Registry::get();
+    let stats = &srv.workers[client.worker];
+    let start_len = out.len();
+    let skipping = client.reply_mode == ReplyMode::SkipNext;
+    if skipping {
+        client.reply_mode = ReplyMode::On;
+    }
+    let result = match reg.resolve(&args) {
+        Err(e) => {
+            if let Some(id) = reg.lookup(args.get(0)) {
+                stats.cmds[id].rejected.add(1);
+            }
+            Err(e)
+        }
+        Ok(id) => {
+            let cmd = reg.command(id);
+            if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+                stats.cmds[id].rejected.add(1);
+                Err(err::NOAUTH.into())
+            } else {
+                let t = std::time::Instant::now();
+                let mut ctx = Ctx {
+                    srv,
+                    client,
+                    out,
+                    now_ms: crate::server::unix_ms(),
+                };
+                let r = (cmd.handler)(&mut ctx, args);
+                let st = &stats.cmds[id];
+                st.calls.add(1);
+                st.usec.add(t.elapsed().as_micros() as u64);
+                if r.is_err() {
+                    st.failed.add(1);
+                }
+                client
+                    .info
+                    .last_cmd
+                    .store(id as u32, std::sync::atomic::Ordering::Relaxed);
+                r
+            }
+        }
+    };
+    if let Err(e) = result {
+        Reply::new(out, client.resp3).error(e.msg());
+        srv.record_error(e.msg());
+        stats.error_replies.add(1);
+    }
+    stats.commands.add(1);
+    if skipping || matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext) {
+        out.truncate(start_len);
+    }
+}
+
+use crate::client::ReplyMode;
+use crate::keyspace::{entry::Entry, Lookup, Shard};
+
+impl<'a> Ctx<'a> {
+    /// Look a key up in a locked shard for a command that will read or modify it: lazily deletes an expired
+    /// key (counting it), updates the access clock unless the client is in NO-TOUCH mode, and counts
+    /// keyspace hits and misses.
+    pub fn lookup<'s>(&self, shard: &'s mut Shard, key: &[u8]) -> Option<&'s mut Entry> {
+        let stats = &self.srv.workers[self.client.worker];
+        match shard.lookup_mut(self.client.db, key, self.now_ms) {
+            Lookup::Found(e) => {
+                if !self.client.no_touch {
+                    e.set_lru(self.lru_clock());
+                }
+                stats.hits.add(1);
+                Some(e)
+            }
+            Lookup::Expired => {
+                stats.expired.add(1);
+                stats.misses.add(1);
+                None
+            }
+            Lookup::Missing => {
+                stats.misses.add(1);
+                None
+            }
+        }
+    }
+
+    /// Like [`Ctx::lookup`] for writes: no hit/miss accounting (Redis counts those for reads only).
+    pub fn lookup_write<'s>(&self, shard: &'s mut Shard, key: &[u8]) -> Option<&'s mut Entry> {
+        match shard.lookup_mut(self.client.db, key, self.now_ms) {
+            Lookup::Found(e) => {
+                if !self.client.no_touch {
+                    e.set_lru(self.lru_clock());
+                }
+                Some(e)
+            }
+            Lookup::Expired => {
+                self.srv.workers[self.client.worker].expired.add(1);
+                None
+            }
+            Lookup::Missing => None,
+        }
+    }
+
+    /// Every successful write to a key calls this once per key changed, with the keyspace event name Redis
+    /// uses ("set", "del", "expire", "rename_from", ...). It is the single hook for the modification side
+    /// effects: the dirty counter now; WATCH invalidation, keyspace notifications and client-side caching
+    /// invalidation hang off it later.
+    pub fn modified(&self, _key: &[u8], _event: &'static str) {
+        self.srv.workers[self.client.worker].dirty.add(1);
+    }
+
+    /// Count keys removed because their TTL passed.
+    pub fn count_expired(&self, n: u64) {
+        self.srv.workers[self.client.worker].expired.add(n);
+    }
+}

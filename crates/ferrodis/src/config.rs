@@ -1,0 +1,581 @@
+//! Configuration: a redis.conf-style file plus `--directive value ...` flags, with Redis's directive names.
+//! One table ([`DIRECTIVES`]) drives file parsing, flags, CONFIG GET, CONFIG SET and CONFIG REWRITE.
+
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub unixsocket: String,
+    pub unixsocketperm: u32,
+    pub databases: usize,
+    pub requirepass: Option<Vec<u8>>,
+    pub maxclients: usize,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub loglevel: String,
+    pub logfile: String,
+    pub dir: String,
+    pub protected_mode: bool,
+    pub threads: usize,
+    pub hz: u32,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub active_expire: bool,
+    /// The config file we were started with (CONFIG REWRITE target).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["*".into(), "-::*".into()],
+            unixsocket: String::new(),
+            unixsocketperm: 0,
+            databases: 16,
+            requirepass: None,
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            dir: std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| ".".into()),
+            protected_mode: true,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            hz: 10,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            active_expire: true,
+            config_file: None,
+        }
+    }
+}
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
+
+pub struct Directive {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// Can CONFIG SET change it at run time?
+    pub mutable: bool,
+    /// Hidden from CONFIG GET (secrets are still returned by Redis; kept for parity: false everywhere now).
+    pub get: Getter,
+    pub set: Setter,
+}
+
+fn one(args: &[String]) -> Result<&str, String> {
+    match args {
+        [v] => Ok(v),
+        _ => Err("wrong number of arguments".into()),
+    }
+}
+
+fn yes_no(args: &[String]) -> Result<bool, String> {
+    match one(args)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn int_in(args: &[String], min: i64, max: i64) -> Result<i64, String> {
+    let v: i64 = one(args)?
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if v < min || v > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(v)
+}
+
+/// Redis's memtoull: "1gb", "100mb", "4k", plain bytes.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let l = s.to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| l.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((l.clone(), 1));
+    let n: u64 = num.parse().ok()?;
+    n.checked_mul(mul)
+}
+
+fn memory(args: &[String]) -> Result<u64, String> {
+    parse_memory(one(args)?).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+const MEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+
+pub static DIRECTIVES: &[Directive] = &[
+    Directive {
+        name: "port",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.port.to_string(),
+        set: |c, a| {
+            c.port = int_in(a, 0, 65535)? as u16;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "bind",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.bind.join(" "),
+        set: |c, a| {
+            if a.is_empty() {
+                return Err("wrong number of arguments".into());
+            }
+            c.bind = a.to_vec();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "unixsocket",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.unixsocket.clone(),
+        set: |c, a| {
+            c.unixsocket = one(a)?.to_string();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "unixsocketperm",
+        aliases: &[],
+        mutable: false,
+        get: |c| format!("{:o}", c.unixsocketperm),
+        set: |c, a| {
+            c.unixsocketperm = u32::from_str_radix(one(a)?, 8)
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "databases",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.databases.to_string(),
+        set: |c, a| {
+            c.databases = int_in(a, 1, i32::MAX as i64)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "requirepass",
+        aliases: &[],
+        mutable: true,
+        get: |c| {
+            c.requirepass
+                .as_deref()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default()
+        },
+        set: |c, a| {
+            let v = one(a)?;
+            c.requirepass = (!v.is_empty()).then(|| v.as_bytes().to_vec());
+            Ok(())
+        },
+    },
+    Directive {
+        name: "maxclients",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.maxclients.to_string(),
+        set: |c, a| {
+            c.maxclients = int_in(a, 1, i32::MAX as i64)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "timeout",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.timeout.to_string(),
+        set: |c, a| {
+            c.timeout = int_in(a, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "tcp-keepalive",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.tcp_keepalive.to_string(),
+        set: |c, a| {
+            c.tcp_keepalive = int_in(a, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "loglevel",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.loglevel.clone(),
+        set: |c, a| {
+            let v = one(a)?.to_ascii_lowercase();
+            if !LOGLEVELS.contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+            }
+            c.loglevel = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "logfile",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.logfile.clone(),
+        set: |c, a| {
+            c.logfile = one(a)?.to_string();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "dir",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.dir.clone(),
+        set: |c, a| {
+            let d = one(a)?;
+            std::env::set_current_dir(d).map_err(|e| e.to_string())?;
+            c.dir = std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| d.to_string());
+            Ok(())
+        },
+    },
+    Directive {
+        name: "protected-mode",
+        aliases: &[],
+        mutable: true,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.into(),
+        set: |c, a| {
+            c.protected_mode = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "threads",
+        aliases: &["io-threads", "worker-threads"],
+        mutable: false,
+        get: |c| c.threads.to_string(),
+        set: |c, a| {
+            c.threads = int_in(a, 1, 1024)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "hz",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.hz.to_string(),
+        set: |c, a| {
+            c.hz = int_in(a, 0, i32::MAX as i64)?.clamp(1, 500) as u32;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "proto-max-bulk-len",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: |c, a| {
+            let v = memory(a)?;
+            if v < 1024 * 1024 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+            }
+            c.proto_max_bulk_len = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "client-query-buffer-limit",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, a| {
+            let v = memory(a)?;
+            if v < 1024 * 1024 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+            }
+            c.client_query_buffer_limit = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "maxmemory",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.maxmemory.to_string(),
+        set: |c, a| {
+            c.maxmemory = memory(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "maxmemory-policy",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.maxmemory_policy.clone(),
+        set: |c, a| {
+            let v = one(a)?.to_ascii_lowercase();
+            if !MEMORY_POLICIES.contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".into());
+            }
+            c.maxmemory_policy = v;
+            Ok(())
+        },
+    },
+];
+
+pub fn find_directive(name: &str) -> Option<&'static Directive> {
+    let l = name.to_ascii_lowercase();
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name == l || d.aliases.contains(&l.as_str()))
+}
+
+/// Split a config line like Redis's sdssplitargs (quotes and escapes).
+pub fn split_line(line: &str) -> Result<Vec<String>, String> {
+    let mut p = ferrodis_protocol::RequestParser::new(ferrodis_protocol::Limits::default());
+    let mut buf = line.as_bytes().to_vec();
+    buf.push(b'\n');
+    match p.parse(&buf) {
+        Ok(Some(_)) => Ok(p
+            .args(&buf)
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()),
+        _ => Err("Unbalanced quotes in configuration line".into()),
+    }
+}
+
+/// A fatal configuration error, printed like Redis's "FATAL CONFIG FILE ERROR" block.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl Config {
+    fn apply(&mut self, args: &[String]) -> Result<(), String> {
+        let Some(d) = find_directive(&args[0]) else {
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        (d.set)(self, &args[1..])
+    }
+
+    /// Apply a config file's text. `source` names it in error messages.
+    pub fn load_text(&mut self, text: &str, source: &str) -> Result<(), ConfigError> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fail = |msg: String| {
+                ConfigError(format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Ferrodis {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}\n(in {})",
+                    env!("CARGO_PKG_VERSION"),
+                    n + 1,
+                    line,
+                    msg,
+                    source
+                ))
+            };
+            let args = split_line(line).map_err(fail)?;
+            if args.is_empty() {
+                continue;
+            }
+            if args[0].eq_ignore_ascii_case("include") {
+                let path = args.get(1).ok_or_else(|| fail("include needs a path".into()))?;
+                let inc = std::fs::read_to_string(path)
+                    .map_err(|e| fail(format!("can't open included file: {e}")))?;
+                self.load_text(&inc, path)?;
+                continue;
+            }
+            self.apply(&args).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Build a config from the command line: `ferrodis [config-file] [--directive args ...]`.
+    pub fn from_args(argv: &[String]) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        let mut rest = argv;
+        if let Some(first) = argv.first() {
+            if !first.starts_with("--") {
+                let text = if first == "-" {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .map_err(|e| ConfigError(e.to_string()))?;
+                    s
+                } else {
+                    std::fs::read_to_string(first).map_err(|e| {
+                        ConfigError(format!("Fatal error, can't open config file '{first}': {e}"))
+                    })?
+                };
+                cfg.config_file = (first != "-")
+                    .then(|| std::fs::canonicalize(first).unwrap_or_else(|_| first.into()));
+                cfg.load_text(&text, first)?;
+                rest = &argv[1..];
+            }
+        }
+        // Flags: "--port 7000 --bind a b" becomes the config lines "port 7000" and "bind a b".
+        let mut text = String::new();
+        for a in rest {
+            if let Some(name) = a.strip_prefix("--") {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(name);
+            } else {
+                text.push(' ');
+                text.push_str(&quote(a));
+            }
+        }
+        cfg.load_text(&text, "command line")?;
+        Ok(cfg)
+    }
+
+    /// CONFIG SET name value: apply to a copy, so a failure changes nothing.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let Some(d) = find_directive(name) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if !d.mutable {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        }
+        let args = if d.name == "bind" {
+            value.split_whitespace().map(String::from).collect()
+        } else {
+            vec![value.to_string()]
+        };
+        (d.set)(self, &args).map_err(|e| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
+        })
+    }
+
+    /// CONFIG REWRITE: rewrite the config file with the current values of the directives that differ from
+    /// the defaults, keeping comments and unrelated lines.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = &self.config_file else {
+            return Err("ERR The server is running without a config file".into());
+        };
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let defaults = Config::default();
+        let mut out = Vec::new();
+        let mut done = std::collections::HashSet::new();
+        for line in old.lines() {
+            let t = line.trim();
+            let name = t.split_whitespace().next().unwrap_or("");
+            match find_directive(name) {
+                Some(d) if !t.starts_with('#') => {
+                    if done.insert(d.name) {
+                        out.push(format!("{} {}", d.name, quote(&(d.get)(self))));
+                    }
+                }
+                _ => out.push(line.to_string()),
+            }
+        }
+        for d in DIRECTIVES {
+            if !done.contains(d.name) && (d.get)(self) != (d.get)(&defaults) {
+                out.push(format!("{} {}", d.name, quote(&(d.get)(self))));
+            }
+        }
+        let tmp = path.with_extension("rewrite.tmp");
+        let mut text = out.join("\n");
+        text.push('\n');
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("ERR Rewriting config file: {e}"))
+    }
+}
+
+/// Quote a value for a config line when it needs it.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\')
+    {
+        return s.to_string();
+    }
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\r' => q.push_str("\\r"),
+            '\t' => q.push_str("\\t"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_and_file() {
+        let c = Config::from_args(&args(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--requirepass", "s e"]))
+            .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        assert_eq!(c.requirepass.as_deref(), Some(&b"s e"[..]));
+        let mut c = Config::default();
+        c.load_text("# c\nport 7001\nmaxmemory 1mb\n", "t").unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.maxmemory, 1 << 20);
+        let e = c.load_text("port 1\nfoo bar\n", "x.conf").unwrap_err();
+        assert!(e.0.contains("at line 2"), "{}", e.0);
+        assert!(e.0.contains("Bad directive"), "{}", e.0);
+    }
+
+    #[test]
+    fn config_set_errors() {
+        let mut c = Config::default();
+        assert!(c.set("port", "1").unwrap_err().contains("immutable"));
+        assert!(c.set("nosuch", "1").unwrap_err().contains("Unknown option"));
+        assert!(c.set("maxclients", "x").is_err());
+        c.set("maxmemory", "2gb").unwrap();
+        assert_eq!(c.maxmemory, 2 << 30);
+    }
+}

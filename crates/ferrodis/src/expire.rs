@@ -1,0 +1,67 @@
+//! Active expiry: each worker walks its share of the shards (shard % workers == worker) `hz` times a second,
+//! deleting keys whose TTL has passed, within a CPU budget of 25% of each tick (as Redis's slow cycle). The
+//! walk uses the table's SCAN cursor, so it makes steady progress through each table and never holds a shard
+//! lock for more than a few buckets. The same pass advances any incremental table resize.
+
+use crate::keyspace::NUM_SHARDS;
+use crate::server::{unix_ms, Server};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Buckets examined per table per lock hold.
+const STEPS_PER_LOCK: usize = 32;
+
+pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
+    let nworkers = srv.workers.len();
+    let dbs = srv.keyspace.databases();
+    let mine: Vec<usize> = (worker..NUM_SHARDS).step_by(nworkers).collect();
+    // One cursor per (my shard, db).
+    let mut cursors = vec![0u64; mine.len() * dbs];
+    let mut next_shard = 0usize;
+    loop {
+        let hz = srv.config.read().hz.max(1);
+        let tick = Duration::from_millis(1000 / hz as u64);
+        tokio::time::sleep(tick).await;
+        if srv.shutting_down.load(Relaxed) {
+            return;
+        }
+        let active = srv.active_expire.load(Relaxed);
+        let budget = tick / 4;
+        let start = Instant::now();
+        let mut visited = 0;
+        while visited < mine.len() && start.elapsed() < budget {
+            let si = next_shard;
+            next_shard = (next_shard + 1) % mine.len();
+            visited += 1;
+            let mut shard = srv.keyspace.lock_shard(mine[si]);
+            let now = unix_ms();
+            let mut removed = 0u64;
+            for db in 0..dbs {
+                let table = shard.db(db);
+                if table.is_empty() {
+                    continue;
+                }
+                let needs_expire = active && table.volatile_len() > 0;
+                let table = shard.db_mut(db);
+                table.rehash(16);
+                if !needs_expire {
+                    continue;
+                }
+                let c = &mut cursors[si * dbs + db];
+                for _ in 0..STEPS_PER_LOCK {
+                    let (next, n) = table.scan_remove(*c, |e| e.is_expired(now));
+                    removed += n as u64;
+                    *c = next;
+                    if next == 0 {
+                        break;
+                    }
+                }
+            }
+            drop(shard);
+            if removed > 0 {
+                srv.workers[worker].expired.add(removed);
+            }
+        }
+    }
+}

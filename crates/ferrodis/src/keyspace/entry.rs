@@ -1,0 +1,314 @@
+//! One key of the keyspace: key bytes, value, TTL and access clock in a single 64-byte allocation.
+//!
+//! A string value that fits next to its key (key + value <= `PACKED_CAP` bytes) is stored inline in the
+//! entry itself, so the common "small key, small value" case costs exactly one allocation of 64 bytes
+//! (jemalloc's 64-byte class). Anything else keeps the key in a boxed slice and the value in [`Value`].
+
+use crate::types::Value;
+
+/// Bytes of key + value that fit inside the entry.
+pub const PACKED_CAP: usize = 41;
+
+/// A string value larger than this many bytes is reported as `raw` by OBJECT ENCODING (Redis's embstr limit).
+pub const EMBSTR_LIMIT: usize = 44;
+
+pub struct Entry {
+    pub(super) next: Option<Box<Entry>>,
+    /// Absolute expiry in unix milliseconds; 0 = no TTL.
+    expire_at: u64,
+    kv: Kv,
+}
+
+enum Kv {
+    Packed {
+        lru: u32,
+        klen: u8,
+        vlen: u8,
+        buf: [u8; PACKED_CAP],
+    },
+    Split {
+        lru: u32,
+        key: Box<[u8]>,
+        value: Value,
+    },
+}
+
+/// A borrowed view of an entry's value.
+pub enum ValueRef<'a> {
+    Str(&'a [u8]),
+    Other(&'a Value),
+}
+
+impl Entry {
+    pub fn new(key: &[u8], value: Value, lru: u32) -> Box<Entry> {
+        Box::new(Entry {
+            next: None,
+            expire_at: 0,
+            kv: Kv::build(key, value, lru),
+        })
+    }
+
+    pub fn new_str(key: &[u8], s: &[u8], lru: u32) -> Box<Entry> {
+        Box::new(Entry {
+            next: None,
+            expire_at: 0,
+            kv: Kv::build_str(key, s, lru),
+        })
+    }
+
+    #[inline]
+    pub fn key(&self) -> &[u8] {
+        match &self.kv {
+            Kv::Packed { klen, buf, .. } => &buf[..*klen as usize],
+            Kv::Split { key, .. } => key,
+        }
+    }
+
+    #[inline]
+    #[allow(unreachable_patterns)] // until collection types join Value
+    pub fn value(&self) -> ValueRef<'_> {
+        match &self.kv {
+            Kv::Packed { klen, vlen, buf, .. } => {
+                let k = *klen as usize;
+                ValueRef::Str(&buf[k..k + *vlen as usize])
+            }
+            Kv::Split { value: Value::Str(s), .. } => ValueRef::Str(s),
+            Kv::Split { value, .. } => ValueRef::Other(value),
+        }
+    }
+
+    /// The string bytes, if the value is a string.
+    #[inline]
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self.value() {
+            ValueRef::Str(s) => Some(s),
+            ValueRef::Other(_) => None,
+        }
+    }
+
+    pub fn is_str(&self) -> bool {
+        self.as_str().is_some()
+    }
+
+    /// Mutable access to a non-inline value. Strings stored inline are not reachable here: replace them with
+    /// [`Entry::set_value`] / [`Entry::set_str`].
+    pub fn value_mut(&mut self) -> Option<&mut Value> {
+        match &mut self.kv {
+            Kv::Packed { .. } => None,
+            Kv::Split { value, .. } => Some(value),
+        }
+    }
+
+    /// Take the string value out as an owned, growable buffer (for APPEND/SETRANGE), leaving an empty string.
+    #[allow(unreachable_patterns)] // until collection types join Value
+    pub fn take_str_vec(&mut self) -> Option<Vec<u8>> {
+        match &mut self.kv {
+            Kv::Packed { klen, vlen, buf, .. } => {
+                let k = *klen as usize;
+                let v = buf[k..k + *vlen as usize].to_vec();
+                *vlen = 0;
+                Some(v)
+            }
+            Kv::Split { value: Value::Str(s), .. } => Some(std::mem::take(s)),
+            Kv::Split { .. } => None,
+        }
+    }
+
+    pub fn set_value(&mut self, value: Value) {
+        let lru = self.lru();
+        let kv = match std::mem::replace(
+            &mut self.kv,
+            Kv::Packed {
+                lru,
+                klen: 0,
+                vlen: 0,
+                buf: [0; PACKED_CAP],
+            },
+        ) {
+            Kv::Packed { klen, buf, .. } => Kv::build(&buf[..klen as usize], value, lru),
+            Kv::Split { key, .. } => Kv::with_boxed_key(key, value, lru),
+        };
+        self.kv = kv;
+    }
+
+    pub fn set_str(&mut self, s: &[u8]) {
+        let lru = self.lru();
+        match &mut self.kv {
+            Kv::Packed { klen, vlen, buf, .. } if *klen as usize + s.len() <= PACKED_CAP => {
+                let k = *klen as usize;
+                buf[k..k + s.len()].copy_from_slice(s);
+                *vlen = s.len() as u8;
+            }
+            Kv::Split {
+                key,
+                value: Value::Str(v),
+                ..
+            } if key.len() + s.len() > PACKED_CAP => {
+                v.clear();
+                v.extend_from_slice(s);
+                v.shrink_to_fit();
+            }
+            _ => {
+                let key = self.key().to_vec();
+                self.kv = Kv::build_str(&key, s, lru);
+            }
+        }
+    }
+
+    /// Store a string value given as an owned buffer (avoids a copy for large values).
+    pub fn set_str_vec(&mut self, s: Vec<u8>) {
+        if self.key().len() + s.len() <= PACKED_CAP {
+            self.set_str(&s);
+        } else {
+            self.set_value(Value::Str(s));
+        }
+    }
+
+    #[inline]
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    #[inline]
+    pub fn set_expire_at(&mut self, when: Option<u64>) {
+        self.expire_at = when.unwrap_or(0);
+    }
+
+    #[inline]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    #[inline]
+    pub fn lru(&self) -> u32 {
+        match &self.kv {
+            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
+        }
+    }
+
+    #[inline]
+    pub fn set_lru(&mut self, clock: u32) {
+        match &mut self.kv {
+            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru = clock,
+        }
+    }
+
+    /// Whether the value lives inline with the key (for OBJECT ENCODING / memory reports).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.kv, Kv::Packed { .. })
+    }
+
+    /// Deep copy under a new key (COPY, RENAME keep the value but may change the key).
+    pub fn clone_with_key(&self, key: &[u8]) -> Box<Entry> {
+        let mut e = match self.value() {
+            ValueRef::Str(s) => Entry::new_str(key, s, self.lru()),
+            ValueRef::Other(v) => Entry::new(key, v.clone(), self.lru()),
+        };
+        e.expire_at = self.expire_at;
+        e
+    }
+
+    /// Move this entry's value under a new key, keeping TTL and clock.
+    pub fn rekey(self: Box<Self>, key: &[u8]) -> Box<Entry> {
+        let Entry { expire_at, kv, .. } = *self;
+        let lru = match &kv {
+            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
+        };
+        let kv = match kv {
+            Kv::Packed { klen, vlen, buf, .. } => {
+                let k = klen as usize;
+                Kv::build_str(key, &buf[k..k + vlen as usize], lru)
+            }
+            Kv::Split { value, .. } => Kv::build(key, value, lru),
+        };
+        Box::new(Entry {
+            next: None,
+            expire_at,
+            kv,
+        })
+    }
+}
+
+impl Kv {
+    fn build(key: &[u8], value: Value, lru: u32) -> Kv {
+        match value {
+            Value::Str(s) if key.len() + s.len() <= PACKED_CAP => Kv::build_str(key, &s, lru),
+            value => Kv::Split {
+                lru,
+                key: key.into(),
+                value,
+            },
+        }
+    }
+
+    fn with_boxed_key(key: Box<[u8]>, value: Value, lru: u32) -> Kv {
+        match value {
+            Value::Str(s) if key.len() + s.len() <= PACKED_CAP => Kv::build_str(&key, &s, lru),
+            value => Kv::Split { lru, key, value },
+        }
+    }
+
+    fn build_str(key: &[u8], s: &[u8], lru: u32) -> Kv {
+        if key.len() + s.len() <= PACKED_CAP {
+            let mut buf = [0u8; PACKED_CAP];
+            buf[..key.len()].copy_from_slice(key);
+            buf[key.len()..key.len() + s.len()].copy_from_slice(s);
+            Kv::Packed {
+                lru,
+                klen: key.len() as u8,
+                vlen: s.len() as u8,
+                buf,
+            }
+        } else {
+            Kv::Split {
+                lru,
+                key: key.into(),
+                value: Value::Str(s.to_vec()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+    }
+
+    #[test]
+    fn packed_and_split_round_trip() {
+        let mut e = Entry::new_str(b"key:000000000001", b"xyz", 7);
+        assert!(e.is_packed());
+        assert_eq!(e.key(), b"key:000000000001");
+        assert_eq!(e.as_str(), Some(&b"xyz"[..]));
+        let big = vec![b'a'; 100];
+        e.set_str(&big);
+        assert!(!e.is_packed());
+        assert_eq!(e.as_str(), Some(&big[..]));
+        assert_eq!(e.key(), b"key:000000000001");
+        e.set_str(b"small");
+        assert!(e.is_packed());
+        assert_eq!(e.as_str(), Some(&b"small"[..]));
+        assert_eq!(e.lru(), 7);
+        e.set_expire_at(Some(123));
+        let e2 = e.rekey(b"other");
+        assert_eq!(e2.key(), b"other");
+        assert_eq!(e2.as_str(), Some(&b"small"[..]));
+        assert_eq!(e2.expire_at(), Some(123));
+    }
+
+    #[test]
+    fn long_key_short_value() {
+        let key = vec![b'k'; 200];
+        let mut e = Entry::new_str(&key, b"1", 0);
+        assert!(!e.is_packed());
+        assert_eq!(e.key(), &key[..]);
+        let mut v = e.take_str_vec().unwrap();
+        v.extend_from_slice(b"23");
+        e.set_str_vec(v);
+        assert_eq!(e.as_str(), Some(&b"123"[..]));
+    }
+}

@@ -1,0 +1,230 @@
+//! The shared keyspace, lock-striped by hash slot (DESIGN.md §2.2).
+//!
+//! slot = CRC16(key or its {hashtag}) mod 16384, exactly as Redis Cluster computes it. Slots map to
+//! `NUM_SHARDS` shards in contiguous runs (shard = slot / SLOTS_PER_SHARD), so a hash tag always lands in one
+//! shard and cluster mode can later hand whole slot ranges to other nodes. Each shard is one mutex around the
+//! tables of all logical databases for its slots.
+//!
+//! Lock order: shards are always locked in ascending index order (see [`Keyspace::lock_many`] and
+//! [`Keyspace::lock_all`]); nothing else is locked while a shard lock is held, except further shards in that
+//! order. Shard locks are never held across an `.await`.
+
+pub mod entry;
+pub mod table;
+
+use entry::Entry;
+use parking_lot::{Mutex, MutexGuard};
+use table::Table;
+
+pub const NUM_SLOTS: usize = 16384;
+pub const NUM_SHARDS: usize = 1024;
+const SLOTS_PER_SHARD: usize = NUM_SLOTS / NUM_SHARDS;
+/// Bits of a SCAN cursor that hold the shard index.
+pub const SHARD_BITS: u32 = NUM_SHARDS.trailing_zeros();
+
+const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+
+/// The hash slot of a key, honouring `{hashtag}` as Redis Cluster does.
+pub fn key_slot(key: &[u8]) -> usize {
+    let tagged = match memchr::memchr(b'{', key) {
+        Some(open) => match memchr::memchr(b'}', &key[open + 1..]) {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    (CRC16.checksum(tagged) as usize) & (NUM_SLOTS - 1)
+}
+
+#[inline]
+pub fn shard_of(key: &[u8]) -> usize {
+    key_slot(key) / SLOTS_PER_SHARD
+}
+
+/// One stripe of the keyspace: every database's table for this shard's slots.
+pub struct Shard {
+    dbs: Box<[Table]>,
+    /// Bumped on every write access. A snapshot in progress (persistence) hooks `before_write` to serialize
+    /// this shard before its first change after the snapshot point, which makes forkless snapshots
+    /// point-in-time consistent.
+    version: u64,
+}
+
+impl Shard {
+    fn new(databases: usize) -> Self {
+        Shard {
+            dbs: (0..databases).map(|_| Table::new()).collect(),
+            version: 0,
+        }
+    }
+
+    /// Read access to one database's table.
+    #[inline]
+    pub fn db(&self, db: usize) -> &Table {
+        &self.dbs[db]
+    }
+
+    /// Write access to one database's table. Every mutation of the keyspace goes through here (or
+    /// [`Shard::dbs_mut`]), which is the pre-mutation hook point for snapshots.
+    #[inline]
+    pub fn db_mut(&mut self, db: usize) -> &mut Table {
+        self.before_write();
+        &mut self.dbs[db]
+    }
+
+    /// Write access to all databases of this shard (SWAPDB, FLUSHALL, MOVE).
+    pub fn dbs_mut(&mut self) -> &mut [Table] {
+        self.before_write();
+        &mut self.dbs
+    }
+
+    #[inline]
+    fn before_write(&mut self) {
+        self.version = self.version.wrapping_add(1);
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Look a key up, treating an expired entry as absent (it is removed lazily; `on_expire` is told).
+    /// Returns a mutable reference because callers usually go on to touch the clock or the value.
+    pub fn lookup_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Lookup<'_> {
+        let expired = match self.dbs[db].find(key) {
+            None => return Lookup::Missing,
+            Some(e) => e.is_expired(now_ms),
+        };
+        let table = self.db_mut(db);
+        if expired {
+            table.remove(key);
+            return Lookup::Expired;
+        }
+        match table.find_mut(key) {
+            Some(e) => Lookup::Found(e),
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Read-only lookup; an expired entry reads as absent (left for the writer or the active cycle to delete,
+    /// as a replica would).
+    pub fn get(&self, db: usize, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.dbs[db].find(key).filter(|e| !e.is_expired(now_ms))
+    }
+}
+
+pub enum Lookup<'a> {
+    Found(&'a mut Entry),
+    /// The key existed but its TTL had passed; it has just been deleted.
+    Expired,
+    Missing,
+}
+
+impl<'a> Lookup<'a> {
+    pub fn found(self) -> Option<&'a mut Entry> {
+        match self {
+            Lookup::Found(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    databases: usize,
+}
+
+pub type ShardGuard<'a> = MutexGuard<'a, Shard>;
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        Keyspace {
+            shards: (0..NUM_SHARDS)
+                .map(|_| Mutex::new(Shard::new(databases)))
+                .collect(),
+            databases,
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    /// Lock the shard that owns `key`.
+    #[inline]
+    pub fn lock_key(&self, key: &[u8]) -> ShardGuard<'_> {
+        self.shards[shard_of(key)].lock()
+    }
+
+    #[inline]
+    pub fn lock_shard(&self, idx: usize) -> ShardGuard<'_> {
+        self.shards[idx].lock()
+    }
+
+    /// Lock the shards of several keys, in ascending order (deadlock-free). The returned set maps a key to
+    /// its locked shard.
+    pub fn lock_many<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiGuard<'_> {
+        let mut idx: Vec<usize> = keys.into_iter().map(shard_of).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let guards = idx.iter().map(|&i| self.shards[i].lock()).collect();
+        MultiGuard { idx, guards }
+    }
+
+    /// Lock every shard, in order: the keyspace-wide exclusive section (FLUSHALL, SWAPDB, ...).
+    pub fn lock_all(&self) -> MultiGuard<'_> {
+        MultiGuard {
+            idx: (0..NUM_SHARDS).collect(),
+            guards: self.shards.iter().map(|s| s.lock()).collect(),
+        }
+    }
+
+    /// Number of keys in a database (locks each shard briefly, one at a time).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.shards.iter().map(|s| s.lock().db(db).len()).sum()
+    }
+
+    /// (keys, keys with TTL) of a database.
+    pub fn db_counts(&self, db: usize) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(k, v), s| {
+            let s = s.lock();
+            (k + s.db(db).len(), v + s.db(db).volatile_len())
+        })
+    }
+}
+
+/// Several shard locks held at once, taken in ascending order.
+pub struct MultiGuard<'a> {
+    idx: Vec<usize>,
+    guards: Vec<ShardGuard<'a>>,
+}
+
+impl<'a> MultiGuard<'a> {
+    /// The locked shard owning `key` (which must have been among the keys locked).
+    pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
+        let i = self
+            .idx
+            .binary_search(&shard_of(key))
+            .expect("key's shard was not locked");
+        &mut self.guards[i]
+    }
+
+    pub fn shards(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.guards.iter_mut().map(|g| &mut **g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis_cluster() {
+        // Values from the Redis Cluster specification / CLUSTER KEYSLOT.
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+        assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
+    }
+}

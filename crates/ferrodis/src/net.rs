@@ -1,0 +1,378 @@
+//! Networking: one worker thread per core, each with its own current-thread tokio runtime and its own
+//! SO_REUSEPORT listeners, owning the connections it accepts and executing their commands itself.
+//!
+//! A connection's loop reads everything available, parses every complete request, executes them in order
+//! and writes all the replies with one write (DESIGN.md §2.5).
+
+use crate::client::{Client, ClientInfo, ReplyMode};
+use crate::cmd;
+use crate::server::Server;
+use crate::{expire, log};
+use bytes::{Buf, BytesMut};
+use ferrodis_protocol::{Limits, RequestParser};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const PROTECTED_MODE_MSG: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Resolve the `bind` list to socket addresses. A leading '-' marks an address that may be unavailable.
+fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+    let mut out = Vec::new();
+    for b in bind {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            h => h,
+        };
+        match (host, port).to_socket_addrs() {
+            Ok(addrs) => out.extend(addrs.map(|a| (a, optional))),
+            Err(_) if optional => {}
+            Err(_) => out.push((SocketAddr::from(([255, 255, 255, 255], port)), false)),
+        }
+    }
+    out
+}
+
+fn listen_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(511)?;
+    Ok(s.into())
+}
+
+/// Bind one set of listeners (one per bind address) for a worker.
+fn bind_set(cfg_bind: &[String], port: u16) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut v = Vec::new();
+    for (addr, optional) in bind_addrs(cfg_bind, port) {
+        match listen_tcp(addr) {
+            Ok(l) => v.push(l),
+            Err(_) if optional => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// Start the worker threads. Returns once every listener is bound (errors are reported before any thread
+/// runs).
+pub fn start(srv: Arc<Server>) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let (bind, port, unixsocket, perm) = {
+        let c = srv.config.read();
+        (c.bind.clone(), c.port, c.unixsocket.clone(), c.unixsocketperm)
+    };
+    let n = srv.workers.len();
+    let mut sets = Vec::with_capacity(n);
+    for _ in 0..n {
+        sets.push(bind_set(&bind, port)?);
+    }
+    if sets.iter().any(|s| s.is_empty()) && port != 0 {
+        return Err(io::Error::other("Failed listening on any address"));
+    }
+    let mut unix = if unixsocket.is_empty() {
+        None
+    } else {
+        let _ = std::fs::remove_file(&unixsocket);
+        let l = std::os::unix::net::UnixListener::bind(&unixsocket)?;
+        l.set_nonblocking(true)?;
+        if perm != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&unixsocket, std::fs::Permissions::from_mode(perm))?;
+        }
+        Some(l)
+    };
+    let mut handles = Vec::new();
+    for (w, set) in sets.into_iter().enumerate() {
+        let srv = srv.clone();
+        let unix = if w == 0 { unix.take() } else { None };
+        let h = std::thread::Builder::new()
+            .name(format!("ferrodis-w{w}"))
+            .spawn(move || worker_main(srv, w, set, unix))?;
+        handles.push(h);
+    }
+    Ok(handles)
+}
+
+fn worker_main(
+    srv: Arc<Server>,
+    w: usize,
+    tcp: Vec<std::net::TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("worker runtime");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        for l in tcp {
+            let l = tokio::net::TcpListener::from_std(l).expect("listener");
+            let srv = srv.clone();
+            tokio::task::spawn_local(async move {
+                loop {
+                    match l.accept().await {
+                        Ok((s, peer)) => {
+                            let _ = s.set_nodelay(true);
+                            let local = s.local_addr().ok();
+                            set_keepalive(&s, srv.config.read().tcp_keepalive);
+                            let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                            let srv = srv.clone();
+                            tokio::task::spawn_local(async move {
+                                let is_local = peer.ip().is_loopback();
+                                let laddr = local.map(|a| a.to_string()).unwrap_or_default();
+                                serve(srv, w, s, peer.to_string(), laddr, fd, false, is_local)
+                                    .await;
+                            });
+                        }
+                        Err(e) => {
+                            log::warning(&format!("Accept error: {e}"));
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(u) = unix {
+            let l = tokio::net::UnixListener::from_std(u).expect("unix listener");
+            let srv = srv.clone();
+            tokio::task::spawn_local(async move {
+                let path = srv.config.read().unixsocket.clone();
+                while let Ok((s, _)) = l.accept().await {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                    let srv = srv.clone();
+                    let path = path.clone();
+                    tokio::task::spawn_local(async move {
+                        serve(srv, w, s, format!("{path}:0"), path, fd, true, true).await;
+                    });
+                }
+            });
+        }
+        expire::run_cycle(srv.clone(), w).await;
+    });
+}
+
+fn set_keepalive(s: &tokio::net::TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let sock = socket2::SockRef::from(s);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)));
+    let _ = sock.set_tcp_keepalive(&ka);
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Flush replies mid-batch once this much is pending (a deep pipeline of big replies).
+const FLUSH_AT: usize = 256 * 1024;
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    srv: Arc<Server>,
+    worker: usize,
+    mut stream: S,
+    addr: String,
+    laddr: String,
+    fd: i32,
+    unix: bool,
+    is_local: bool,
+) {
+    let stats = &srv.workers[worker];
+    stats.connections.add(1);
+    let (maxclients, protected, has_pass) = {
+        let c = srv.config.read();
+        (c.maxclients, c.protected_mode, c.requirepass.is_some())
+    };
+    if protected && !has_pass && !is_local {
+        let _ = stream.write_all(PROTECTED_MODE_MSG.as_bytes()).await;
+        stats.rejected_connections.add(1);
+        return;
+    }
+    if srv.connected.fetch_add(1, Relaxed) >= maxclients {
+        srv.connected.fetch_sub(1, Relaxed);
+        stats.rejected_connections.add(1);
+        let _ = stream
+            .write_all(format!("-{}\r\n", cmd::err::MAX_CLIENTS).as_bytes())
+            .await;
+        return;
+    }
+    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let info = Arc::new(ClientInfo::new(id, addr, laddr, fd, unix));
+    srv.clients.lock().insert(id, info.clone());
+    let mut client = Client {
+        id,
+        worker,
+        info: info.clone(),
+        db: 0,
+        resp3: false,
+        authenticated: !has_pass,
+        reply_mode: ReplyMode::On,
+        close_after_reply: false,
+        no_evict: false,
+        no_touch: false,
+    };
+    connection_loop(&srv, &mut client, &mut stream).await;
+    let _ = stream.shutdown().await;
+    srv.clients.lock().remove(&id);
+    srv.connected.fetch_sub(1, Relaxed);
+}
+
+struct ConnSettings {
+    epoch: u64,
+    timeout: u64,
+    qbuf_limit: usize,
+}
+
+fn settings(srv: &Server, parser: &mut RequestParser, client: &Client) -> ConnSettings {
+    let epoch = srv.config_epoch.load(Relaxed);
+    let c = srv.config.read();
+    let l = parser.limits_mut();
+    l.max_bulk_len = c.proto_max_bulk_len as usize;
+    l.authenticated = client.authenticated;
+    ConnSettings {
+        epoch,
+        timeout: c.timeout,
+        qbuf_limit: c.client_query_buffer_limit as usize,
+    }
+}
+
+async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
+    srv: &Server,
+    client: &mut Client,
+    stream: &mut S,
+) {
+    let stats = &srv.workers[client.worker];
+    let mut parser = RequestParser::new(Limits::default());
+    let mut set = settings(srv, &mut parser, client);
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let info = client.info.clone();
+    loop {
+        // Read what is available.
+        let want = parser.bytes_needed().unwrap_or(0).max(READ_CHUNK);
+        if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) {
+            rbuf.reserve(want.min(64 * 1024 * 1024));
+        }
+        let n = tokio::select! {
+            biased;
+            _ = info.kill.notified() => return,
+            r = read_with_timeout(stream, &mut rbuf, set.timeout) => match r {
+                Some(n) if n > 0 => n,
+                _ => return,
+            },
+        };
+        if info.killed.load(Relaxed) {
+            return;
+        }
+        stats.net_in.add(n as u64);
+        if srv.config_epoch.load(Relaxed) != set.epoch {
+            set = settings(srv, &mut parser, client);
+        }
+        if rbuf.len() > set.qbuf_limit {
+            log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                client.id,
+                info.addr,
+                String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])
+            ));
+            return;
+        }
+        // Parse and execute every complete request.
+        let mut pos = 0;
+        while !client.close_after_reply {
+            match parser.parse(&rbuf[pos..]) {
+                Ok(Some(used)) => {
+                    let args = parser.args(&rbuf[pos..]);
+                    if !args.is_empty() {
+                        let was_auth = client.authenticated;
+                        cmd::execute(srv, client, &mut out, args);
+                        if client.authenticated != was_auth {
+                            parser.limits_mut().authenticated = client.authenticated;
+                        }
+                    }
+                    pos += used;
+                    if out.len() >= FLUSH_AT {
+                        if !flush(stream, &mut out, stats).await {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::verbose(&format!(
+                        "Protocol error ({}) from client: id={} addr={}",
+                        e.0, client.id, info.addr
+                    ));
+                    out.extend_from_slice(b"-ERR ");
+                    out.extend_from_slice(e.0.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    srv.record_error("ERR");
+                    stats.error_replies.add(1);
+                    client.close_after_reply = true;
+                }
+            }
+        }
+        rbuf.advance(pos);
+        info.qbuf.store(rbuf.len() as u64, Relaxed);
+        info.last_active_ms
+            .store(info.created.elapsed().as_millis() as u64, Relaxed);
+        if !out.is_empty() && !flush(stream, &mut out, stats).await {
+            return;
+        }
+        if client.close_after_reply || srv.shutting_down.load(Relaxed) {
+            return;
+        }
+        if out.capacity() > 4 * 1024 * 1024 {
+            out = Vec::with_capacity(READ_CHUNK);
+        }
+    }
+}
+
+async fn read_with_timeout<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    timeout_secs: u64,
+) -> Option<usize> {
+    if timeout_secs == 0 {
+        return stream.read_buf(buf).await.ok();
+    }
+    match tokio::time::timeout(Duration::from_secs(timeout_secs), stream.read_buf(buf)).await {
+        Ok(r) => r.ok(),
+        Err(_) => None,
+    }
+}
+
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    stats: &crate::server::WorkerStats,
+) -> bool {
+    let ok = stream.write_all(out).await.is_ok();
+    stats.net_out.add(out.len() as u64);
+    out.clear();
+    ok
+}

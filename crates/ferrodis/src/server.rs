@@ -1,0 +1,178 @@
+//! Process-wide shared state: the keyspace, configuration, the client registry and statistics.
+
+use crate::client::ClientInfo;
+use crate::cmd::Registry;
+use crate::config::Config;
+use crate::keyspace::Keyspace;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A counter written by one thread only (its worker) and read by anyone: a plain load+store, no locked
+/// read-modify-write and no cache line shared with other writers.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+    pub fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct CmdStat {
+    pub calls: Counter,
+    pub usec: Counter,
+    pub rejected: Counter,
+    pub failed: Counter,
+}
+
+/// Statistics of one worker thread (each worker writes only its own).
+#[repr(align(128))]
+pub struct WorkerStats {
+    pub cmds: Box<[CmdStat]>,
+    pub commands: Counter,
+    pub net_in: Counter,
+    pub net_out: Counter,
+    pub hits: Counter,
+    pub misses: Counter,
+    pub expired: Counter,
+    pub connections: Counter,
+    pub rejected_connections: Counter,
+    pub error_replies: Counter,
+    /// Writes to the keyspace (rdb_changes_since_last_save once persistence exists).
+    pub dirty: Counter,
+}
+
+impl WorkerStats {
+    fn new(ncmds: usize) -> Self {
+        WorkerStats {
+            cmds: (0..ncmds).map(|_| CmdStat::default()).collect(),
+            commands: Counter::default(),
+            net_in: Counter::default(),
+            net_out: Counter::default(),
+            hits: Counter::default(),
+            misses: Counter::default(),
+            expired: Counter::default(),
+            connections: Counter::default(),
+            rejected_connections: Counter::default(),
+            error_replies: Counter::default(),
+            dirty: Counter::default(),
+        }
+    }
+
+    pub fn reset(&self) {
+        for c in self.cmds.iter() {
+            c.calls.reset();
+            c.usec.reset();
+            c.rejected.reset();
+            c.failed.reset();
+        }
+        for c in [
+            &self.commands,
+            &self.net_in,
+            &self.net_out,
+            &self.hits,
+            &self.misses,
+            &self.expired,
+            &self.connections,
+            &self.rejected_connections,
+            &self.error_replies,
+        ] {
+            c.reset();
+        }
+    }
+}
+
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: RwLock<Config>,
+    /// Bumped by CONFIG SET so connections can refresh cached settings cheaply.
+    pub config_epoch: AtomicU64,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub next_client_id: AtomicU64,
+    pub connected: AtomicUsize,
+    pub workers: Box<[WorkerStats]>,
+    /// Error reply counts by error code (INFO errorstats); errors are off the hot path.
+    pub errorstats: Mutex<HashMap<String, u64>>,
+    pub active_expire: AtomicBool,
+    pub start: Instant,
+    pub start_unix_ms: u64,
+    pub run_id: String,
+    pub shutdown: tokio::sync::Notify,
+    pub shutting_down: AtomicBool,
+    pub peak_memory: AtomicU64,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Server {
+        let nworkers = config.threads.max(1);
+        let ncmds = Registry::get().len();
+        Server {
+            keyspace: Keyspace::new(config.databases),
+            config_epoch: AtomicU64::new(0),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+            workers: (0..nworkers).map(|_| WorkerStats::new(ncmds)).collect(),
+            errorstats: Mutex::new(HashMap::new()),
+            active_expire: AtomicBool::new(config.active_expire),
+            start: Instant::now(),
+            start_unix_ms: unix_ms(),
+            run_id: (0..40)
+                .map(|_| char::from(b"0123456789abcdef"[rand::random::<usize>() % 16]))
+                .collect(),
+            shutdown: tokio::sync::Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            peak_memory: AtomicU64::new(0),
+            config: RwLock::new(config),
+        }
+    }
+
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Relaxed);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+
+    pub fn record_error(&self, msg: &str) {
+        let code = msg.split(' ').next().unwrap_or("ERR");
+        let mut m = self.errorstats.lock();
+        if let Some(n) = m.get_mut(code) {
+            *n += 1;
+        } else if m.len() < 128 {
+            m.insert(code.to_string(), 1);
+        } else {
+            *m.entry("ERRORSTATS_OVERFLOW".into()).or_default() += 1;
+        }
+    }
+
+    /// Sum a per-worker counter over all workers.
+    pub fn sum(&self, f: impl Fn(&WorkerStats) -> u64) -> u64 {
+        self.workers.iter().map(f).sum()
+    }
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
