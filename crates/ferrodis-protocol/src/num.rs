@@ -1,0 +1,319 @@
+//! Number parsing and formatting with Redis's exact rules.
+
+/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: optional '-', no '+', no spaces,
+/// no leading zeros (except "0" itself; "-0" is rejected), at most 20 characters, no overflow.
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        if v > (i64::MAX as u64) + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parses a double as Redis's `string2d` (strtod) does when reading a command argument: the whole
+/// input must be the number; empty input, leading whitespace, NaN, overflow to infinity and underflow
+/// to zero are rejected; "inf", "+inf", "-inf", "infinity" (any case) are accepted.
+/// Hexadecimal floats ("0x1p3"), which strtod accepts, are not supported.
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    let first = *b.first()?;
+    if matches!(first, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    let v: f64 = s.parse().ok()?;
+    if v.is_nan() {
+        return None;
+    }
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let is_inf_literal = body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity");
+    if v.is_infinite() && !is_inf_literal {
+        // strtod: ERANGE with HUGE_VAL.
+        return None;
+    }
+    if v == 0.0 {
+        // strtod: ERANGE with a zero result, i.e. a non-zero mantissa that underflowed.
+        let mantissa = body.split(['e', 'E']).next().unwrap_or("");
+        if mantissa.bytes().any(|c| matches!(c, b'1'..=b'9')) {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// Appends Redis 7.2's text for a double (`d2string`): "nan", "inf", "-inf", "0", "-0"; integral
+/// values within ±2^62 as integers; otherwise the shortest round-trip digits laid out like Redis's
+/// `fpconv_dtoa`: plain for moderate exponents ("0.0001", "1.5", "12345678901234567000"),
+/// otherwise scientific with a minimal exponent ("1e+300", "1.5e-7", "1.2345e+25").
+pub fn format_double(d: f64, out: &mut Vec<u8>) {
+    if d.is_nan() {
+        out.extend_from_slice(b"nan");
+        return;
+    }
+    if d.is_infinite() {
+        out.extend_from_slice(if d < 0.0 { b"-inf" } else { b"inf" });
+        return;
+    }
+    if d == 0.0 {
+        out.extend_from_slice(if d.is_sign_negative() { b"-0" } else { b"0" });
+        return;
+    }
+    const HALF: f64 = (i64::MAX / 2) as f64;
+    if (-HALF..=HALF).contains(&d) {
+        let i = d as i64;
+        if i as f64 == d {
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            return;
+        }
+    }
+    if d < 0.0 {
+        out.push(b'-');
+    }
+    // Shortest round-trip digits from ryu, re-laid out.
+    let mut rb = ryu::Buffer::new();
+    let text = rb.format_finite(d.abs()).as_bytes();
+    let (mant, exp10) = match text.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(e) => {
+            let es = std::str::from_utf8(&text[e + 1..]).unwrap_or("0");
+            (&text[..e], es.parse::<i32>().unwrap_or(0))
+        }
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 24];
+    let mut nd = 0usize;
+    let mut frac_digits = 0i32;
+    let mut after_dot = false;
+    for &c in mant {
+        if c == b'.' {
+            after_dot = true;
+            continue;
+        }
+        if nd == 0 && c == b'0' {
+            if after_dot {
+                frac_digits += 1;
+            }
+            continue;
+        }
+        if nd < digits.len() {
+            digits[nd] = c;
+            nd += 1;
+        }
+        if after_dot {
+            frac_digits += 1;
+        }
+    }
+    // Value = digits * 10^k.
+    let mut k = exp10 - frac_digits;
+    while nd > 1 && digits[nd - 1] == b'0' {
+        nd -= 1;
+        k += 1;
+    }
+    if nd == 0 {
+        digits[0] = b'0';
+        nd = 1;
+    }
+    emit(&digits[..nd], k, out);
+}
+
+/// Lays out `digits * 10^k` with `fpconv_dtoa`'s rules.
+fn emit(digits: &[u8], k: i32, out: &mut Vec<u8>) {
+    let nd = digits.len() as i32;
+    let exp = (k + nd - 1).abs();
+    if k >= 0 && exp < nd + 7 {
+        out.extend_from_slice(digits);
+        out.resize(out.len() + k as usize, b'0');
+        return;
+    }
+    if k < 0 && (k > -7 || exp < 4) {
+        let offset = nd + k;
+        if offset <= 0 {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + (-offset) as usize, b'0');
+            out.extend_from_slice(digits);
+        } else {
+            let o = offset as usize;
+            out.extend_from_slice(&digits[..o]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[o..]);
+        }
+        return;
+    }
+    out.push(digits[0]);
+    if digits.len() > 1 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[1..]);
+    }
+    out.push(b'e');
+    out.push(if k + nd - 1 < 0 { b'-' } else { b'+' });
+    out.extend_from_slice(itoa::Buffer::new().format(exp).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(d: f64) -> String {
+        let mut v = Vec::new();
+        format_double(d, &mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn i64_accepts() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"1"), Some(1));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"1234567890"), Some(1234567890));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+    }
+
+    #[test]
+    fn i64_rejects() {
+        for s in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"-01",
+            b"00",
+            b"1a",
+            b"a",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"18446744073709551616",
+            b"99999999999999999999",
+            b"000000000000000000001",
+            b"1.0",
+            b"1e3",
+            b"0x10",
+        ] {
+            assert_eq!(parse_i64(s), None, "{:?}", String::from_utf8_lossy(s));
+        }
+    }
+
+    #[test]
+    fn f64_parse() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-1.5"), Some(-1.5));
+        assert_eq!(parse_f64(b"+1.5"), Some(1.5));
+        assert_eq!(parse_f64(b".5"), Some(0.5));
+        assert_eq!(parse_f64(b"5."), Some(5.0));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"1E-3"), Some(0.001));
+        assert_eq!(parse_f64(b"007"), Some(7.0));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-INF"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"0"), Some(0.0));
+        assert_eq!(parse_f64(b"-0"), Some(-0.0));
+        assert_eq!(parse_f64(b"0e-500"), Some(0.0));
+        assert_eq!(parse_f64(b"1.7976931348623157e308"), Some(f64::MAX));
+        assert_eq!(parse_f64(b"5e-324"), Some(5e-324));
+        for s in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"\t1",
+            b"nan",
+            b"NaN",
+            b"-nan",
+            b"1e400",
+            b"-1e400",
+            b"1e-400",
+            b"abc",
+            b"1e",
+            b"1e+",
+            b".",
+            b"-",
+            b"inff",
+            b"infinit",
+            b"1.5x",
+            b"1\x00",
+        ] {
+            assert_eq!(parse_f64(s), None, "{:?}", String::from_utf8_lossy(s));
+        }
+    }
+
+    #[test]
+    fn double_format() {
+        assert_eq!(fmt(0.0), "0");
+        assert_eq!(fmt(-0.0), "-0");
+        assert_eq!(fmt(f64::NAN), "nan");
+        assert_eq!(fmt(f64::INFINITY), "inf");
+        assert_eq!(fmt(f64::NEG_INFINITY), "-inf");
+        assert_eq!(fmt(3.0), "3");
+        assert_eq!(fmt(-3.0), "-3");
+        assert_eq!(fmt(1.5), "1.5");
+        assert_eq!(fmt(-1.5), "-1.5");
+        assert_eq!(fmt(0.1), "0.1");
+        assert_eq!(fmt(0.0001), "0.0001");
+        assert_eq!(fmt(0.000001), "0.000001");
+        assert_eq!(fmt(1e-7), "1e-7");
+        assert_eq!(fmt(1.5e-7), "1.5e-7");
+        assert_eq!(fmt(1e300), "1e+300");
+        assert_eq!(fmt(-1e300), "-1e+300");
+        assert_eq!(fmt(1e100), "1e+100");
+        assert_eq!(fmt(1e19), "1e+19");
+        assert_eq!(fmt(1e17), "100000000000000000");
+        assert_eq!(fmt(1e21), "1e+21");
+        assert_eq!(fmt(1.7976931348623157e308), "1.7976931348623157e+308");
+        assert_eq!(fmt(5e-324), "5e-324");
+        assert_eq!(fmt(7.25125), "7.25125");
+        assert_eq!(fmt(123.456), "123.456");
+        assert_eq!(fmt(1.2345678901234567e19), "12345678901234567000");
+        assert_eq!(fmt(1.2345e25), "1.2345e+25");
+        assert_eq!(fmt(0.3), "0.3");
+        assert_eq!(fmt(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(fmt(1.0e-5), "0.00001");
+        assert_eq!(fmt(1.23e-5), "1.23e-5");
+        assert_eq!(fmt(4611686018427387904.0), "4611686018427387904");
+        assert_eq!(fmt(9.223372036854776e18), "9223372036854776000");
+        assert_eq!(fmt(2.5e-3), "0.0025");
+        assert_eq!(fmt(12.5e-3), "0.0125");
+    }
+
+    #[test]
+    fn double_roundtrip() {
+        for &d in &[
+            0.1,
+            1.0 / 3.0,
+            2.0f64.sqrt(),
+            1e-310,
+            123456.789e-10,
+            6.02214076e23,
+            -7.5e-300,
+        ] {
+            let s = fmt(d);
+            assert_eq!(s.parse::<f64>().unwrap(), d, "{s}");
+        }
+    }
+}
