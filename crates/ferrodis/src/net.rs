@@ -303,13 +303,14 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         }
         // Parse and execute every complete request.
         let mut pos = 0;
+        let mut clock = cmd::BatchClock::new();
         while !client.close_after_reply {
             match parser.parse(&rbuf[pos..]) {
                 Ok(Some(used)) => {
                     let args = parser.args(&rbuf[pos..]);
                     if !args.is_empty() {
                         let was_auth = client.authenticated;
-                        cmd::execute(srv, client, &mut out, args);
+                        cmd::execute(srv, client, &mut out, args, &mut clock);
                         if client.authenticated != was_auth {
                             parser.limits_mut().authenticated = client.authenticated;
                         }

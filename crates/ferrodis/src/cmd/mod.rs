@@ -466,9 +466,53 @@ pub mod parse {
     }
 }
 
+/// Time for a batch of commands with one clock read per command: "now" for a command is the batch's wall
+/// clock plus the monotonic time elapsed since, and each command's duration is the lap since the previous.
+pub struct BatchClock {
+    unix_ms: u64,
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl BatchClock {
+    pub fn new() -> Self {
+        let now = std::time::Instant::now();
+        BatchClock {
+            unix_ms: crate::server::unix_ms(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Wall-clock unix milliseconds at the start of the current command.
+    pub fn now_ms(&self) -> u64 {
+        self.unix_ms + (self.last - self.start).as_millis() as u64
+    }
+
+    /// Microseconds since the previous lap (the command just run); starts the next lap.
+    pub fn lap_us(&mut self) -> u64 {
+        let now = std::time::Instant::now();
+        let us = (now - self.last).as_micros() as u64;
+        self.last = now;
+        us
+    }
+}
+
+impl Default for BatchClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Run one request: resolve it in the table, check authentication, call the handler, account statistics,
 /// write the reply (or error) to `out`, honouring CLIENT REPLY OFF/SKIP.
-pub fn execute(srv: &Server, client: &mut Client, out: &mut Vec<u8>, args: Args<'_>) {
+pub fn execute(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Vec<u8>,
+    args: Args<'_>,
+    clock: &mut BatchClock,
+) {
     let reg = Registry::get();
     let stats = &srv.workers[client.worker];
     let start_len = out.len();
@@ -489,17 +533,16 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Vec<u8>, args: Args<
                 stats.cmds[id].rejected.add(1);
                 Err(err::NOAUTH.into())
             } else {
-                let t = std::time::Instant::now();
                 let mut ctx = Ctx {
                     srv,
                     client,
                     out,
-                    now_ms: crate::server::unix_ms(),
+                    now_ms: clock.now_ms(),
                 };
                 let r = (cmd.handler)(&mut ctx, args);
                 let st = &stats.cmds[id];
                 st.calls.add(1);
-                st.usec.add(t.elapsed().as_micros() as u64);
+                st.usec.add(clock.lap_us());
                 if r.is_err() {
                     st.failed.add(1);
                 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Ferrodis vs redis-server on the same machine, same loads, run alternately.
+
+Each server is pinned to one core (SERVER_CPU), redis-benchmark to another (CLIENT_CPU). Every load runs
+ROUNDS times per server, alternating servers, and the median is reported with the Ferrodis/Redis ratio.
+Memory per key is used_memory delta / DBSIZE after loading 1M keys through a pipeline.
+
+Usage: bench/run.sh [--quick]   (builds release first; see bench/README.md)
+Only the Python standard library is used.
+"""
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+class Server:
+    def __init__(self, name, argv, cpu):
+        self.name = name
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        cmd = ["taskset", "-c", str(cpu)] + argv + ["--port", str(self.port), "--bind", "127.0.0.1"]
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def info_field(self, field):
+        for line in self.cli("INFO", "memory").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split(":", 1)[1])
+        raise KeyError(field)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_benchmark(port, test, clients, pipeline, requests, keyspace, size, cpu):
+    cmd = ["taskset", "-c", str(cpu), "redis-benchmark", "-p", str(port), "-t", test, "-c", str(clients),
+           "-P", str(pipeline), "-n", str(requests), "-r", str(keyspace), "-d", str(size), "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        cols = [c.strip('"') for c in line.split(",")]
+        if len(cols) >= 8 and cols[0] != "test":
+            return {"rps": float(cols[1]), "p50": float(cols[4]), "p99": float(cols[6])}
+    raise RuntimeError("unexpected redis-benchmark output:\n" + out)
+
+
+def load_keys(srv, n, size, ttl):
+    """Load n keys key:<i> with `size`-byte values through redis-cli --pipe; returns bytes per key."""
+    srv.cli("FLUSHALL")
+    time.sleep(0.3)
+    before = srv.info_field("used_memory")
+    value = ("v" * size).encode()
+    chunks = []
+    for i in range(n):
+        k = b"key:%012d" % i
+        if ttl:
+            chunks.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$6\r\n100000\r\n"
+                          % (len(k), k, len(value), value))
+        else:
+            chunks.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value))
+    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=b"".join(chunks),
+                   capture_output=True, check=True)
+    dbsize = int(srv.cli("DBSIZE"))
+    assert dbsize == n, f"{srv.name}: expected {n} keys, DBSIZE says {dbsize}"
+    time.sleep(0.3)
+    after = srv.info_field("used_memory")
+    rss = srv.info_field("used_memory_rss")
+    srv.cli("FLUSHALL")
+    return (after - before) / n, rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ferrodis", default=os.path.join(ROOT, "target/release/ferrodis"))
+    ap.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--memkeys", type=int, default=1_000_000)
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="Ferrodis worker threads")
+    ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--tests", default="set,get,incr,mset")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
+
+    servers = {
+        "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no"], a.server_cpu),
+        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads)], a.server_cpu),
+    }
+    version = servers["redis"].cli("INFO", "server").split("redis_version:")[1].split()[0]
+    print(f"# {time.strftime('%Y-%m-%d')} | redis-server {version} vs ferrodis ({a.threads} worker) | "
+          f"server cpu {a.server_cpu}, redis-benchmark cpu {a.client_cpu} | {a.rounds} rounds, median\n")
+    try:
+        rows = []
+        print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        for test in a.tests.split(","):
+            for pipeline in (1, 16):
+                for size in (3, 100):
+                    if test == "incr" and size != 3:
+                        continue
+                    res = {name: [] for name in servers}
+                    for _ in range(a.rounds):
+                        for name, srv in servers.items():
+                            res[name].append(run_benchmark(srv.port, test, 50, pipeline, a.requests,
+                                                           1_000_000, size, a.client_cpu))
+                    med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                           for n, rs in res.items()}
+                    r, f = med["redis"], med["ferrodis"]
+                    rows.append((test, pipeline, size, r, f))
+                    print(f"| {test.upper()} | {pipeline} | {size} B | {r['rps']:.0f} | {f['rps']:.0f} | "
+                          f"{f['rps'] / r['rps']:.2f} | {r['p50']:.3f}/{r['p99']:.3f} | "
+                          f"{f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
+        if not a.skip_memory:
+            print("\n| memory per key (1 key = key:%012d) | redis B/key | ferrodis B/key | ratio |")
+            print("|---|---|---|---|")
+            for size in (3, 16):
+                for ttl in (False, True):
+                    vals = {name: load_keys(srv, a.memkeys, size, ttl)[0] for name, srv in servers.items()}
+                    label = f"{a.memkeys} keys, {size}-byte values" + (", with TTL" if ttl else "")
+                    print(f"| {label} | {vals['redis']:.1f} | {vals['ferrodis']:.1f} | "
+                          f"{vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
