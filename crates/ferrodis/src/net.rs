@@ -223,6 +223,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let id = srv.next_client_id.fetch_add(1, Relaxed);
     let info = Arc::new(ClientInfo::new(id, addr, laddr, fd, unix));
     srv.clients.lock().insert(id, info.clone());
+    // Deregisters the client however the task ends, a panic included (tokio contains a panicking task to
+    // itself, so one connection's bug never takes the server down).
+    let _registered = Registered { srv: &srv, id };
     let mut client = Client {
         id,
         worker,
@@ -237,8 +240,18 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     };
     connection_loop(&srv, &mut client, &mut stream).await;
     let _ = stream.shutdown().await;
-    srv.clients.lock().remove(&id);
-    srv.connected.fetch_sub(1, Relaxed);
+}
+
+struct Registered<'a> {
+    srv: &'a Server,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.srv.clients.lock().remove(&self.id);
+        self.srv.connected.fetch_sub(1, Relaxed);
+    }
 }
 
 struct ConnSettings {
