@@ -90,18 +90,13 @@ impl Shard {
     /// Look a key up, treating an expired entry as absent (it is removed lazily; `on_expire` is told).
     /// Returns a mutable reference because callers usually go on to touch the clock or the value.
     pub fn lookup_mut(&mut self, db: usize, key: &[u8], now_ms: u64) -> Lookup<'_> {
-        let expired = match self.dbs[db].find(key) {
-            None => return Lookup::Missing,
-            Some(e) => e.is_expired(now_ms),
-        };
-        let table = self.db_mut(db);
-        if expired {
-            table.remove(key);
-            return Lookup::Expired;
+        if self.dbs[db].is_empty() {
+            return Lookup::Missing;
         }
-        match table.find_mut(key) {
-            Some(e) => Lookup::Found(e),
-            None => Lookup::Missing,
+        match self.db_mut(db).find_live_mut(key, now_ms) {
+            table::Found::Live(e) => Lookup::Found(e),
+            table::Found::Expired(_) => Lookup::Expired,
+            table::Found::Missing => Lookup::Missing,
         }
     }
 

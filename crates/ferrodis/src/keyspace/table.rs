@@ -120,6 +120,37 @@ impl Table {
         None
     }
 
+    /// Find `key` for modification, deleting it instead if its TTL passed at `now_ms` (one hash, one walk).
+    pub fn find_live_mut(&mut self, key: &[u8], now_ms: u64) -> Found<'_> {
+        if self.len == 0 {
+            return Found::Missing;
+        }
+        self.rehash_step();
+        let h = self.hash(key);
+        let Table {
+            tabs: [t0, t1],
+            len,
+            volatile,
+            ..
+        } = self;
+        let link = match find_link(t0, h, key) {
+            Some(l) => l,
+            None => match find_link(t1, h, key) {
+                Some(l) => l,
+                None => return Found::Missing,
+            },
+        };
+        if !link.as_ref().is_some_and(|e| e.is_expired(now_ms)) {
+            return Found::Live(link.as_deref_mut().expect("link holds the key"));
+        }
+        let mut removed = link.take().expect("link holds the key");
+        *link = removed.next.take();
+        *len -= 1;
+        *volatile -= 1;
+        // (Shrinking, if now due, happens on the next insert or remove.)
+        Found::Expired(removed)
+    }
+
     /// Insert an entry whose key is known to be absent.
     pub fn insert_new(&mut self, entry: Box<Entry>) {
         self.rehash_step();
@@ -242,10 +273,14 @@ impl Table {
         }
     }
 
-    /// Move up to `n` non-empty buckets to the new array; returns true while a resize remains in progress.
+    /// Move up to `n` non-empty buckets to the new array (starting a due shrink first); returns true while a
+    /// resize remains in progress. The background cycle calls this.
     pub fn rehash(&mut self, n: usize) -> bool {
         if !self.rehashing() {
-            return false;
+            self.shrink_if_needed();
+            if !self.rehashing() {
+                return false;
+            }
         }
         let mut empty_visits = n * 10;
         let mut moved = 0;
@@ -379,6 +414,30 @@ impl Table {
     }
 }
 
+/// Result of [`Table::find_live_mut`].
+pub enum Found<'a> {
+    Live(&'a mut Entry),
+    /// The key's TTL had passed: it has been removed (the caller decides what to do with it).
+    Expired(Box<Entry>),
+    Missing,
+}
+
+/// The link (bucket head or `next` field) that holds `key` in `tab`, if any.
+fn find_link<'a>(tab: &'a mut [Bucket], h: u64, key: &[u8]) -> Option<&'a mut Bucket> {
+    if tab.is_empty() {
+        return None;
+    }
+    let idx = (h as usize) & (tab.len() - 1);
+    let mut link = &mut tab[idx];
+    loop {
+        match link {
+            None => return None,
+            Some(e) if e.key() == key => return Some(link),
+            Some(e) => link = &mut e.next,
+        }
+    }
+}
+
 fn pick_in_chain<'a>(head: Option<&'a Entry>, r: &mut impl FnMut() -> u64) -> Option<&'a Entry> {
     let mut n = 0u64;
     let mut cur = head;
@@ -451,10 +510,28 @@ mod tests {
             assert!(t.remove(&key(i)).is_some());
         }
         assert_eq!(t.len(), 10);
-        while t.rehash(100) {}
+        // The background cycle finishes the resizes (and starts any further shrink that is due).
+        for _ in 0..10 {
+            t.rehash(100);
+        }
         assert!(t.buckets() <= 64);
         assert!(t.find(&key(995)).is_some());
         assert!(t.find(&key(5)).is_none());
+    }
+
+    #[test]
+    fn find_live_mut_expires_lazily() {
+        let mut t = Table::new();
+        let mut e = Entry::new_str(b"a", b"1", 0);
+        e.set_expire_at(Some(100));
+        t.insert_new(e);
+        t.insert_new(Entry::new_str(b"b", b"2", 0));
+        assert_eq!(t.volatile_len(), 1);
+        assert!(matches!(t.find_live_mut(b"a", 99), Found::Live(_)));
+        assert!(matches!(t.find_live_mut(b"a", 100), Found::Expired(_)));
+        assert!(matches!(t.find_live_mut(b"a", 100), Found::Missing));
+        assert!(matches!(t.find_live_mut(b"b", u64::MAX), Found::Live(_)));
+        assert_eq!((t.len(), t.volatile_len()), (1, 0));
     }
 
     fn full_scan(t: &Table) -> HashSet<Vec<u8>> {
