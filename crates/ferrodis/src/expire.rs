@@ -26,6 +26,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
         if srv.shutting_down.load(Relaxed) {
             return;
         }
+        if worker == 0 {
+            srv.refresh_memory();
+        }
         let active = srv.active_expire.load(Relaxed);
         let budget = tick / 4;
         let start = Instant::now();

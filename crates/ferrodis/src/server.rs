@@ -112,6 +112,10 @@ pub struct Server {
     pub shutdown: tokio::sync::Notify,
     pub shutting_down: AtomicBool,
     pub peak_memory: AtomicU64,
+    /// Bytes allocated, sampled from jemalloc by the background cycle (for the maxmemory check on the hot path).
+    pub used_memory: AtomicU64,
+    /// Copy of `maxmemory` readable without the config lock.
+    pub maxmemory: AtomicU64,
 }
 
 impl Server {
@@ -135,6 +139,8 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             peak_memory: AtomicU64::new(0),
+            used_memory: AtomicU64::new(0),
+            maxmemory: AtomicU64::new(config.maxmemory),
             config: RwLock::new(config),
         }
     }
@@ -155,6 +161,27 @@ impl Server {
         } else {
             *m.entry("ERRORSTATS_OVERFLOW".into()).or_default() += 1;
         }
+    }
+
+    /// Read jemalloc's allocated/resident byte counts now (advancing its stats epoch), update the sampled
+    /// `used_memory` and the peak. Returns (allocated, active, resident).
+    pub fn refresh_memory(&self) -> (u64, u64, u64) {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        let _ = epoch::advance();
+        let allocated = stats::allocated::read().unwrap_or(0) as u64;
+        let active = stats::active::read().unwrap_or(0) as u64;
+        let resident = stats::resident::read().unwrap_or(0) as u64;
+        self.used_memory.store(allocated, Relaxed);
+        self.peak_memory.fetch_max(allocated, Relaxed);
+        (allocated, active, resident)
+    }
+
+    /// Over `maxmemory`? (Eviction policies are not implemented yet: every policy refuses writes that need
+    /// memory once the limit is reached, as `noeviction` does.)
+    #[inline]
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.maxmemory.load(Relaxed);
+        max != 0 && self.used_memory.load(Relaxed) > max
     }
 
     /// Sum a per-worker counter over all workers.

@@ -52,6 +52,7 @@ pub mod err {
     pub const DB_INDEX: &str = "ERR DB index is out of range";
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
     pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 }
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -532,6 +533,9 @@ pub fn execute(
             if !client.authenticated && !cmd.has(flags::NO_AUTH) {
                 stats.cmds[id].rejected.add(1);
                 Err(err::NOAUTH.into())
+            } else if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
+                stats.cmds[id].rejected.add(1);
+                Err(err::OOM.into())
             } else {
                 let mut ctx = Ctx {
                     srv,
