@@ -619,7 +619,12 @@ impl<'a> Ctx<'a> {
     /// uses ("set", "del", "expire", "rename_from", ...). It is the single hook for the modification side
     /// effects: the dirty counter now; WATCH invalidation, keyspace notifications and client-side caching
     /// invalidation hang off it later.
-    pub fn modified(&self, _key: &[u8], _event: &'static str) {
+    pub fn modified(&self, key: &[u8], event: &'static str) {
+        self.modified_in(self.client.db, key, event);
+    }
+
+    /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
+    pub fn modified_in(&self, _db: usize, _key: &[u8], _event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
     }
 

@@ -9,6 +9,9 @@ use crate::types::Value;
 /// Bytes of key + value that fit inside the entry.
 pub const PACKED_CAP: usize = 41;
 
+const RAW_BIT: u32 = 1 << 31;
+const LRU_MASK: u32 = !RAW_BIT;
+
 /// A string value larger than this many bytes is reported as `raw` by OBJECT ENCODING (Redis's embstr limit).
 pub const EMBSTR_LIMIT: usize = 44;
 
@@ -132,6 +135,7 @@ impl Entry {
     }
 
     pub fn set_str(&mut self, s: &[u8]) {
+        *self.meta_mut() &= LRU_MASK;
         let lru = self.lru();
         match &mut self.kv {
             Kv::Packed { klen, vlen, buf, .. } if *klen as usize + s.len() <= PACKED_CAP => {
@@ -180,17 +184,41 @@ impl Entry {
     }
 
     #[inline]
-    pub fn lru(&self) -> u32 {
+    fn meta(&self) -> u32 {
         match &self.kv {
             Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
         }
     }
 
     #[inline]
-    pub fn set_lru(&mut self, clock: u32) {
+    fn meta_mut(&mut self) -> &mut u32 {
         match &mut self.kv {
-            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru = clock,
+            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => lru,
         }
+    }
+
+    /// The access clock (seconds, 31 bits).
+    #[inline]
+    pub fn lru(&self) -> u32 {
+        self.meta() & LRU_MASK
+    }
+
+    #[inline]
+    pub fn set_lru(&mut self, clock: u32) {
+        let m = self.meta_mut();
+        *m = (*m & RAW_BIT) | (clock & LRU_MASK);
+    }
+
+    /// Whether the string was modified in place (APPEND, SETRANGE, SETBIT...): Redis then reports the
+    /// `raw` encoding whatever its length. Any whole-value store clears it.
+    #[inline]
+    pub fn is_raw(&self) -> bool {
+        self.meta() & RAW_BIT != 0
+    }
+
+    #[inline]
+    pub fn mark_raw(&mut self) {
+        *self.meta_mut() |= RAW_BIT;
     }
 
     /// Whether the value lives inline with the key (for OBJECT ENCODING / memory reports).
@@ -201,8 +229,8 @@ impl Entry {
     /// Deep copy under a new key (COPY, RENAME keep the value but may change the key).
     pub fn clone_with_key(&self, key: &[u8]) -> Box<Entry> {
         let mut e = match self.value() {
-            ValueRef::Str(s) => Entry::new_str(key, s, self.lru()),
-            ValueRef::Other(v) => Entry::new(key, v.clone(), self.lru()),
+            ValueRef::Str(s) => Entry::new_str(key, s, self.meta()),
+            ValueRef::Other(v) => Entry::new(key, v.clone(), self.meta()),
         };
         e.expire_at = self.expire_at;
         e
@@ -293,6 +321,14 @@ mod tests {
         assert!(e.is_packed());
         assert_eq!(e.as_str(), Some(&b"small"[..]));
         assert_eq!(e.lru(), 7);
+        e.mark_raw();
+        assert!(e.is_raw());
+        e.set_lru(9);
+        assert!(e.is_raw() && e.lru() == 9);
+        let copy = e.clone_with_key(b"c");
+        assert!(copy.is_raw());
+        e.set_str(b"x");
+        assert!(!e.is_raw());
         e.set_expire_at(Some(123));
         let e2 = e.rekey(b"other");
         assert_eq!(e2.key(), b"other");
