@@ -1,9 +1,24 @@
-//! String commands: GET, SET and friends.
+//! String commands: GET, SET, SETNX, SETEX, PSETEX, MGET, MSET, MSETNX, GETSET, GETDEL, GETEX, APPEND, STRLEN,
+//! INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT, GETRANGE, SETRANGE, SUBSTR, LCS.
 
-use super::{err, flags::*, parse, Command, CmdResult, Ctx, KeySpec};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
 use crate::cmd::acl;
 use crate::keyspace::entry::Entry;
+use crate::types::strings::{self as st, LdError};
 use ferrodis_protocol::Args;
+
+const STRING: &str = "string";
+const ALL_KEYS_STEP2: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 2,
+};
+const ALL_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+const GETRANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -13,7 +28,7 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::STRING,
         keys: KeySpec::ONE,
         handler: get,
-        group: "string",
+        group: STRING,
         since: "1.0.0",
         summary: "Returns the string value of a key.",
         complexity: "O(1)",
@@ -27,18 +42,477 @@ pub static COMMANDS: &[Command] = &[
         acl: acl::STRING,
         keys: KeySpec::ONE,
         handler: set,
-        group: "string",
+        group: STRING,
         since: "1.0.0",
         summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         complexity: "O(1)",
         syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
         ..Command::DEFAULT
     },
+    Command {
+        name: "setnx",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: setnx,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Set the string value of a key only when the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setex",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: setex,
+        group: STRING,
+        since: "2.0.0",
+        summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key seconds value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "psetex",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: psetex,
+        group: STRING,
+        since: "2.6.0",
+        summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key milliseconds value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "mget",
+        arity: -2,
+        flags: READONLY | FAST,
+        acl: acl::STRING,
+        keys: ALL_KEYS,
+        handler: mget,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Atomically returns the string values of one or more keys.",
+        complexity: "O(N) where N is the number of keys to retrieve.",
+        syntax: "key [key ...]",
+        tips: &["request_policy:multi_shard"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "mset",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        acl: acl::STRING,
+        keys: ALL_KEYS_STEP2,
+        handler: mset,
+        group: STRING,
+        since: "1.0.1",
+        summary: "Atomically creates or modifies the string values of one or more keys.",
+        complexity: "O(N) where N is the number of keys to set.",
+        syntax: "key value [key value ...]",
+        tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "msetnx",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        acl: acl::STRING,
+        keys: ALL_KEYS_STEP2,
+        handler: msetnx,
+        group: STRING,
+        since: "1.0.1",
+        summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        complexity: "O(N) where N is the number of keys to set.",
+        syntax: "key value [key value ...]",
+        tips: &["request_policy:multi_shard", "response_policy:agg_min"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getset",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: getset,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Returns the previous string value of a key after setting it to a new value.",
+        complexity: "O(1)",
+        syntax: "key value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getdel",
+        arity: 2,
+        flags: WRITE | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: getdel,
+        group: STRING,
+        since: "6.2.0",
+        summary: "Returns the string value of a key after deleting the key.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getex",
+        arity: -2,
+        flags: WRITE | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: getex,
+        group: STRING,
+        since: "6.2.0",
+        summary: "Returns the string value of a key after setting its expiration time.",
+        complexity: "O(1)",
+        syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "append",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: append,
+        group: STRING,
+        since: "2.0.0",
+        summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
+        syntax: "key value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "strlen",
+        arity: 2,
+        flags: READONLY | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: strlen,
+        group: STRING,
+        since: "2.2.0",
+        summary: "Returns the length of a string value.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "incr",
+        arity: 2,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: incr,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "decr",
+        arity: 2,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: decr,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "incrby",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: incrby,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key increment",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "decrby",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: decrby,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key decrement",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "incrbyfloat",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: incrbyfloat,
+        group: STRING,
+        since: "2.6.0",
+        summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        complexity: "O(1)",
+        syntax: "key increment",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getrange",
+        arity: 4,
+        flags: READONLY,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: getrange,
+        group: STRING,
+        since: "2.4.0",
+        summary: "Returns a substring of the string stored at a key.",
+        complexity: GETRANGE_COMPLEXITY,
+        syntax: "key start end",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setrange",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: setrange,
+        group: STRING,
+        since: "2.2.0",
+        summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
+        syntax: "key offset value",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "substr",
+        arity: 4,
+        flags: READONLY,
+        acl: acl::STRING,
+        keys: KeySpec::ONE,
+        handler: getrange,
+        group: STRING,
+        since: "1.0.0",
+        summary: "Returns a substring from a string value.",
+        complexity: GETRANGE_COMPLEXITY,
+        syntax: "key start end",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "lcs",
+        arity: -3,
+        flags: READONLY,
+        acl: acl::STRING,
+        keys: KeySpec {
+            first: 1,
+            last: 2,
+            step: 1,
+        },
+        handler: lcs,
+        group: STRING,
+        since: "7.0.0",
+        summary: "Finds the longest common substring.",
+        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+        ..Command::DEFAULT
+    },
 ];
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+/// Expiry options shared by SET and GETEX.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TtlOpt {
+    /// Clear any TTL (plain SET).
+    None,
+    KeepTtl,
+    /// Absolute unix ms.
+    At(u64),
+    Persist,
+}
+
+/// Which option set the SET/GETEX parser accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OptKind {
+    Set,
+    GetEx,
+}
+
+/// Expiry units and bases.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ExpUnit {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+#[derive(Default)]
+struct ExtOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    expire: Option<(ExpUnit, &'a [u8])>,
+}
+
+/// Parse SET's (from argument 3) or GETEX's (from argument 2) options with Redis's rules: NX/XX exclude each
+/// other, one kind of expiry (repeating the same one is allowed, the last wins), KEEPTTL/PERSIST exclude any
+/// expiry. Only syntax is checked here; the expiry value is validated later, as Redis does.
+fn parse_ext_opts<'a>(args: &Args<'a>, kind: OptKind) -> Result<ExtOpts<'a>, CmdError> {
+    let mut o = ExtOpts::default();
+    let mut i = if kind == OptKind::Set { 3 } else { 2 };
+    let is_set = kind == OptKind::Set;
+    while i < args.len() {
+        let a = args.get(i);
+        let next = args.try_get(i + 1);
+        let unit = o.expire.map(|(u, _)| u);
+        let exp_ok =
+            |u: ExpUnit| !o.keepttl && !o.persist && unit.is_none_or(|x| x == u) && next.is_some();
+        if is_set && parse::eq(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if is_set && parse::eq(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if is_set && parse::eq(a, "get") {
+            o.get = true;
+        } else if is_set && parse::eq(a, "keepttl") && !o.persist && unit.is_none() {
+            o.keepttl = true;
+        } else if !is_set && parse::eq(a, "persist") && !o.keepttl && unit.is_none() {
+            o.persist = true;
+        } else {
+            let u = if parse::eq(a, "ex") {
+                ExpUnit::Ex
+            } else if parse::eq(a, "px") {
+                ExpUnit::Px
+            } else if parse::eq(a, "exat") {
+                ExpUnit::ExAt
+            } else if parse::eq(a, "pxat") {
+                ExpUnit::PxAt
+            } else {
+                return Err(err::SYNTAX.into());
+            };
+            if !exp_ok(u) {
+                return Err(err::SYNTAX.into());
+            }
+            o.expire = Some((u, next.unwrap_or_default()));
+            i += 1;
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+fn invalid_expire(cmd: &str) -> CmdError {
+    format!("ERR invalid expire time in '{cmd}' command").into()
+}
+
+/// Validate an expiry argument and turn it into absolute unix ms, with Redis's errors: not an integer ->
+/// "value is not an integer or out of range"; <= 0, or overflowing -> "invalid expire time in '<cmd>' command".
+fn expire_at(now_ms: u64, unit: ExpUnit, val: &[u8], cmd: &str) -> Result<u64, CmdError> {
+    let n = parse::int(val)?;
+    let seconds = matches!(unit, ExpUnit::Ex | ExpUnit::ExAt);
+    if n <= 0 || (seconds && n > i64::MAX / 1000) {
+        return Err(invalid_expire(cmd));
+    }
+    let ms = if seconds { n * 1000 } else { n };
+    let abs = if matches!(unit, ExpUnit::Ex | ExpUnit::Px) {
+        ms.checked_add(now_ms as i64)
+            .ok_or_else(|| invalid_expire(cmd))?
+    } else {
+        ms
+    };
+    Ok(abs as u64)
+}
+
+/// Overwrite an existing entry's string as Redis's setKey does: its TTL is cleared unless `ttl` keeps or sets
+/// it. Returns (had a TTL, has a TTL) for `Table::note_ttl_change`.
+fn overwrite_str(e: &mut Entry, val: &[u8], ttl: TtlOpt) -> (bool, bool) {
+    let had = e.expire_at().is_some();
+    e.set_str(val);
+    match ttl {
+        TtlOpt::KeepTtl => {}
+        TtlOpt::At(t) => e.set_expire_at(Some(t)),
+        TtlOpt::None | TtlOpt::Persist => e.set_expire_at(None),
+    }
+    (had, e.expire_at().is_some())
+}
+
+/// A new string entry with an optional absolute expiry.
+fn new_str_entry(key: &[u8], val: &[u8], ttl: TtlOpt, lru: u32) -> Box<Entry> {
+    let mut e = Entry::new_str(key, val, lru);
+    if let TtlOpt::At(t) = ttl {
+        e.set_expire_at(Some(t));
+    }
+    e
+}
+
+/// Store a string as Redis's setKey does, given the result of the caller's `ctx.lookup*` of the key (so an
+/// expired entry is already gone): overwrite the existing entry or insert a new key. One hash lookup in the
+/// common case; the volatile count stays exact.
+macro_rules! store_str {
+    ($shard:expr, $db:expr, $existing:expr, $key:expr, $val:expr, $ttl:expr, $lru:expr) => {
+        match $existing {
+            Some(e) => {
+                let (had, has) = overwrite_str(e, $val, $ttl);
+                if had != has {
+                    $shard.db_mut($db).note_ttl_change(had, has);
+                }
+            }
+            None => $shard
+                .db_mut($db)
+                .insert_new(new_str_entry($key, $val, $ttl, $lru)),
+        }
+    };
+}
+
+fn reply_opt_bulk(ctx: &mut Ctx<'_>, v: Option<&[u8]>) {
+    match v {
+        Some(s) => ctx.reply().bulk(s),
+        None => ctx.reply().null(),
+    }
+}
+
+fn max_bulk_len(ctx: &Ctx<'_>) -> u64 {
+    ctx.srv.config.read().proto_max_bulk_len
+}
+
+/// Redis's checkStringLength: a string of `len + add` bytes must fit proto-max-bulk-len.
+fn check_string_length(ctx: &Ctx<'_>, len: u64, add: u64) -> CmdResult {
+    match len.checked_add(add) {
+        Some(t) if t <= max_bulk_len(ctx) => Ok(()),
+        _ => Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// GET / SET family
 
 fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
-    let mut shard = ctx.srv.keyspace.lock_key(key);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
     match ctx.lookup(&mut shard, key) {
         None => ctx.reply().null(),
         Some(e) => match e.as_str() {
@@ -49,128 +523,617 @@ fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Expiry options shared by SET and GETEX.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum TtlOpt {
-    None,
-    KeepTtl,
-    /// Absolute unix ms.
-    At(u64),
-    Persist,
+/// What a SET-like command replies when it does (or does not) store the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetReply {
+    /// +OK / null (SET, SETEX, PSETEX).
+    Ok,
+    /// :1 / :0 (SETNX).
+    Int,
 }
 
-/// Parse "EX n" / "PX n" / "EXAT n" / "PXAT n" at `args[i]`; returns the absolute expiry in ms.
-/// Errors as Redis: non-integer or <= 0 -> "invalid expire time in 'set' command"; overflow likewise.
-pub fn parse_expire(
-    ctx: &Ctx<'_>,
-    unit: &[u8],
+/// setGenericCommand: the shared body of SET, SETNX, SETEX and PSETEX.
+fn set_generic(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
     val: &[u8],
+    o: &ExtOpts<'_>,
     cmd: &str,
-) -> Result<u64, super::CmdError> {
-    let n = parse::int(val)?;
-    let invalid = || -> super::CmdError { format!("ERR invalid expire time in '{cmd}' command").into() };
-    if n <= 0 {
-        return Err(invalid());
+    how: SetReply,
+) -> CmdResult {
+    let when = match o.expire {
+        Some((u, v)) => Some(expire_at(ctx.now_ms, u, v, cmd)?),
+        None => None,
+    };
+    let lru = ctx.lru_clock();
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut old: Option<Option<Vec<u8>>> = None;
+    let existing = if o.get {
+        let e = ctx.lookup(&mut shard, key);
+        old = Some(match &e {
+            None => None,
+            Some(e) => Some(e.as_str().ok_or(err::WRONGTYPE)?.to_vec()),
+        });
+        e
+    } else {
+        ctx.lookup_write(&mut shard, key)
+    };
+    let exists = existing.is_some();
+    if (o.nx && exists) || (o.xx && !exists) {
+        drop(shard);
+        match (old, how) {
+            (Some(o), _) => reply_opt_bulk(ctx, o.as_deref()),
+            (None, SetReply::Int) => ctx.reply().int(0),
+            (None, SetReply::Ok) => ctx.reply().null(),
+        }
+        return Ok(());
     }
-    let (ms, relative) = if parse::eq(unit, "ex") {
-        (n.checked_mul(1000).ok_or_else(invalid)?, true)
-    } else if parse::eq(unit, "px") {
-        (n, true)
-    } else if parse::eq(unit, "exat") {
-        (n.checked_mul(1000).ok_or_else(invalid)?, false)
-    } else {
-        (n, false)
+    let ttl = match when {
+        Some(t) => TtlOpt::At(t),
+        None if o.keepttl => TtlOpt::KeepTtl,
+        None => TtlOpt::None,
     };
-    let abs = if relative {
-        ms.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?
-    } else {
-        ms
-    };
-    Ok(abs as u64)
+    let db = ctx.client.db;
+    store_str!(shard, db, existing, key, val, ttl, lru);
+    drop(shard);
+    ctx.modified(key, "set");
+    match (old, how) {
+        (Some(o), _) => reply_opt_bulk(ctx, o.as_deref()),
+        (None, SetReply::Int) => ctx.reply().int(1),
+        (None, SetReply::Ok) => ctx.reply().ok(),
+    }
+    Ok(())
 }
 
 fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = parse_ext_opts(&args, OptKind::Set)?;
+    set_generic(ctx, args.get(1), args.get(2), &o, "set", SetReply::Ok)
+}
+
+fn setnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = ExtOpts {
+        nx: true,
+        ..Default::default()
+    };
+    set_generic(ctx, args.get(1), args.get(2), &o, "setnx", SetReply::Int)
+}
+
+fn setex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = ExtOpts {
+        expire: Some((ExpUnit::Ex, args.get(2))),
+        ..Default::default()
+    };
+    set_generic(ctx, args.get(1), args.get(3), &o, "setex", SetReply::Ok)
+}
+
+fn psetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = ExtOpts {
+        expire: Some((ExpUnit::Px, args.get(2))),
+        ..Default::default()
+    };
+    set_generic(ctx, args.get(1), args.get(3), &o, "psetex", SetReply::Ok)
+}
+
+fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = ExtOpts {
+        get: true,
+        ..Default::default()
+    };
+    set_generic(ctx, args.get(1), args.get(2), &o, "getset", SetReply::Ok)
+}
+
+fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let key = args.get(1);
-    let val = args.get(2);
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    let mut ttl = TtlOpt::None;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    match ctx.lookup(&mut shard, key) {
+        None => {
+            drop(shard);
+            ctx.reply().null();
+        }
+        Some(e) => {
+            if !e.is_str() {
+                return Err(err::WRONGTYPE.into());
+            }
+            let removed = shard.db_mut(ctx.client.db).remove(key);
+            drop(shard);
+            if let Some(e) = removed {
+                ctx.reply().bulk(e.as_str().unwrap_or_default());
+                ctx.modified(key, "del");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let o = parse_ext_opts(&args, OptKind::GetEx)?;
+    let key = args.get(1);
+    let db = ctx.client.db;
+    let now = ctx.now_ms;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let Some(e) = ctx.lookup(&mut shard, key) else {
+        drop(shard);
+        ctx.reply().null();
+        return Ok(());
+    };
+    let Some(s) = e.as_str() else {
+        return Err(err::WRONGTYPE.into());
+    };
+    let when = match o.expire {
+        Some((u, v)) => Some(expire_at(now, u, v, "getex")?),
+        None => None,
+    };
+    let absolute = matches!(o.expire, Some((ExpUnit::ExAt | ExpUnit::PxAt, _)));
+    let had_ttl = e.expire_at().is_some();
+    ctx.reply().bulk(s);
+    let event = match when {
+        Some(t) if absolute && t <= now => {
+            shard.db_mut(db).remove(key);
+            Some("del")
+        }
+        Some(t) => {
+            shard.db_mut(db).set_expire(key, Some(t));
+            Some("expire")
+        }
+        None if o.persist && had_ttl => {
+            shard.db_mut(db).set_expire(key, None);
+            Some("persist")
+        }
+        None => None,
+    };
+    drop(shard);
+    if let Some(ev) = event {
+        ctx.modified(key, ev);
+    }
+    Ok(())
+}
+
+fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let keys = args.skip(1);
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter());
+    ctx.reply().array(keys.len());
+    for k in keys.iter() {
+        let shard = guard.shard(k);
+        match ctx.lookup(shard, k).and_then(|e| e.as_str()) {
+            Some(s) => ctx.reply().bulk(s),
+            None => ctx.reply().null(),
+        }
+    }
+    Ok(())
+}
+
+fn mset_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        let name = if nx { "msetnx" } else { "mset" };
+        return Err(format!("ERR wrong number of arguments for '{name}' command").into());
+    }
+    let keys = args.skip(1);
+    let key_iter = keys.iter().step_by(2);
+    let db = ctx.client.db;
+    let lru = ctx.lru_clock();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(key_iter.clone());
+    if nx {
+        for k in key_iter.clone() {
+            if ctx.lookup_write(guard.shard(k), k).is_some() {
+                drop(guard);
+                ctx.reply().int(0);
+                return Ok(());
+            }
+        }
+    }
+    let mut i = 1;
+    while i + 1 < args.len() {
+        let (k, v) = (args.get(i), args.get(i + 1));
+        let shard = guard.shard(k);
+        let existing = ctx.lookup_write(shard, k);
+        store_str!(shard, db, existing, k, v, TtlOpt::None, lru);
+        i += 2;
+    }
+    drop(guard);
+    for k in key_iter {
+        ctx.modified(k, "set");
+    }
+    if nx {
+        ctx.reply().int(1);
+    } else {
+        ctx.reply().ok();
+    }
+    Ok(())
+}
+
+fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    mset_generic(ctx, args, false)
+}
+
+fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    mset_generic(ctx, args, true)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// APPEND / STRLEN / GETRANGE / SETRANGE
+
+fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (key, val) = (args.get(1), args.get(2));
+    let lru = ctx.lru_clock();
+    let db = ctx.client.db;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let total = match ctx.lookup_write(&mut shard, key) {
+        None => {
+            shard.db_mut(db).insert_new(Entry::new_str(key, val, lru));
+            val.len()
+        }
+        Some(e) => {
+            let Some(cur) = e.as_str() else {
+                return Err(err::WRONGTYPE.into());
+            };
+            check_string_length(ctx, cur.len() as u64, val.len() as u64)?;
+            let mut s = e.take_str_vec().unwrap_or_default();
+            s.extend_from_slice(val);
+            let n = s.len();
+            e.set_str_vec(s);
+            n
+        }
+    };
+    drop(shard);
+    ctx.modified(key, "append");
+    ctx.reply().int(total as i64);
+    Ok(())
+}
+
+fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let n = match ctx.lookup(&mut shard, key) {
+        None => 0,
+        Some(e) => e.as_str().ok_or(err::WRONGTYPE)?.len(),
+    };
+    drop(shard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let start = parse::int(args.get(2))?;
+    let end = parse::int(args.get(3))?;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    match ctx.lookup(&mut shard, key) {
+        None => ctx.reply().bulk(b""),
+        Some(e) => {
+            let s = e.as_str().ok_or(err::WRONGTYPE)?;
+            match st::getrange_bounds(s.len(), start, end) {
+                Some((a, b)) => ctx.reply().bulk(&s[a..=b]),
+                None => ctx.reply().bulk(b""),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (key, val) = (args.get(1), args.get(3));
+    let offset = parse::int(args.get(2))?;
+    if offset < 0 {
+        return Err("ERR offset is out of range".into());
+    }
+    let offset = offset as u64;
+    let lru = ctx.lru_clock();
+    let db = ctx.client.db;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let total = match ctx.lookup_write(&mut shard, key) {
+        None => {
+            if val.is_empty() {
+                drop(shard);
+                ctx.reply().int(0);
+                return Ok(());
+            }
+            check_string_length(ctx, offset, val.len() as u64)?;
+            let off = offset as usize;
+            let mut s = Vec::new();
+            s.try_reserve_exact(off + val.len()).map_err(|_| {
+                CmdError::from("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            })?;
+            s.resize(off, 0);
+            s.extend_from_slice(val);
+            let n = s.len();
+            let mut e = Entry::new_str(key, b"", lru);
+            e.set_str_vec(s);
+            shard.db_mut(db).insert_new(e);
+            n
+        }
+        Some(e) => {
+            let Some(cur) = e.as_str() else {
+                return Err(err::WRONGTYPE.into());
+            };
+            if val.is_empty() {
+                let n = cur.len();
+                drop(shard);
+                ctx.reply().int(n as i64);
+                return Ok(());
+            }
+            check_string_length(ctx, offset, val.len() as u64)?;
+            let off = offset as usize;
+            let mut s = e.take_str_vec().unwrap_or_default();
+            if s.len() < off + val.len() {
+                s.resize(off + val.len(), 0);
+            }
+            s[off..off + val.len()].copy_from_slice(val);
+            let n = s.len();
+            e.set_str_vec(s);
+            n
+        }
+    };
+    drop(shard);
+    ctx.modified(key, "setrange");
+    ctx.reply().int(total as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Counters
+
+fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
+    let lru = ctx.lru_clock();
+    let db = ctx.client.db;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut buf = itoa::Buffer::new();
+    let new = match ctx.lookup_write(&mut shard, key) {
+        None => {
+            shard
+                .db_mut(db)
+                .insert_new(Entry::new_str(key, buf.format(by).as_bytes(), lru));
+            by
+        }
+        Some(e) => {
+            let cur = e.as_str().ok_or(err::WRONGTYPE)?;
+            let v = parse::int(cur)?;
+            let n = v.checked_add(by).ok_or(err::OVERFLOW)?;
+            e.set_str(buf.format(n).as_bytes());
+            n
+        }
+    };
+    drop(shard);
+    ctx.modified(key, "incrby");
+    ctx.reply().int(new);
+    Ok(())
+}
+
+fn incr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    incr_decr(ctx, args.get(1), 1)
+}
+
+fn decr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    incr_decr(ctx, args.get(1), -1)
+}
+
+fn incrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let by = parse::int(args.get(2))?;
+    incr_decr(ctx, args.get(1), by)
+}
+
+fn decrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let by = parse::int(args.get(2))?;
+    if by == i64::MIN {
+        return Err("ERR decrement would overflow".into());
+    }
+    incr_decr(ctx, args.get(1), -by)
+}
+
+fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (key, incr) = (args.get(1), args.get(2));
+    let lru = ctx.lru_clock();
+    let db = ctx.client.db;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let existing = ctx.lookup_write(&mut shard, key);
+    let cur: &[u8] = match &existing {
+        None => b"0",
+        Some(e) => e.as_str().ok_or(err::WRONGTYPE)?,
+    };
+    let new = st::incr_by_float(cur, incr).map_err(|e| match e {
+        LdError::Invalid => CmdError::from(err::NOT_FLOAT),
+        LdError::NanOrInf => CmdError::from("ERR increment would produce NaN or Infinity"),
+    })?;
+    match existing {
+        Some(e) => e.set_str(new.as_bytes()),
+        None => shard
+            .db_mut(db)
+            .insert_new(Entry::new_str(key, new.as_bytes(), lru)),
+    }
+    drop(shard);
+    ctx.modified(key, "incrbyfloat");
+    ctx.reply().bulk(new.as_bytes());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// LCS
+
+fn lcs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (k1, k2) = (args.get(1), args.get(2));
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many([k1, k2]);
+    let a = ctx
+        .lookup(guard.shard(k1), k1)
+        .map(|e| e.as_str().map(<[u8]>::to_vec));
+    let b = ctx
+        .lookup(guard.shard(k2), k2)
+        .map(|e| e.as_str().map(<[u8]>::to_vec));
+    drop(guard);
+    let (a, b) = match (a, b) {
+        (Some(None), _) | (_, Some(None)) => {
+            return Err("ERR The specified keys must contain string values".into())
+        }
+        (a, b) => (
+            a.flatten().unwrap_or_default(),
+            b.flatten().unwrap_or_default(),
+        ),
+    };
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
     let mut i = 3;
     while i < args.len() {
-        let a = args.get(i);
-        let next = args.try_get(i + 1);
-        if parse::eq(a, "nx") && !xx {
-            nx = true;
-        } else if parse::eq(a, "xx") && !nx {
-            xx = true;
-        } else if parse::eq(a, "get") {
-            get = true;
-        } else if parse::eq(a, "keepttl") && ttl == TtlOpt::None {
-            ttl = TtlOpt::KeepTtl;
-        } else if (parse::eq(a, "ex") || parse::eq(a, "px") || parse::eq(a, "exat") || parse::eq(a, "pxat"))
-            && ttl == TtlOpt::None
-            && next.is_some()
-        {
-            ttl = TtlOpt::At(parse_expire(ctx, a, next.unwrap(), "set")?);
+        let opt = args.get(i);
+        if parse::eq(opt, "idx") {
+            getidx = true;
+        } else if parse::eq(opt, "len") {
+            getlen = true;
+        } else if parse::eq(opt, "withmatchlen") {
+            withmatchlen = true;
+        } else if parse::eq(opt, "minmatchlen") && i + 1 < args.len() {
+            minmatchlen = parse::int(args.get(i + 1))?.max(0);
             i += 1;
         } else {
             return Err(err::SYNTAX.into());
         }
         i += 1;
     }
-    let lru = ctx.lru_clock();
-    let mut shard = ctx.srv.keyspace.lock_key(key);
-    let existing = ctx.lookup_write(&mut shard, key);
-    let mut old: Option<Option<Vec<u8>>> = None;
-    if get {
-        old = Some(match &existing {
-            None => None,
-            Some(e) => match e.as_str() {
-                Some(s) => Some(s.to_vec()),
-                None => return Err(err::WRONGTYPE.into()),
-            },
-        });
+    if getidx && getlen {
+        return Err("ERR If you want both the length and indexes, please just use IDX.".into());
     }
-    let exists = existing.is_some();
-    if (nx && exists) || (xx && !exists) {
-        match old {
-            Some(o) => reply_opt_bulk(ctx, o.as_deref()),
-            None => ctx.reply().null(),
-        }
-        return Ok(());
+    if a.len() as u64 >= u64::from(u32::MAX - 1) || b.len() as u64 >= u64::from(u32::MAX - 1) {
+        return Err("ERR String too long for LCS".into());
     }
-    let table = shard.db_mut(ctx.client.db);
-    match table.find_mut(key) {
-        Some(e) => {
-            let had = e.expire_at().is_some();
-            e.set_str(val);
-            match ttl {
-                TtlOpt::KeepTtl => {}
-                TtlOpt::At(t) => e.set_expire_at(Some(t)),
-                _ => e.set_expire_at(None),
+    if st::lcs_table_bytes(a.len(), b.len()) > u128::from(max_bulk_len(ctx)) {
+        return Err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len".into(),
+        );
+    }
+    let trace = getidx || !getlen;
+    let Some(r) = st::lcs(&a, &b, trace, minmatchlen as u64) else {
+        return Err("ERR Insufficient memory, failed allocating transient memory for LCS".into());
+    };
+    let mut out = ctx.reply();
+    if getidx {
+        out.map(2);
+        out.bulk(b"matches");
+        out.array(r.matches.len());
+        for m in &r.matches {
+            out.array(2 + usize::from(withmatchlen));
+            out.array(2);
+            out.int(i64::from(m.a.0));
+            out.int(i64::from(m.a.1));
+            out.array(2);
+            out.int(i64::from(m.b.0));
+            out.int(i64::from(m.b.1));
+            if withmatchlen {
+                out.int(i64::from(m.len));
             }
-            let has = e.expire_at().is_some();
-            table.note_ttl_change(had, has);
         }
-        None => {
-            let mut e = Entry::new_str(key, val, lru);
-            if let TtlOpt::At(t) = ttl {
-                e.set_expire_at(Some(t));
-            }
-            table.insert_new(e);
-        }
-    }
-    drop(shard);
-    ctx.modified(key, "set");
-    match old {
-        Some(o) => reply_opt_bulk(ctx, o.as_deref()),
-        None => ctx.reply().ok(),
+        out.bulk(b"len");
+        out.int(i64::from(r.len));
+    } else if getlen {
+        out.int(i64::from(r.len));
+    } else {
+        out.bulk(&r.string);
     }
     Ok(())
 }
 
-fn reply_opt_bulk(ctx: &mut Ctx<'_>, v: Option<&[u8]>) {
-    match v {
-        Some(s) => ctx.reply().bulk(s),
-        None => ctx.reply().null(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::table::Table;
+
+    /// Test shim: the same steps as `store_str!`, through a bare table.
+    fn put_str(t: &mut Table, key: &[u8], val: &[u8], ttl: TtlOpt, lru: u32) {
+        match t.find_mut(key) {
+            Some(e) => {
+                let (had, has) = overwrite_str(e, val, ttl);
+                t.note_ttl_change(had, has);
+            }
+            None => t.insert_new(new_str_entry(key, val, ttl, lru)),
+        }
+    }
+
+    #[test]
+    fn put_str_keeps_volatile_count() {
+        let mut t = Table::new();
+        put_str(&mut t, b"k", b"v", TtlOpt::At(1000), 0);
+        assert_eq!((t.len(), t.volatile_len()), (1, 1));
+        put_str(&mut t, b"k", b"w", TtlOpt::KeepTtl, 0);
+        assert_eq!(t.volatile_len(), 1);
+        assert_eq!(t.find(b"k").unwrap().expire_at(), Some(1000));
+        put_str(&mut t, b"k", b"x", TtlOpt::At(2000), 0);
+        assert_eq!(t.volatile_len(), 1);
+        assert_eq!(t.find(b"k").unwrap().expire_at(), Some(2000));
+        put_str(&mut t, b"k", &[b'y'; 100], TtlOpt::None, 0);
+        assert_eq!(t.volatile_len(), 0);
+        assert_eq!(t.find(b"k").unwrap().as_str(), Some(&[b'y'; 100][..]));
+        put_str(&mut t, b"k2", b"v", TtlOpt::KeepTtl, 0);
+        assert_eq!((t.len(), t.volatile_len()), (2, 0));
+        put_str(&mut t, b"k2", b"v", TtlOpt::At(5), 0);
+        assert_eq!(t.volatile_len(), 1);
+        t.remove(b"k2");
+        assert_eq!((t.len(), t.volatile_len()), (1, 0));
+    }
+
+    #[test]
+    fn expire_values() {
+        let now = 1_700_000_000_000;
+        assert_eq!(expire_at(now, ExpUnit::Ex, b"10", "set"), Ok(now + 10_000));
+        assert_eq!(expire_at(now, ExpUnit::Px, b"10", "set"), Ok(now + 10));
+        assert_eq!(expire_at(now, ExpUnit::ExAt, b"10", "set"), Ok(10_000));
+        assert_eq!(expire_at(now, ExpUnit::PxAt, b"10", "set"), Ok(10));
+        let inv = Err(invalid_expire("getex"));
+        assert_eq!(expire_at(now, ExpUnit::Ex, b"0", "getex"), inv);
+        assert_eq!(expire_at(now, ExpUnit::PxAt, b"-1", "getex"), inv);
+        assert_eq!(
+            expire_at(now, ExpUnit::Ex, b"9223372036854776", "getex"),
+            inv
+        );
+        assert_eq!(
+            expire_at(now, ExpUnit::Px, b"9223372036854775807", "getex"),
+            inv
+        );
+        assert_eq!(
+            expire_at(now, ExpUnit::Ex, b"x", "getex"),
+            Err(err::NOT_INTEGER.into())
+        );
+    }
+
+    fn args_of(words: &[&str]) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        for w in words {
+            spans.push((buf.len(), buf.len() + w.len()));
+            buf.extend_from_slice(w.as_bytes());
+        }
+        (buf, spans)
+    }
+
+    #[test]
+    fn option_rules() {
+        let ok = |w: &[&str], kind| {
+            let (b, s) = args_of(w);
+            parse_ext_opts(&Args::from_parts(&b, &s), kind).is_ok()
+        };
+        assert!(ok(&["set", "k", "v", "EX", "1", "EX", "2"], OptKind::Set));
+        assert!(ok(&["set", "k", "v", "nx", "get", "px", "1"], OptKind::Set));
+        assert!(ok(&["set", "k", "v", "EX", "abc"], OptKind::Set)); // value checked later
+        assert!(!ok(&["set", "k", "v", "EX", "1", "PX", "2"], OptKind::Set));
+        assert!(!ok(&["set", "k", "v", "NX", "XX"], OptKind::Set));
+        assert!(!ok(
+            &["set", "k", "v", "KEEPTTL", "EXAT", "1"],
+            OptKind::Set
+        ));
+        assert!(!ok(&["set", "k", "v", "PERSIST"], OptKind::Set));
+        assert!(!ok(&["set", "k", "v", "PXAT"], OptKind::Set));
+        assert!(ok(&["getex", "k", "PERSIST", "persist"], OptKind::GetEx));
+        assert!(ok(&["getex", "k", "pxat", "5"], OptKind::GetEx));
+        assert!(!ok(&["getex", "k", "PERSIST", "EX", "1"], OptKind::GetEx));
+        assert!(!ok(&["getex", "k", "NX"], OptKind::GetEx));
+        assert!(!ok(&["getex", "k", "GET"], OptKind::GetEx));
+        assert!(!ok(&["getex", "k", "KEEPTTL"], OptKind::GetEx));
     }
 }

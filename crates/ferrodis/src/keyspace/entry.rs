@@ -332,7 +332,7 @@ mod tests {
         e.set_expire_at(Some(123));
         let e2 = e.rekey(b"other");
         assert_eq!(e2.key(), b"other");
-        assert_eq!(e2.as_str(), Some(&b"small"[..]));
+        assert_eq!(e2.as_str(), Some(&b"x"[..]));
         assert_eq!(e2.expire_at(), Some(123));
     }
 

@@ -1,6 +1,8 @@
 //! Value types stored in the keyspace. Each data type lives in its own module as a plain Rust type with unit
 //! tests; nothing here knows about sockets, locks or the command table.
 
+pub mod strings;
+
 /// A non-inline value. Small strings never reach this type: they are packed into the keyspace entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
