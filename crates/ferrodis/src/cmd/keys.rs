@@ -1124,6 +1124,7 @@ pub fn string_encoding(s: &[u8]) -> &'static str {
 
 fn encoding_of(e: &Entry) -> &'static str {
     match e.value() {
+        ValueRef::Str(_) if e.is_raw() => "raw",
         ValueRef::Str(s) => string_encoding(s),
         ValueRef::Other(v) => value_encoding(v),
     }

@@ -777,6 +777,7 @@ fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             s.extend_from_slice(val);
             let n = s.len();
             e.set_str_vec(s);
+            e.mark_raw();
             n
         }
     };
@@ -847,6 +848,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let n = s.len();
             let mut e = Entry::new_str(key, b"", lru);
             e.set_str_vec(s);
+            e.mark_raw();
             shard.db_mut(db).insert_new(e);
             n
         }
@@ -869,6 +871,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             s[off..off + val.len()].copy_from_slice(val);
             let n = s.len();
             e.set_str_vec(s);
+            e.mark_raw();
             n
         }
     };
