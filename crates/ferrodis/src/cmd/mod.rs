@@ -192,6 +192,9 @@ pub struct Command {
     /// Lower-case words are named arguments, UPPER-case words are tokens. See [`docs`].
     pub syntax: &'static str,
     pub tips: &'static [&'static str],
+    /// For deprecated commands (COMMAND DOCS doc_flags "deprecated"): the version and the replacement.
+    pub deprecated_since: &'static str,
+    pub replaced_by: &'static str,
 }
 
 impl Command {
@@ -209,6 +212,8 @@ impl Command {
         complexity: "",
         syntax: "",
         tips: &[],
+        deprecated_since: "",
+        replaced_by: "",
     };
 
     pub fn has(&self, flag: u32) -> bool {

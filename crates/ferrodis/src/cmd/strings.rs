@@ -148,6 +148,8 @@ pub static COMMANDS: &[Command] = &[
         summary: "Returns the previous string value of a key after setting it to a new value.",
         complexity: "O(1)",
         syntax: "key value",
+        deprecated_since: "6.2.0",
+        replaced_by: "`SET` with the `!GET` argument",
         ..Command::DEFAULT
     },
     Command {
@@ -316,6 +318,8 @@ pub static COMMANDS: &[Command] = &[
         summary: "Returns a substring from a string value.",
         complexity: GETRANGE_COMPLEXITY,
         syntax: "key start end",
+        deprecated_since: "2.0.0",
+        replaced_by: "`GETRANGE`",
         ..Command::DEFAULT
     },
     Command {
