@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IO_FAILURES: usize = 5;
 const RAW_QUIET: Duration = Duration::from_millis(150);
+const RAW_QUIET_LONG: Duration = Duration::from_millis(500);
 
 // ---------------------------------------------------------------------------------------------------------
 // Tokenizer (redis-cli / sdssplitargs compatible)
@@ -490,22 +491,29 @@ impl Conn {
         let n = self.reader.buffer().len();
         self.reader.consume(n);
         let s = self.reader.get_mut();
-        s.set_read_timeout(Some(RAW_QUIET))?;
         let mut buf = [0u8; 65536];
         let mut closed = false;
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
+        // Read until the peer is quiet for RAW_QUIET; when that leaves nothing or a partial line, wait once
+        // more for RAW_QUIET_LONG (a slow machine), so a late reply is not taken for the next line's.
+        'rounds: for quiet in [RAW_QUIET, RAW_QUIET_LONG] {
+            s.set_read_timeout(Some(quiet))?;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break 'rounds;
+                    }
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => break,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                        closed = true;
+                        break 'rounds;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => break,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    closed = true;
-                    break;
-                }
-                Err(e) => return Err(e),
+            }
+            if !out.is_empty() && out.ends_with(b"\r\n") {
+                break;
             }
         }
         s.set_read_timeout(Some(REPLY_TIMEOUT))?;
@@ -891,6 +899,14 @@ fn differential_against_redis() {
             report.push_str("\n\n");
         }
         eprintln!("{}", report);
+        let mut per_script: std::collections::BTreeMap<String, usize> = Default::default();
+        for m in &stats.mismatches {
+            let script = m.split(':').next().unwrap_or("?").to_string();
+            *per_script.entry(script).or_default() += 1;
+        }
+        for (script, n) in &per_script {
+            eprintln!("differential: {:>5} mismatch(es) in {}", n, script);
+        }
         panic!(
             "differential test: {} mismatch(es) between redis-server and ferrodis (listed above)",
             stats.mismatches.len()
