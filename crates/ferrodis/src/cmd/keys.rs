@@ -512,7 +512,7 @@ fn del(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     each_key_locked(ctx, args.skip(1), |shard, k| {
         if peek_in(ctx, shard, db, k, false).is_some() && shard.db_mut(db).remove(k).is_some() {
             n += 1;
-            ctx.modified(k, "del");
+            ctx.modified(shard, k, "del");
         }
     });
     ctx.reply().int(n);
@@ -595,9 +595,9 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
         return Err(err::NO_SUCH_KEY.into());
     };
     guard.shard(dst).db_mut(db).insert_new(entry.rekey(dst));
+    ctx.modified(guard.shard(src), src, "rename_from");
+    ctx.modified(guard.shard(dst), dst, "rename_to");
     drop(guard);
-    ctx.modified(src, "rename_from");
-    ctx.modified(dst, "rename_to");
     if nx {
         ctx.reply().int(1);
     } else {
@@ -648,8 +648,8 @@ fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         dshard.db_mut(dst_db).remove(dst);
     }
     dshard.db_mut(dst_db).insert_new(copied);
+    ctx.modified_in(dshard, dst_db, dst, "copy_to");
     drop(guard);
-    ctx.modified(dst, "copy_to");
     ctx.reply().int(1);
     Ok(())
 }
@@ -676,11 +676,11 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         None => false,
     };
-    drop(shard);
     if moved {
-        ctx.modified(key, "move_from");
-        ctx.modified(key, "move_to");
+        ctx.modified_in(&mut shard, src_db, key, "move_from");
+        ctx.modified_in(&mut shard, dst_db, key, "move_to");
     }
+    drop(shard);
     ctx.reply().int(i64::from(moved));
     Ok(())
 }
@@ -817,8 +817,8 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, seconds: bool, relative: bo
         shard.db_mut(db).set_expire(key, Some(when as u64));
         "expire"
     };
+    ctx.modified(&mut shard, key, event);
     drop(shard);
-    ctx.modified(key, event);
     ctx.reply().int(1);
     Ok(())
 }
@@ -848,11 +848,9 @@ fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         .is_some_and(|e| e.expire_at().is_some());
     if had_ttl {
         shard.db_mut(db).set_expire(key, None);
+        ctx.modified(&mut shard, key, "persist");
     }
     drop(shard);
-    if had_ttl {
-        ctx.modified(key, "persist");
-    }
     ctx.reply().int(i64::from(had_ttl));
     Ok(())
 }

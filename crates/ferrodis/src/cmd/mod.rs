@@ -620,16 +620,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Every successful write to a key calls this once per key changed, with the keyspace event name Redis
-    /// uses ("set", "del", "expire", "rename_from", ...). It is the single hook for the modification side
-    /// effects: the dirty counter now; WATCH invalidation, keyspace notifications and client-side caching
-    /// invalidation hang off it later.
-    pub fn modified(&self, key: &[u8], event: &'static str) {
-        self.modified_in(self.client.db, key, event);
+    /// Every successful write to a key calls this once per key changed, WHILE STILL HOLDING the key's shard
+    /// lock, with the keyspace event name Redis uses ("set", "del", "expire", "rename_from", ...). It is the
+    /// single hook for the side effects of a modification that must be atomic with it: the dirty counter,
+    /// serving clients blocked on the key, and (later) WATCH invalidation, keyspace notifications and
+    /// client-side caching invalidation.
+    pub fn modified(&self, shard: &mut Shard, key: &[u8], event: &'static str) {
+        self.modified_in(shard, self.client.db, key, event);
     }
 
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
-    pub fn modified_in(&self, _db: usize, _key: &[u8], _event: &'static str) {
+    pub fn modified_in(&self, _shard: &mut Shard, _db: usize, _key: &[u8], _event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
     }
 

@@ -580,8 +580,8 @@ fn set_generic(
     };
     let db = ctx.client.db;
     store_str!(shard, db, existing, key, val, ttl, lru);
+    ctx.modified(&mut shard, key, "set");
     drop(shard);
-    ctx.modified(key, "set");
     match (old, how) {
         (Some(o), _) => reply_opt_bulk(ctx, o.as_deref()),
         (None, SetReply::Int) => ctx.reply().int(1),
@@ -641,10 +641,12 @@ fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Err(err::WRONGTYPE.into());
             }
             let removed = shard.db_mut(ctx.client.db).remove(key);
+            if removed.is_some() {
+                ctx.modified(&mut shard, key, "del");
+            }
             drop(shard);
             if let Some(e) = removed {
                 ctx.reply().bulk(e.as_str().unwrap_or_default());
-                ctx.modified(key, "del");
             }
         }
     }
@@ -688,10 +690,10 @@ fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         None => None,
     };
-    drop(shard);
     if let Some(ev) = event {
-        ctx.modified(key, ev);
+        ctx.modified(&mut shard, key, ev);
     }
+    drop(shard);
     Ok(())
 }
 
@@ -736,12 +738,10 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
         let shard = guard.shard(k);
         let existing = ctx.lookup_write(shard, k);
         store_str!(shard, db, existing, k, v, TtlOpt::None, lru);
+        ctx.modified(shard, k, "set");
         i += 2;
     }
     drop(guard);
-    for k in key_iter {
-        ctx.modified(k, "set");
-    }
     if nx {
         ctx.reply().int(1);
     } else {
@@ -785,8 +785,8 @@ fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             n
         }
     };
+    ctx.modified(&mut shard, key, "append");
     drop(shard);
-    ctx.modified(key, "append");
     ctx.reply().int(total as i64);
     Ok(())
 }
@@ -879,8 +879,8 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             n
         }
     };
+    ctx.modified(&mut shard, key, "setrange");
     drop(shard);
-    ctx.modified(key, "setrange");
     ctx.reply().int(total as i64);
     Ok(())
 }
@@ -909,8 +909,8 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
             n
         }
     };
+    ctx.modified(&mut shard, key, "incrby");
     drop(shard);
-    ctx.modified(key, "incrby");
     ctx.reply().int(new);
     Ok(())
 }
@@ -957,8 +957,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .db_mut(db)
             .insert_new(Entry::new_str(key, new.as_bytes(), lru)),
     }
+    ctx.modified(&mut shard, key, "incrbyfloat");
     drop(shard);
-    ctx.modified(key, "incrbyfloat");
     ctx.reply().bulk(new.as_bytes());
     Ok(())
 }
