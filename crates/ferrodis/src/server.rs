@@ -4,6 +4,7 @@ use crate::client::ClientInfo;
 use crate::cmd::Registry;
 use crate::config::Config;
 use crate::keyspace::Keyspace;
+use crate::types::EncodingLimits;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -116,6 +117,51 @@ pub struct Server {
     pub used_memory: AtomicU64,
     /// Copy of `maxmemory` readable without the config lock.
     pub maxmemory: AtomicU64,
+    /// Compact-encoding thresholds, readable without any lock (CONFIG SET stores them).
+    pub encoding: AtomicLimits,
+}
+
+/// [`EncodingLimits`] as relaxed atomics: read on every collection write, written only by CONFIG SET, so
+/// readers on all cores share the cache line without contention.
+#[derive(Default)]
+pub struct AtomicLimits([AtomicU64; 8]);
+
+impl AtomicLimits {
+    pub fn new(l: EncodingLimits) -> Self {
+        let a = AtomicLimits::default();
+        a.set(l);
+        a
+    }
+
+    pub fn get(&self) -> EncodingLimits {
+        let v = |i: usize| self.0[i].load(Relaxed);
+        EncodingLimits {
+            hash_max_listpack_entries: v(0) as usize,
+            hash_max_listpack_value: v(1) as usize,
+            set_max_intset_entries: v(2) as usize,
+            set_max_listpack_entries: v(3) as usize,
+            set_max_listpack_value: v(4) as usize,
+            zset_max_listpack_entries: v(5) as usize,
+            zset_max_listpack_value: v(6) as usize,
+            list_max_listpack_size: v(7) as i64,
+        }
+    }
+
+    pub fn set(&self, l: EncodingLimits) {
+        let vals = [
+            l.hash_max_listpack_entries as u64,
+            l.hash_max_listpack_value as u64,
+            l.set_max_intset_entries as u64,
+            l.set_max_listpack_entries as u64,
+            l.set_max_listpack_value as u64,
+            l.zset_max_listpack_entries as u64,
+            l.zset_max_listpack_value as u64,
+            l.list_max_listpack_size as u64,
+        ];
+        for (a, v) in self.0.iter().zip(vals) {
+            a.store(v, Relaxed);
+        }
+    }
 }
 
 impl Server {
@@ -141,6 +187,7 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
+            encoding: AtomicLimits::new(EncodingLimits::default()),
             config: RwLock::new(config),
         }
     }

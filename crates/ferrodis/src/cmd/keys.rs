@@ -1128,11 +1128,10 @@ fn encoding_of(e: &Entry) -> &'static str {
     }
 }
 
-#[allow(unreachable_patterns)] // until collection types join Value
 fn value_encoding(v: &Value) -> &'static str {
     match v {
         Value::Str(s) => string_encoding(s),
-        _ => "raw",
+        other => other.collection_encoding(),
     }
 }
 

@@ -68,7 +68,6 @@ impl Entry {
     }
 
     #[inline]
-    #[allow(unreachable_patterns)] // until collection types join Value
     pub fn value(&self) -> ValueRef<'_> {
         match &self.kv {
             Kv::Packed { klen, vlen, buf, .. } => {
@@ -103,7 +102,6 @@ impl Entry {
     }
 
     /// Take the string value out as an owned, growable buffer (for APPEND/SETRANGE), leaving an empty string.
-    #[allow(unreachable_patterns)] // until collection types join Value
     pub fn take_str_vec(&mut self) -> Option<Vec<u8>> {
         match &mut self.kv {
             Kv::Packed { klen, vlen, buf, .. } => {
