@@ -6,9 +6,13 @@
 
 pub mod connection;
 pub mod docs;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use crate::client::Client;
 use crate::server::Server;
@@ -271,10 +275,14 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 4] {
+pub fn families() -> [&'static [Command]; 8] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
+        hashes::COMMANDS,
+        lists::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
         server::COMMANDS,
         connection::COMMANDS,
     ]

@@ -1,0 +1,5 @@
+//! hashes commands (being written).
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,5 @@
+//! lists commands (being written).
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,5 @@
+//! sets commands (being written).
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];

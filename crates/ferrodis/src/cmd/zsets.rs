@@ -1,0 +1,5 @@
+//! zsets commands (being written).
+
+use super::Command;
+
+pub static COMMANDS: &[Command] = &[];
