@@ -28,6 +28,20 @@ pub struct Client {
     pub close_after_reply: bool,
     pub no_evict: bool,
     pub no_touch: bool,
+    /// Set by a blocking command that found nothing to pop: the connection waits on it before running the
+    /// rest of its pipeline.
+    pub blocked: Option<Blocked>,
+}
+
+/// A command waiting for keys (see keyspace::blocking).
+pub struct Blocked {
+    pub waiter: Arc<crate::keyspace::blocking::Waiter>,
+    /// None = block forever.
+    pub deadline: Option<std::time::Instant>,
+    /// The reply to send on timeout (null array / null bulk as the command wants).
+    pub timeout_reply: Vec<u8>,
+    /// The command line, to re-run it when the waiter asks for a retry.
+    pub argv: Vec<Vec<u8>>,
 }
 
 /// What CLIENT LIST / CLIENT INFO / CLIENT KILL need to see of a connection.
@@ -53,6 +67,8 @@ pub struct ClientInfo {
     pub no_touch: AtomicBool,
     pub killed: AtomicBool,
     pub kill: tokio::sync::Notify,
+    /// The waiter of a blocked command in progress (CLIENT UNBLOCK, CLIENT LIST flags).
+    pub waiter: Mutex<Option<Arc<crate::keyspace::blocking::Waiter>>>,
 }
 
 impl ClientInfo {
@@ -77,6 +93,7 @@ impl ClientInfo {
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
+            waiter: Mutex::new(None),
         }
     }
 

@@ -237,6 +237,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         close_after_reply: false,
         no_evict: false,
         no_touch: false,
+        blocked: None,
     };
     connection_loop(&srv, &mut client, &mut stream).await;
     let _ = stream.shutdown().await;
@@ -274,7 +275,7 @@ fn settings(srv: &Server, parser: &mut RequestParser, client: &Client) -> ConnSe
 }
 
 async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
-    srv: &Server,
+    srv: &Arc<Server>,
     client: &mut Client,
     stream: &mut S,
 ) {
@@ -327,6 +328,22 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         if client.authenticated != was_auth {
                             parser.limits_mut().authenticated = client.authenticated;
                         }
+                        while let Some(b) = client.blocked.take() {
+                            if !flush(stream, &mut out, stats).await {
+                                return;
+                            }
+                            let argv = b.argv.clone();
+                            match wait_blocked(srv, stream, &mut rbuf, &info, b).await {
+                                Wake::Reply(bytes) => out.extend_from_slice(&bytes),
+                                Wake::Retry => {
+                                    let spans = spans_of(&argv);
+                                    let flat = argv.concat();
+                                    let args = ferrodis_protocol::Args::from_parts(&flat, &spans);
+                                    cmd::execute(srv, client, &mut out, args, &mut clock);
+                                }
+                                Wake::Gone => return,
+                            }
+                        }
                     }
                     pos += used;
                     if out.len() >= FLUSH_AT {
@@ -363,6 +380,80 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         if out.capacity() > 4 * 1024 * 1024 {
             out = Vec::with_capacity(READ_CHUNK);
         }
+    }
+}
+
+enum Wake {
+    Reply(Vec<u8>),
+    Retry,
+    Gone,
+}
+
+fn spans_of(argv: &[Vec<u8>]) -> Vec<(usize, usize)> {
+    let mut at = 0;
+    argv.iter()
+        .map(|a| {
+            at += a.len();
+            (at - a.len(), at)
+        })
+        .collect()
+}
+
+/// Wait for a blocked command's keys: served by a writer, timed out, unblocked, killed or disconnected.
+/// Input that arrives meanwhile is buffered (not executed), as Redis does; EOF cancels the wait.
+async fn wait_blocked<S: AsyncRead + Unpin>(
+    srv: &Server,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    info: &ClientInfo,
+    b: crate::client::Blocked,
+) -> Wake {
+    use crate::keyspace::blocking::Outcome;
+    let w = b.waiter;
+    *info.waiter.lock() = Some(w.clone());
+    srv.blocked_clients.fetch_add(1, Relaxed);
+    let sleep = async {
+        match b.deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let mut eof = false;
+    let mut timed_out = false;
+    let outcome = loop {
+        if let Some(o) = w.take_outcome() {
+            break Some(o);
+        }
+        // Cancelled from outside (CLIENT UNBLOCK ... TIMEOUT) answers as a timeout.
+        if w.is_cancelled() || ((timed_out || eof || info.killed.load(Relaxed)) && w.cancel()) {
+            break None;
+        }
+        tokio::select! {
+            _ = w.notify.notified() => {}
+            _ = &mut sleep, if !timed_out => timed_out = true,
+            _ = info.kill.notified() => {}
+            r = stream.read_buf(rbuf), if !eof => {
+                if !matches!(r, Ok(n) if n > 0) {
+                    eof = true;
+                }
+            }
+        }
+    };
+    *info.waiter.lock() = None;
+    srv.blocked_clients.fetch_sub(1, Relaxed);
+    // Leave every queue this waiter was in.
+    for k in &w.keys {
+        srv.keyspace.lock_key(k).remove_waiter(w.db, k, &w);
+    }
+    match outcome {
+        Some(Outcome::Served(bytes)) => Wake::Reply(bytes),
+        Some(Outcome::Retry) => Wake::Retry,
+        Some(Outcome::Unblocked) => {
+            Wake::Reply(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec())
+        }
+        None if eof || info.killed.load(Relaxed) => Wake::Gone,
+        None => Wake::Reply(b.timeout_reply),
     }
 }
 

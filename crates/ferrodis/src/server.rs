@@ -103,6 +103,8 @@ pub struct Server {
     pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
     pub next_client_id: AtomicU64,
     pub connected: AtomicUsize,
+    /// Clients waiting in a blocking command (INFO blocked_clients).
+    pub blocked_clients: AtomicUsize,
     pub workers: Box<[WorkerStats]>,
     /// Error reply counts by error code (INFO errorstats); errors are off the hot path.
     pub errorstats: Mutex<HashMap<String, u64>>,
@@ -174,6 +176,7 @@ impl Server {
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
+            blocked_clients: AtomicUsize::new(0),
             workers: (0..nworkers).map(|_| WorkerStats::new(ncmds)).collect(),
             errorstats: Mutex::new(HashMap::new()),
             active_expire: AtomicBool::new(config.active_expire),

@@ -19,7 +19,7 @@ use crate::server::Server;
 use ferrodis_protocol::{Args, Reply};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A Redis error reply, message including its code ("ERR ...", "WRONGTYPE ...").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -427,7 +427,7 @@ pub fn unknown_command(args: &Args<'_>) -> CmdError {
 
 /// What a handler gets: the server, its client, the reply buffer, and the time the batch started.
 pub struct Ctx<'a> {
-    pub srv: &'a Server,
+    pub srv: &'a Arc<Server>,
     pub client: &'a mut Client,
     pub out: &'a mut Vec<u8>,
     /// Unix time in milliseconds, sampled once per command (Redis caches it per command too, so a command
@@ -521,7 +521,7 @@ impl Default for BatchClock {
 /// Run one request: resolve it in the table, check authentication, call the handler, account statistics,
 /// write the reply (or error) to `out`, honouring CLIENT REPLY OFF/SKIP.
 pub fn execute(
-    srv: &Server,
+    srv: &Arc<Server>,
     client: &mut Client,
     out: &mut Vec<u8>,
     args: Args<'_>,
@@ -638,8 +638,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
-    pub fn modified_in(&self, _shard: &mut Shard, _db: usize, _key: &[u8], _event: &'static str) {
+    pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], _event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
+        shard.key_ready(db, key);
     }
 
     /// Count keys removed because their TTL passed.

@@ -9,6 +9,7 @@
 //! [`Keyspace::lock_all`]); nothing else is locked while a shard lock is held, except further shards in that
 //! order. Shard locks are never held across an `.await`.
 
+pub mod blocking;
 pub mod entry;
 pub mod table;
 
@@ -48,6 +49,8 @@ pub struct Shard {
     /// this shard before its first change after the snapshot point, which makes forkless snapshots
     /// point-in-time consistent.
     version: u64,
+    /// Clients blocked on keys of this shard (allocated while any exist).
+    waiters: Option<Box<blocking::Waiters>>,
 }
 
 impl Shard {
@@ -55,6 +58,7 @@ impl Shard {
         Shard {
             dbs: (0..databases).map(|_| Table::new()).collect(),
             version: 0,
+            waiters: None,
         }
     }
 

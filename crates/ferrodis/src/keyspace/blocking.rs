@@ -1,0 +1,284 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...), DESIGN.md §2.4.
+//!
+//! A blocked client registers one [`Waiter`] in the queue of every key it waits for, inside the shard locks it
+//! took to find those keys empty, so no write can slip in between. A writer that makes a key ready (any
+//! modification reported through `Ctx::modified`) serves that key's waiters in FIFO order *inside its own
+//! shard lock*: it claims a waiter (an atomic state change, so a waiter blocked on several keys is served by
+//! exactly one of them, and never after it timed out), runs the waiter's serve function, which pops on the
+//! waiter's behalf and encodes its reply, and wakes the waiting connection. The element therefore goes to
+//! exactly one waiter and nobody else can take it in between.
+//!
+//! A waiter whose command needs a second shard (BLMOVE to a key on another shard) cannot complete inside the
+//! writer's lock; its serve function answers [`Serve::Retry`] and the connection re-runs the command itself.
+
+use super::Shard;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+const WAITING: u8 = 0;
+const CLAIMED: u8 = 1;
+const DONE: u8 = 2;
+const CANCELLED: u8 = 3;
+
+/// What a serve function did for a waiter.
+pub enum Serve {
+    /// Popped on the waiter's behalf; these are the encoded reply bytes.
+    Served(Vec<u8>),
+    /// The key is not (or no longer) something this waiter can pop from: it stays blocked.
+    NotReady,
+    /// Needs more than this shard: wake the client to re-run its command.
+    Retry,
+}
+
+/// Pops for a blocked client inside the writer's lock: (shard, db, key that became ready).
+pub type ServeFn = Box<dyn Fn(&mut Shard, usize, &[u8]) -> Serve + Send + Sync>;
+
+/// How a blocked command ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Served(Vec<u8>),
+    Retry,
+    /// Unblocked by CLIENT UNBLOCK ... ERROR.
+    Unblocked,
+}
+
+pub struct Waiter {
+    pub client_id: u64,
+    pub db: usize,
+    pub keys: Vec<Vec<u8>>,
+    state: AtomicU8,
+    outcome: Mutex<Option<Outcome>>,
+    pub notify: tokio::sync::Notify,
+    serve: ServeFn,
+}
+
+impl Waiter {
+    pub fn new(client_id: u64, db: usize, keys: Vec<Vec<u8>>, serve: ServeFn) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            client_id,
+            db,
+            keys,
+            state: AtomicU8::new(WAITING),
+            outcome: Mutex::new(None),
+            notify: tokio::sync::Notify::new(),
+            serve,
+        })
+    }
+
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn finish(&self, outcome: Outcome) {
+        *self.outcome.lock() = Some(outcome);
+        self.state.store(DONE, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Give up waiting (timeout, disconnect, CLIENT UNBLOCK ... TIMEOUT). False if a writer already claimed
+    /// the waiter: its outcome is then (about to be) available and must be used.
+    pub fn cancel(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// End the wait with an error (CLIENT UNBLOCK ... ERROR). False if it was no longer waiting.
+    pub fn unblock_with_error(&self) -> bool {
+        if !self.claim() {
+            return false;
+        }
+        self.finish(Outcome::Unblocked);
+        true
+    }
+
+    /// Wake a cancelled-by-timeout waiter's task (CLIENT UNBLOCK ... TIMEOUT).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CANCELLED
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WAITING
+    }
+
+    /// The outcome, once a writer finished serving (None while waiting or after a cancel).
+    pub fn take_outcome(&self) -> Option<Outcome> {
+        if self.state.load(Ordering::Acquire) != DONE {
+            return None;
+        }
+        self.outcome.lock().take()
+    }
+}
+
+/// The waiters of one shard, by (db, key).
+#[derive(Default)]
+pub struct Waiters {
+    queues: HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>,
+}
+
+impl Waiters {
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    pub fn push(&mut self, db: usize, key: &[u8], w: Arc<Waiter>) {
+        self.queues.entry((db, key.into())).or_default().push_back(w);
+    }
+
+    /// Drop a waiter from a key's queue (it finished, or gave up).
+    pub fn remove(&mut self, db: usize, key: &[u8], w: &Arc<Waiter>) {
+        let k = (db, Box::<[u8]>::from(key));
+        if let Some(q) = self.queues.get_mut(&k) {
+            q.retain(|x| !Arc::ptr_eq(x, w));
+            if q.is_empty() {
+                self.queues.remove(&k);
+            }
+        }
+    }
+
+    fn has(&self, db: usize, key: &[u8]) -> bool {
+        // Avoid allocating a boxed key for the common "nobody waits here" case.
+        !self.queues.is_empty() && self.queues.contains_key(&(db, Box::<[u8]>::from(key)))
+    }
+
+    /// Keys (db, key) that have waiters (SWAPDB/FLUSH re-check them all).
+    pub fn keys(&self) -> Vec<(usize, Vec<u8>)> {
+        self.queues.keys().map(|(d, k)| (*d, k.to_vec())).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.queues.values().map(|q| q.len()).sum()
+    }
+}
+
+impl Shard {
+    /// Register a blocked client on a key of this shard.
+    pub fn add_waiter(&mut self, db: usize, key: &[u8], w: Arc<Waiter>) {
+        self.waiters
+            .get_or_insert_with(Default::default)
+            .push(db, key, w);
+    }
+
+    pub fn remove_waiter(&mut self, db: usize, key: &[u8], w: &Arc<Waiter>) {
+        if let Some(ws) = self.waiters.as_mut() {
+            ws.remove(db, key, w);
+            if ws.is_empty() {
+                self.waiters = None;
+            }
+        }
+    }
+
+    /// A key of this shard was written: serve its waiters, first come first served, while it can.
+    #[inline]
+    pub fn key_ready(&mut self, db: usize, key: &[u8]) {
+        if self.waiters.as_ref().is_some_and(|w| w.has(db, key)) {
+            self.serve_waiters(db, key);
+        }
+    }
+
+    fn serve_waiters(&mut self, db: usize, key: &[u8]) {
+        let k = (db, Box::<[u8]>::from(key));
+        loop {
+            let Some(w) = self
+                .waiters
+                .as_mut()
+                .and_then(|ws| ws.queues.get_mut(&k))
+                .and_then(|q| q.front().cloned())
+            else {
+                break;
+            };
+            if !w.claim() {
+                // Already served through another key, timed out or disconnected.
+                self.remove_waiter(db, key, &w);
+                continue;
+            }
+            match (w.serve)(self, db, key) {
+                Serve::Served(reply) => {
+                    self.remove_waiter(db, key, &w);
+                    w.finish(Outcome::Served(reply));
+                }
+                Serve::Retry => {
+                    self.remove_waiter(db, key, &w);
+                    w.finish(Outcome::Retry);
+                    break;
+                }
+                Serve::NotReady => {
+                    // Put it back as it was: still first in line.
+                    w.state.store(WAITING, Ordering::Release);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Re-check every key that has waiters (after SWAPDB / FLUSH / MOVE of whole databases).
+    pub fn all_keys_ready(&mut self) {
+        let keys = match &self.waiters {
+            Some(ws) => ws.keys(),
+            None => return,
+        };
+        for (db, k) in keys {
+            self.key_ready(db, &k);
+        }
+    }
+
+    pub fn waiter_count(&self) -> usize {
+        self.waiters.as_ref().map_or(0, |w| w.count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::entry::Entry;
+
+    fn pop_serve() -> ServeFn {
+        Box::new(|shard: &mut Shard, db, key| match shard.db_mut(db).remove(key) {
+            Some(e) => Serve::Served(e.as_str().unwrap_or_default().to_vec()),
+            None => Serve::NotReady,
+        })
+    }
+
+    #[test]
+    fn fifo_and_exactly_once() {
+        let mut shard = Shard::new(1);
+        let a = Waiter::new(1, 0, vec![b"k".to_vec()], pop_serve());
+        let b = Waiter::new(2, 0, vec![b"k".to_vec()], pop_serve());
+        shard.add_waiter(0, b"k", a.clone());
+        shard.add_waiter(0, b"k", b.clone());
+        shard.db_mut(0).insert_new(Entry::new_str(b"k", b"v1", 0));
+        shard.key_ready(0, b"k");
+        assert_eq!(a.take_outcome(), Some(Outcome::Served(b"v1".to_vec())));
+        assert!(b.is_waiting());
+        // A cancelled waiter is skipped.
+        assert!(b.cancel());
+        let c = Waiter::new(3, 0, vec![b"k".to_vec()], pop_serve());
+        shard.add_waiter(0, b"k", c.clone());
+        shard.db_mut(0).insert_new(Entry::new_str(b"k", b"v2", 0));
+        shard.key_ready(0, b"k");
+        assert_eq!(b.take_outcome(), None);
+        assert_eq!(c.take_outcome(), Some(Outcome::Served(b"v2".to_vec())));
+        assert!(shard.waiters.is_none());
+    }
+
+    #[test]
+    fn not_ready_keeps_place() {
+        let mut shard = Shard::new(1);
+        let a = Waiter::new(1, 0, vec![b"k".to_vec()], pop_serve());
+        shard.add_waiter(0, b"k", a.clone());
+        shard.key_ready(0, b"k");
+        assert!(a.is_waiting());
+        assert_eq!(shard.waiter_count(), 1);
+        assert!(a.unblock_with_error());
+        assert_eq!(a.take_outcome(), Some(Outcome::Unblocked));
+        assert!(!a.cancel());
+    }
+}
