@@ -4,6 +4,7 @@
 //! arity and unknown-command errors, key extraction for locking, ACL categories, `COMMAND INFO/DOCS/GETKEYS`
 //! all read this table.
 
+pub mod blocking;
 pub mod connection;
 pub mod docs;
 pub mod hashes;
