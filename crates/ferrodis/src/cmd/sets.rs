@@ -1,5 +1,670 @@
-//! sets commands (being written).
+//! Set commands: SADD SREM SISMEMBER SMISMEMBER SMEMBERS SCARD SPOP SRANDMEMBER SMOVE SINTER SINTERCARD
+//! SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE SSCAN.
 
-use super::Command;
+use super::hashes::{parse_cursor, parse_scan_opts, range_long, scan_reply};
+use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use crate::glob;
+use crate::keyspace::entry::{Entry, ValueRef};
+use crate::keyspace::{shard_of, Shard};
+use crate::types::set::{Elem, Set};
+use crate::types::Value;
+use ferrodis_protocol::{Args, Reply};
 
-pub static COMMANDS: &[Command] = &[];
+const SET: &str = "set";
+const NONDET_ORDER: &[&str] = &["nondeterministic_output_order"];
+const NONDET: &[&str] = &["nondeterministic_output"];
+const ALL_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+const SMOVE_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+macro_rules! scmd {
+    ($name:expr, $arity:expr, $flags:expr, $keys:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr, $tips:expr) => {
+        Command {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            acl: acl::SET,
+            keys: $keys,
+            handler: $handler,
+            group: SET,
+            since: $since,
+            summary: $summary,
+            complexity: $complexity,
+            syntax: $syntax,
+            tips: $tips,
+            ..Command::DEFAULT
+        }
+    };
+}
+
+pub static COMMANDS: &[Command] = &[
+    scmd!("sadd", -3, WRITE | DENYOOM | FAST, KeySpec::ONE, sadd, "1.0.0",
+        "Adds one or more members to a set. Creates the key if it doesn't exist.",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        "key member [member ...]", &[]),
+    scmd!("srem", -3, WRITE | FAST, KeySpec::ONE, srem, "1.0.0",
+        "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        "O(N) where N is the number of members to be removed.", "key member [member ...]", &[]),
+    scmd!("sismember", 3, READONLY | FAST, KeySpec::ONE, sismember, "1.0.0",
+        "Determines whether a member belongs to a set.", "O(1)", "key member", &[]),
+    scmd!("smismember", -3, READONLY | FAST, KeySpec::ONE, smismember, "6.2.0",
+        "Determines whether multiple members belong to a set.",
+        "O(N) where N is the number of elements being checked for membership", "key member [member ...]", &[]),
+    scmd!("smembers", 2, READONLY, KeySpec::ONE, smembers, "1.0.0", "Returns all members of a set.",
+        "O(N) where N is the set cardinality.", "key", NONDET_ORDER),
+    scmd!("scard", 2, READONLY | FAST, KeySpec::ONE, scard, "1.0.0", "Returns the number of members in a set.",
+        "O(1)", "key", &[]),
+    scmd!("spop", -2, WRITE | FAST, KeySpec::ONE, spop, "1.0.0",
+        "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        "key [count]", NONDET),
+    scmd!("srandmember", -2, READONLY, KeySpec::ONE, srandmember, "1.0.0",
+        "Get one or multiple random members from a set",
+        "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        "key [count]", NONDET),
+    scmd!("smove", 4, WRITE | FAST, SMOVE_KEYS, smove, "1.0.0", "Moves a member from one set to another.",
+        "O(1)", "source destination member", &[]),
+    scmd!("sinter", -2, READONLY, ALL_KEYS, sinter, "1.0.0", "Returns the intersect of multiple sets.",
+        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        "key [key ...]", NONDET_ORDER),
+    scmd!("sintercard", -3, READONLY | MOVABLEKEYS, KeySpec::NONE, sintercard, "7.0.0",
+        "Returns the number of members of the intersect of multiple sets.",
+        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        "numkeys key [key ...] [LIMIT limit]", &[]),
+    scmd!("sinterstore", -3, WRITE | DENYOOM, ALL_KEYS, sinterstore, "1.0.0",
+        "Stores the intersect of multiple sets in a key.",
+        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        "destination key [key ...]", &[]),
+    scmd!("sunion", -2, READONLY, ALL_KEYS, sunion, "1.0.0", "Returns the union of multiple sets.",
+        "O(N) where N is the total number of elements in all given sets.", "key [key ...]", NONDET_ORDER),
+    scmd!("sunionstore", -3, WRITE | DENYOOM, ALL_KEYS, sunionstore, "1.0.0",
+        "Stores the union of multiple sets in a key.",
+        "O(N) where N is the total number of elements in all given sets.", "destination key [key ...]", &[]),
+    scmd!("sdiff", -2, READONLY, ALL_KEYS, sdiff, "1.0.0", "Returns the difference of multiple sets.",
+        "O(N) where N is the total number of elements in all given sets.", "key [key ...]", NONDET_ORDER),
+    scmd!("sdiffstore", -3, WRITE | DENYOOM, ALL_KEYS, sdiffstore, "1.0.0",
+        "Stores the difference of multiple sets in a key.",
+        "O(N) where N is the total number of elements in all given sets.", "destination key [key ...]", &[]),
+    scmd!("sscan", -3, READONLY, KeySpec::ONE, sscan, "2.8.0", "Iterates over members of a set.",
+        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the size of the collection.",
+        "key cursor [MATCH pattern] [COUNT count]", NONDET),
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// Access helpers
+
+fn as_set(e: &Entry) -> Result<&Set, CmdError> {
+    match e.value() {
+        ValueRef::Other(Value::Set(s)) => Ok(s),
+        _ => Err(err::WRONGTYPE.into()),
+    }
+}
+
+fn as_set_mut(e: &mut Entry) -> Result<&mut Set, CmdError> {
+    match e.value_mut() {
+        Some(Value::Set(s)) => Ok(s),
+        _ => Err(err::WRONGTYPE.into()),
+    }
+}
+
+fn read_set<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&Set>) -> R,
+) -> Result<R, CmdError> {
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let r = match ctx.lookup(&mut shard, key) {
+        None => f(None),
+        Some(e) => f(Some(as_set(e)?)),
+    };
+    Ok(r)
+}
+
+fn finish_write(
+    ctx: &Ctx<'_>,
+    shard: &mut Shard,
+    key: &[u8],
+    event: Option<&'static str>,
+    empty: bool,
+) {
+    if let Some(ev) = event {
+        ctx.modified(shard, key, ev);
+    }
+    if empty {
+        shard.db_mut(ctx.db()).remove(key);
+        ctx.modified(shard, key, "del");
+    }
+}
+
+fn emit(r: &mut Reply<'_>, e: Elem<'_>) {
+    match e {
+        Elem::Int(v) => r.bulk_int(v),
+        Elem::Bytes(b) => r.bulk(b),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Single-key commands
+
+fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let lim = ctx.srv.encoding.get();
+    let hint = args.len() - 2;
+    let srv = ctx.srv;
+    let db = ctx.db();
+    let lru = ctx.lru_clock();
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut added = 0;
+    match ctx.lookup_write(&mut shard, key) {
+        Some(e) => {
+            let s = as_set_mut(e)?;
+            s.maybe_convert(hint, &lim);
+            for m in args.skip(2).iter() {
+                added += i64::from(s.add(m, &lim));
+            }
+        }
+        None => {
+            let mut s = Set::create(args.get(2), hint, &lim);
+            for m in args.skip(2).iter() {
+                added += i64::from(s.add(m, &lim));
+            }
+            shard
+                .db_mut(db)
+                .insert_new(Entry::new(key, Value::Set(Box::new(s)), lru));
+        }
+    }
+    if added > 0 {
+        ctx.modified(&mut shard, key, "sadd");
+    }
+    drop(shard);
+    ctx.reply().int(added);
+    Ok(())
+}
+
+fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut removed = 0;
+    let mut empty = false;
+    if let Some(e) = ctx.lookup_write(&mut shard, key) {
+        let s = as_set_mut(e)?;
+        for m in args.skip(2).iter() {
+            if s.remove(m) {
+                removed += 1;
+                if s.is_empty() {
+                    empty = true;
+                    break;
+                }
+            }
+        }
+    }
+    finish_write(ctx, &mut shard, key, (removed > 0).then_some("srem"), empty);
+    drop(shard);
+    ctx.reply().int(removed);
+    Ok(())
+}
+
+fn sismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let m = args.get(2);
+    let b = read_set(ctx, args.get(1), |s| s.is_some_and(|s| s.contains(m)))?;
+    ctx.reply().int(i64::from(b));
+    Ok(())
+}
+
+fn smismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let ms = args.skip(2);
+    let v: Vec<bool> = read_set(ctx, args.get(1), |s| {
+        ms.iter()
+            .map(|m| s.is_some_and(|s| s.contains(m)))
+            .collect()
+    })?;
+    let mut r = ctx.reply();
+    r.array(v.len());
+    for b in v {
+        r.int(i64::from(b));
+    }
+    Ok(())
+}
+
+fn smembers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let resp3 = ctx.client.resp3;
+    let mut body = Vec::new();
+    read_set(ctx, args.get(1), |s| {
+        let mut r = Reply::new(&mut body, resp3);
+        r.set(s.map_or(0, Set::len));
+        if let Some(s) = s {
+            for e in s.iter() {
+                emit(&mut r, e);
+            }
+        }
+    })?;
+    ctx.out.extend_from_slice(&body);
+    Ok(())
+}
+
+fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let n = read_set(ctx, args.get(1), |s| s.map_or(0, Set::len))?;
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let count = match args.len() {
+        2 => None,
+        3 => match parse::int(args.get(2)) {
+            Ok(v) if v >= 0 => Some(v as usize),
+            _ => return Err("ERR value is out of range, must be positive".into()),
+        },
+        _ => return Err(err::SYNTAX.into()),
+    };
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut popped: Vec<Vec<u8>> = Vec::new();
+    let mut empty = false;
+    if let Some(e) = ctx.lookup_write(&mut shard, key) {
+        let s = as_set_mut(e)?;
+        let n = count.unwrap_or(1).min(s.len());
+        for _ in 0..n {
+            let i = (rand::random::<u64>() as usize) % s.len();
+            popped.push(s.remove_nth(i));
+        }
+        empty = s.is_empty();
+    }
+    finish_write(
+        ctx,
+        &mut shard,
+        key,
+        (!popped.is_empty()).then_some("spop"),
+        empty,
+    );
+    drop(shard);
+    let mut r = ctx.reply();
+    match count {
+        None => match popped.first() {
+            Some(m) => r.bulk(m),
+            None => r.null(),
+        },
+        Some(_) => {
+            r.set(popped.len());
+            for m in &popped {
+                r.bulk(m);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let count = match args.len() {
+        2 => None,
+        3 => Some(range_long(args.get(2))?),
+        _ => return Err(err::SYNTAX.into()),
+    };
+    let resp3 = ctx.client.resp3;
+    let mut body = Vec::new();
+    read_set(ctx, args.get(1), |s| {
+        let mut r = Reply::new(&mut body, resp3);
+        let Some(count) = count else {
+            match s.filter(|s| !s.is_empty()) {
+                Some(s) => {
+                    let i = (rand::random::<u64>() as usize) % s.len();
+                    emit(&mut r, s.nth(i).expect("in range"));
+                }
+                None => r.null(),
+            }
+            return;
+        };
+        let Some(s) = s.filter(|s| !s.is_empty() && count != 0) else {
+            r.array(0);
+            return;
+        };
+        let len = s.len();
+        let compact_list: Option<Vec<Elem<'_>>> = s.is_compact().then(|| s.iter().collect());
+        let pick = |i: usize| match &compact_list {
+            Some(v) => v[i],
+            None => s.nth(i).expect("in range"),
+        };
+        if count < 0 {
+            let n = count.unsigned_abs() as usize;
+            r.array(n);
+            for _ in 0..n {
+                emit(&mut r, pick((rand::random::<u64>() as usize) % len));
+            }
+        } else if count as usize >= len {
+            r.array(len);
+            for e in s.iter() {
+                emit(&mut r, e);
+            }
+        } else {
+            let idx = crate::types::dict::distinct_indices(len, count as usize, rand::random);
+            r.array(idx.len());
+            for i in idx {
+                emit(&mut r, pick(i));
+            }
+        }
+    })?;
+    ctx.out.extend_from_slice(&body);
+    Ok(())
+}
+
+fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cursor = parse_cursor(args.get(2))?;
+    let o = parse_scan_opts(&args, 3, false)?;
+    let resp3 = ctx.client.resp3;
+    let mut body = Vec::new();
+    let mut n = 0usize;
+    let next = read_set(ctx, args.get(1), |s| {
+        let Some(s) = s else { return 0 };
+        let mut r = Reply::new(&mut body, resp3);
+        let mut visited = 0u64;
+        let mut f = |e: Elem<'_>| {
+            visited += 1;
+            if let Some(p) = o.pattern {
+                if !e.with_bytes(|b| glob::matches(p, b, false)) {
+                    return;
+                }
+            }
+            emit(&mut r, e);
+            n += 1;
+        };
+        if s.is_compact() {
+            return s.scan(0, &mut f);
+        }
+        let mut c = cursor;
+        let mut budget = o.count.saturating_mul(10);
+        let mut seen = 0u64;
+        loop {
+            c = s.scan(c, |e| {
+                seen += 1;
+                f(e)
+            });
+            budget -= 1;
+            if c == 0 || budget == 0 || seen >= o.count {
+                break;
+            }
+        }
+        c
+    })?;
+    scan_reply(ctx, next, n, &body);
+    Ok(())
+}
+
+fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (src, dst, m) = (args.get(1), args.get(2), args.get(3));
+    let lim = ctx.srv.encoding.get();
+    let (srv, db, lru) = (ctx.srv, ctx.db(), ctx.lru_clock());
+    let mut g = srv.keyspace.lock_many([src, dst]);
+    // Type checks first (source, then destination), as Redis does.
+    let src_exists = match ctx.lookup_write(g.shard(src), src) {
+        None => false,
+        Some(e) => {
+            as_set(e)?;
+            true
+        }
+    };
+    if let Some(e) = ctx.lookup_write(g.shard(dst), dst) {
+        as_set(e)?;
+    }
+    if !src_exists {
+        drop(g);
+        ctx.reply().int(0);
+        return Ok(());
+    }
+    if src == dst {
+        let is = g
+            .shard(src)
+            .get(db, src, ctx.now_ms)
+            .and_then(|e| as_set(e).ok())
+            .is_some_and(|s| s.contains(m));
+        drop(g);
+        ctx.reply().int(i64::from(is));
+        return Ok(());
+    }
+    let (removed, empty) = {
+        let shard = g.shard(src);
+        match shard.db_mut(db).find_mut(src).map(as_set_mut) {
+            Some(Ok(s)) => {
+                let r = s.remove(m);
+                (r, s.is_empty())
+            }
+            _ => (false, false),
+        }
+    };
+    if !removed {
+        drop(g);
+        ctx.reply().int(0);
+        return Ok(());
+    }
+    finish_write(ctx, g.shard(src), src, Some("srem"), empty);
+    let shard = g.shard(dst);
+    let added = match shard.db_mut(db).find_mut(dst) {
+        Some(e) => as_set_mut(e)?.add(m, &lim),
+        None => {
+            let mut s = Set::create(m, 1, &lim);
+            s.add(m, &lim);
+            shard
+                .db_mut(db)
+                .insert_new(Entry::new(dst, Value::Set(Box::new(s)), lru));
+            true
+        }
+    };
+    if added {
+        ctx.modified(shard, dst, "sadd");
+    }
+    drop(g);
+    ctx.reply().int(1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Multi-key algebra
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// What an algebra command computes: the result members in reply order, or "empty because a key is
+/// missing" for SINTER.
+fn compute(
+    ctx: &mut Ctx<'_>,
+    shards: &[&Shard],
+    idx: &[usize],
+    keys: &[&[u8]],
+    op: Op,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, CmdError> {
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let find = |k: &[u8]| -> &Shard {
+        let i = idx.binary_search(&shard_of(k)).expect("locked");
+        shards[i]
+    };
+    let mut sets: Vec<Option<&Set>> = Vec::with_capacity(keys.len());
+    for k in keys {
+        match find(k).get(db, k, now) {
+            None => sets.push(None),
+            Some(e) => sets.push(Some(as_set(e)?)),
+        }
+    }
+    if op == Op::Inter && sets.iter().any(Option::is_none) {
+        return Ok(Vec::new());
+    }
+    let lim = ctx.srv.encoding.get();
+    let out = match op {
+        Op::Inter => {
+            let mut ss: Vec<&Set> = sets.into_iter().flatten().collect();
+            ss.sort_by_key(|s| s.len());
+            let mut out = Vec::new();
+            for e in ss[0].iter() {
+                let b = e.to_vec();
+                if ss[1..].iter().all(|s| s.contains(&b)) {
+                    out.push(b);
+                    if limit != 0 && out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            out
+        }
+        Op::Union => {
+            let mut acc = Set::new_intset();
+            for s in sets.iter().flatten() {
+                for e in s.iter() {
+                    e.with_bytes(|b| acc.add(b, &lim));
+                }
+            }
+            acc.iter().map(|e| e.to_vec()).collect()
+        }
+        Op::Diff => {
+            let mut acc = Set::new_intset();
+            if let Some(Some(first)) = sets.first() {
+                for e in first.iter() {
+                    let b = e.to_vec();
+                    if !sets[1..].iter().flatten().any(|s| s.contains(&b)) {
+                        acc.add(&b, &lim);
+                    }
+                }
+            }
+            acc.iter().map(|e| e.to_vec()).collect()
+        }
+    };
+    Ok(out)
+}
+
+fn shard_indices(keys: &[&[u8]]) -> Vec<usize> {
+    let mut idx: Vec<usize> = keys.iter().map(|k| shard_of(k)).collect();
+    idx.sort_unstable();
+    idx.dedup();
+    idx
+}
+
+/// Run `compute` with every key's shard locked (the lookups go through `ctx.lookup` first for lazy expiry
+/// and statistics).
+fn algebra(
+    ctx: &mut Ctx<'_>,
+    keys: &[&[u8]],
+    op: Op,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, CmdError> {
+    let srv = ctx.srv;
+    let mut g = srv.keyspace.lock_many(keys.iter().copied());
+    for k in keys {
+        ctx.lookup(g.shard(k), k);
+    }
+    let idx = shard_indices(keys);
+    let shards: Vec<&Shard> = g.shards().map(|s| &*s).collect();
+    compute(ctx, &shards, &idx, keys, op, limit)
+}
+
+fn reply_members(ctx: &mut Ctx<'_>, v: &[Vec<u8>]) {
+    let mut r = ctx.reply();
+    r.set(v.len());
+    for m in v {
+        r.bulk(m);
+    }
+}
+
+fn read_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
+    let keys: Vec<&[u8]> = args.skip(1).iter().collect();
+    let v = algebra(ctx, &keys, op, 0)?;
+    reply_members(ctx, &v);
+    Ok(())
+}
+
+fn sinter(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    read_op(ctx, args, Op::Inter)
+}
+
+fn sunion(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    read_op(ctx, args, Op::Union)
+}
+
+fn sdiff(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    read_op(ctx, args, Op::Diff)
+}
+
+fn sintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let numkeys = match parse::int(args.get(1)) {
+        Ok(v) if v > 0 => v as usize,
+        _ => return Err("ERR numkeys should be greater than 0".into()),
+    };
+    if numkeys > args.len() - 2 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < args.len() {
+        if parse::eq(args.get(i), "limit") && i + 1 < args.len() {
+            limit = match parse::int(args.get(i + 1)) {
+                Ok(v) if v >= 0 => v as usize,
+                _ => return Err("ERR LIMIT can't be negative".into()),
+            };
+            i += 2;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| args.get(i)).collect();
+    let v = algebra(ctx, &keys, Op::Inter, limit)?;
+    ctx.reply().int(v.len() as i64);
+    Ok(())
+}
+
+fn store_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op, event: &'static str) -> CmdResult {
+    let dst = args.get(1);
+    let keys: Vec<&[u8]> = args.skip(2).iter().collect();
+    let all: Vec<&[u8]> = args.skip(1).iter().collect();
+    let lim = ctx.srv.encoding.get();
+    let (srv, db, lru) = (ctx.srv, ctx.db(), ctx.lru_clock());
+    let mut g = srv.keyspace.lock_many(all.iter().copied());
+    for k in &keys {
+        ctx.lookup(g.shard(k), k);
+    }
+    let v = {
+        let idx = shard_indices(&all);
+        let shards: Vec<&Shard> = g.shards().map(|s| &*s).collect();
+        compute(ctx, &shards, &idx, &keys, op, 0)?
+    };
+    let n = v.len();
+    let shard = g.shard(dst);
+    let existed = ctx.lookup_write(shard, dst).is_some();
+    if v.is_empty() {
+        if existed {
+            shard.db_mut(db).remove(dst);
+            ctx.modified(shard, dst, "del");
+        }
+    } else {
+        let s = Set::from_members(v.iter().map(|m| &m[..]), &lim);
+        shard
+            .db_mut(db)
+            .upsert(Entry::new(dst, Value::Set(Box::new(s)), lru));
+        ctx.modified(shard, dst, event);
+    }
+    drop(g);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn sinterstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    store_op(ctx, args, Op::Inter, "sinterstore")
+}
+
+fn sunionstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    store_op(ctx, args, Op::Union, "sunionstore")
+}
+
+fn sdiffstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    store_op(ctx, args, Op::Diff, "sdiffstore")
+}

@@ -1,6 +1,7 @@
 //! Value types stored in the keyspace. Each data type lives in its own module as a plain Rust type with unit
 //! tests; nothing here knows about sockets, locks or the command table.
 
+pub mod dict;
 pub mod hash;
 pub mod list;
 pub mod set;
