@@ -186,6 +186,9 @@ pub struct Command {
     /// Explicit ACL categories; flag-implied ones (@write, @read, @fast/@slow, @admin...) are added.
     pub acl: u32,
     pub keys: KeySpec,
+    /// For commands whose keys are counted by a `numkeys` argument (SINTERCARD, ZUNIONSTORE, LMPOP, ...): the
+    /// index of that argument; the keys follow it. 0 = none. Combined with `keys` (e.g. a STORE destination).
+    pub numkeys_arg: usize,
     pub handler: Handler,
     pub subcommands: &'static [Command],
     // Documentation, printed by COMMAND DOCS.
@@ -209,6 +212,7 @@ impl Command {
         flags: 0,
         acl: 0,
         keys: KeySpec::NONE,
+        numkeys_arg: 0,
         handler: unknown_subcommand_handler,
         subcommands: &[],
         group: "generic",
@@ -252,7 +256,22 @@ impl Command {
         c
     }
 
-    /// Positions of the key arguments in `args` (COMMAND GETKEYS, locking, cluster checks).
+    /// Positions of the key arguments of a command line (COMMAND GETKEYS, cluster checks), including keys
+    /// counted by a `numkeys` argument. A bad numkeys yields the legacy-spec keys only.
+    pub fn key_positions_in(&self, args: &Args<'_>) -> Vec<usize> {
+        let mut pos = self.key_positions(args.len());
+        let at = self.numkeys_arg;
+        if at > 0 {
+            if let Some(n) = args.try_get(at).and_then(ferrodis_protocol::num::parse_i64) {
+                if n > 0 && at + (n as usize) < args.len() {
+                    pos.extend(at + 1..=at + n as usize);
+                }
+            }
+        }
+        pos
+    }
+
+    /// Positions of the key arguments given only the argument count (the legacy first/last/step spec).
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
         let ks = self.keys;
         if ks.first <= 0 {

@@ -74,10 +74,13 @@ pub static COMMANDS: &[Command] = &[
     scmd!("sinter", -2, READONLY, ALL_KEYS, sinter, "1.0.0", "Returns the intersect of multiple sets.",
         "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         "key [key ...]", NONDET_ORDER),
-    scmd!("sintercard", -3, READONLY | MOVABLEKEYS, KeySpec::NONE, sintercard, "7.0.0",
-        "Returns the number of members of the intersect of multiple sets.",
-        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-        "numkeys key [key ...] [LIMIT limit]", &[]),
+    Command {
+        numkeys_arg: 1,
+        ..scmd!("sintercard", -3, READONLY | MOVABLEKEYS, KeySpec::NONE, sintercard, "7.0.0",
+            "Returns the number of members of the intersect of multiple sets.",
+            "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+            "numkeys key [key ...] [LIMIT limit]", &[])
+    },
     scmd!("sinterstore", -3, WRITE | DENYOOM, ALL_KEYS, sinterstore, "1.0.0",
         "Stores the intersect of multiple sets in a key.",
         "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
