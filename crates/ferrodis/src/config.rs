@@ -25,6 +25,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub active_expire: bool,
+    /// Who may run DEBUG: "yes", "no" or "local" (loopback and unix socket connections).
+    pub enable_debug_command: String,
     /// The config file we were started with (CONFIG REWRITE target).
     pub config_file: Option<PathBuf>,
 }
@@ -56,6 +58,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             active_expire: true,
+            enable_debug_command: "local".into(),
             config_file: None,
         }
     }
@@ -94,7 +97,9 @@ fn int_in(args: &[String], min: i64, max: i64) -> Result<i64, String> {
         .parse()
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
     if v < min || v > max {
-        return Err(format!("argument must be between {min} and {max} inclusive"));
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
     }
     Ok(v)
 }
@@ -312,7 +317,9 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, a| {
             let v = memory(a)?;
             if v < 1024 * 1024 {
-                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+                return Err(
+                    "argument must be between 1048576 and 9223372036854775807 inclusive".into(),
+                );
             }
             c.proto_max_bulk_len = v;
             Ok(())
@@ -326,7 +333,9 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, a| {
             let v = memory(a)?;
             if v < 1024 * 1024 {
-                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+                return Err(
+                    "argument must be between 1048576 and 9223372036854775807 inclusive".into(),
+                );
             }
             c.client_query_buffer_limit = v;
             Ok(())
@@ -353,6 +362,20 @@ pub static DIRECTIVES: &[Directive] = &[
                 return Err("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction".into());
             }
             c.maxmemory_policy = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "enable-debug-command",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.enable_debug_command.clone(),
+        set: |c, a| {
+            let v = one(a)?.to_ascii_lowercase();
+            if !["yes", "no", "local"].contains(&v.as_str()) {
+                return Err("argument(s) must be one of the following: no, yes, local".into());
+            }
+            c.enable_debug_command = v;
             Ok(())
         },
     },
@@ -414,7 +437,9 @@ impl Config {
                 continue;
             }
             if args[0].eq_ignore_ascii_case("include") {
-                let path = args.get(1).ok_or_else(|| fail("include needs a path".into()))?;
+                let path = args
+                    .get(1)
+                    .ok_or_else(|| fail("include needs a path".into()))?;
                 let inc = std::fs::read_to_string(path)
                     .map_err(|e| fail(format!("can't open included file: {e}")))?;
                 self.load_text(&inc, path)?;
@@ -438,7 +463,9 @@ impl Config {
                     s
                 } else {
                     std::fs::read_to_string(first).map_err(|e| {
-                        ConfigError(format!("Fatal error, can't open config file '{first}': {e}"))
+                        ConfigError(format!(
+                            "Fatal error, can't open config file '{first}': {e}"
+                        ))
                     })?
                 };
                 cfg.config_file = (first != "-")
@@ -555,8 +582,16 @@ mod tests {
 
     #[test]
     fn flags_and_file() {
-        let c = Config::from_args(&args(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--requirepass", "s e"]))
-            .unwrap();
+        let c = Config::from_args(&args(&[
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+            "--requirepass",
+            "s e",
+        ]))
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         assert_eq!(c.requirepass.as_deref(), Some(&b"s e"[..]));

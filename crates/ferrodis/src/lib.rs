@@ -5,6 +5,7 @@ pub mod cmd;
 pub mod config;
 pub mod expire;
 pub mod glob;
+pub mod info;
 pub mod keyspace;
 pub mod log;
 pub mod net;

@@ -1,23 +1,263 @@
 //! Connection commands: PING, ECHO, SELECT, HELLO, AUTH, CLIENT, QUIT, RESET.
 
-use super::{flags::*, CmdResult, Command, Ctx};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
+use crate::client::{ClientInfo, ReplyMode};
 use crate::cmd::acl;
-use ferrodis_protocol::Args;
+use ferrodis_protocol::{num, Args};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
-pub static COMMANDS: &[Command] = &[Command {
-    name: "ping",
-    arity: -1,
-    flags: FAST,
-    acl: acl::CONNECTION,
-    handler: ping,
-    group: "connection",
-    since: "1.0.0",
-    summary: "Returns the server's liveliness response.",
-    complexity: "O(1)",
-    syntax: "[message]",
-    tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-    ..Command::DEFAULT
-}];
+const CONN: u32 = acl::CONNECTION;
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "ping",
+        arity: -1,
+        flags: FAST,
+        acl: CONN,
+        handler: ping,
+        group: "connection",
+        since: "1.0.0",
+        summary: "Returns the server's liveliness response.",
+        complexity: "O(1)",
+        syntax: "[message]",
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "echo",
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        acl: CONN,
+        handler: echo,
+        group: "connection",
+        since: "1.0.0",
+        summary: "Returns the given string.",
+        complexity: "O(1)",
+        syntax: "message",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "quit",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        acl: CONN,
+        handler: quit,
+        group: "connection",
+        since: "1.0.0",
+        summary: "Closes the connection.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        acl: CONN,
+        handler: reset,
+        group: "connection",
+        since: "6.2.0",
+        summary: "Resets the connection.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "select",
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        acl: CONN,
+        handler: select,
+        group: "connection",
+        since: "1.0.0",
+        summary: "Changes the selected database.",
+        complexity: "O(1)",
+        syntax: "index",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "hello",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        acl: CONN,
+        handler: hello,
+        group: "connection",
+        since: "6.0.0",
+        summary: "Handshakes with the Redis server.",
+        complexity: "O(1)",
+        syntax: "[protover [AUTH username password] [SETNAME clientname]]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "auth",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        acl: CONN,
+        handler: auth,
+        group: "connection",
+        since: "1.0.0",
+        summary: "Authenticates the connection.",
+        complexity: "O(N) where N is the number of passwords defined for the user",
+        syntax: "[username] password",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "client",
+        arity: -2,
+        group: "connection",
+        since: "2.4.0",
+        summary: "A container for client connection commands.",
+        complexity: "Depends on subcommand.",
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..Command::DEFAULT
+    },
+];
+
+const CLIENT_FLAGS: u32 = NOSCRIPT | LOADING | STALE;
+
+static CLIENT_SUBCOMMANDS: &[Command] = &[
+    Command {
+        name: "id",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_id,
+        group: "connection",
+        since: "5.0.0",
+        summary: "Returns the unique client ID of the connection.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setname",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_setname,
+        group: "connection",
+        since: "2.6.9",
+        summary: "Sets the connection name.",
+        complexity: "O(1)",
+        syntax: "connection-name",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getname",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_getname,
+        group: "connection",
+        since: "2.6.9",
+        summary: "Returns the name of the connection.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "list",
+        arity: -2,
+        flags: ADMIN | CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_list,
+        group: "connection",
+        since: "2.4.0",
+        summary: "Lists open connections.",
+        complexity: "O(N) where N is the number of client connections",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "info",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_info,
+        group: "connection",
+        since: "6.2.0",
+        summary: "Returns information about the connection.",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "kill",
+        arity: -3,
+        flags: ADMIN | CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_kill,
+        group: "connection",
+        since: "2.4.0",
+        summary: "Terminates open connections.",
+        complexity: "O(N) where N is the number of client connections",
+        syntax: "<ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] | [MAXAGE maxage]> ...>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "setinfo",
+        arity: 4,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_setinfo,
+        group: "connection",
+        since: "7.2.0",
+        summary: "Sets information specific to the client or connection.",
+        complexity: "O(1)",
+        syntax: "<LIB-NAME libname | LIB-VER libver>",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "reply",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_reply,
+        group: "connection",
+        since: "3.2.0",
+        summary: "Instructs the server whether to reply to commands.",
+        complexity: "O(1)",
+        syntax: "<ON | OFF | SKIP>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "no-evict",
+        arity: 3,
+        flags: ADMIN | CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_no_evict,
+        group: "connection",
+        since: "7.0.0",
+        summary: "Sets the client eviction mode of the connection.",
+        complexity: "O(1)",
+        syntax: "<ON | OFF>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "no-touch",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_no_touch,
+        group: "connection",
+        since: "7.2.0",
+        summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        complexity: "O(1)",
+        syntax: "<ON | OFF>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: CONN,
+        handler: client_help,
+        group: "connection",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+];
 
 fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match args.len() {
@@ -25,5 +265,537 @@ fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         2 => ctx.reply().bulk(args.get(1)),
         _ => return Err("ERR wrong number of arguments for 'ping' command".into()),
     }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    ctx.reply().bulk(args.get(1));
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    ctx.reply().ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+fn set_db(ctx: &mut Ctx<'_>, db: usize) {
+    ctx.client.db = db;
+    ctx.client.info.db.store(db as u64, Relaxed);
+}
+
+fn set_resp(ctx: &mut Ctx<'_>, resp3: bool) {
+    ctx.client.resp3 = resp3;
+    ctx.client
+        .info
+        .resp
+        .store(if resp3 { 3 } else { 2 }, Relaxed);
+}
+
+fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    set_db(ctx, 0);
+    set_resp(ctx, false);
+    ctx.client.reply_mode = ReplyMode::On;
+    ctx.client.no_evict = false;
+    ctx.client.no_touch = false;
+    ctx.client.info.no_evict.store(false, Relaxed);
+    ctx.client.info.no_touch.store(false, Relaxed);
+    *ctx.client.info.name.lock() = None;
+    ctx.client.authenticated = ctx.srv.config.read().requirepass.is_none();
+    ctx.reply().simple("RESET");
+    Ok(())
+}
+
+fn select(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = parse::int(args.get(1))?;
+    if id < i32::MIN as i64 || id > i32::MAX as i64 {
+        return Err(
+            "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+        );
+    }
+    if id < 0 || id as usize >= ctx.srv.keyspace.databases() {
+        return Err(err::DB_INDEX.into());
+    }
+    set_db(ctx, id as usize);
+    ctx.reply().ok();
+    Ok(())
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Check credentials against the only user there is, "default" (password = requirepass, or any password
+/// when none is set, as Redis's `nopass` default user).
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    if user != b"default" {
+        return Err(WRONGPASS.into());
+    }
+    let ok = match &ctx.srv.config.read().requirepass {
+        None => true,
+        Some(p) => constant_time_eq(p, pass),
+    };
+    if !ok {
+        return Err(WRONGPASS.into());
+    }
+    ctx.client.authenticated = true;
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() > 3 {
+        return Err(err::SYNTAX.into());
+    }
+    if args.len() == 2 {
+        if ctx.srv.config.read().requirepass.is_none() {
+            return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+        }
+        authenticate(ctx, b"default", args.get(1))?;
+    } else {
+        authenticate(ctx, args.get(1), args.get(2))?;
+    }
+    ctx.reply().ok();
+    Ok(())
+}
+
+/// Redis's rule for client names and library attributes: printable ASCII without spaces.
+fn valid_attr(v: &[u8]) -> bool {
+    v.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
+    if !valid_attr(name) {
+        return Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        );
+    }
+    *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
+    Ok(())
+}
+
+fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut ver = None;
+    let mut i = 1;
+    if args.len() >= 2 {
+        let v = num::parse_i64(args.get(1)).ok_or_else(|| {
+            CmdError::from("ERR Protocol version is not an integer or out of range")
+        })?;
+        if !(2..=3).contains(&v) {
+            return Err("NOPROTO unsupported protocol version".into());
+        }
+        ver = Some(v);
+        i = 2;
+    }
+    let mut creds = None;
+    let mut name = None;
+    while i < args.len() {
+        let opt = args.get(i);
+        let more = args.len() - 1 - i;
+        if parse::eq(opt, "auth") && more >= 2 {
+            creds = Some((args.get(i + 1), args.get(i + 2)));
+            i += 3;
+        } else if parse::eq(opt, "setname") && more >= 1 {
+            name = Some(args.get(i + 1));
+            i += 2;
+        } else {
+            return Err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            )
+            .into());
+        }
+    }
+    if let Some((user, pass)) = creds {
+        authenticate(ctx, user, pass)?;
+    }
+    if !ctx.client.authenticated {
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+    }
+    if let Some(n) = name {
+        set_name(ctx, n)?;
+    }
+    if let Some(v) = ver {
+        set_resp(ctx, v == 3);
+    }
+    let proto = if ctx.client.resp3 { 3 } else { 2 };
+    let id = ctx.client.id as i64;
+    let mut r = ctx.reply();
+    r.map(7);
+    r.bulk(b"server");
+    r.bulk(b"redis");
+    r.bulk(b"version");
+    r.bulk(crate::info::REDIS_VERSION.as_bytes());
+    r.bulk(b"proto");
+    r.int(proto);
+    r.bulk(b"id");
+    r.int(id);
+    r.bulk(b"mode");
+    r.bulk(b"standalone");
+    r.bulk(b"role");
+    r.bulk(b"master");
+    r.bulk(b"modules");
+    r.array(0);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------
+// CLIENT
+// ------------------------------------------------------------------------------------------------------
+
+fn client_id(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let id = ctx.client.id as i64;
+    ctx.reply().int(id);
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    set_name(ctx, args.get(2))?;
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let name = ctx.client.info.name.lock().clone();
+    match name {
+        Some(n) => ctx.reply().bulk(&n),
+        None => ctx.reply().null(),
+    }
+    Ok(())
+}
+
+/// The CLIENT LIST line of a client; `current` names the running command for the calling client.
+fn describe(ctx: &Ctx<'_>, c: &ClientInfo, current: &str) -> String {
+    let reg = super::Registry::get();
+    if c.id == ctx.client.id {
+        return c.describe(-1, current);
+    }
+    let last = c.last_cmd.load(Relaxed) as usize;
+    let name = if last < reg.len() {
+        reg.full_name(last)
+    } else {
+        "NULL"
+    };
+    c.describe(-1, name)
+}
+
+fn client_info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let info = ctx.client.info.clone();
+    let mut s = describe(ctx, &info, "client|info");
+    s.push('\n');
+    ctx.reply().verbatim("txt", s.as_bytes());
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    Pubsub,
+}
+
+fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
+    let l = name.to_ascii_lowercase();
+    Ok(match &l[..] {
+        b"normal" => ClientType::Normal,
+        b"master" => ClientType::Master,
+        b"replica" | b"slave" => ClientType::Replica,
+        b"pubsub" => ClientType::Pubsub,
+        _ => {
+            return Err(format!(
+                "ERR Unknown client type '{}'",
+                String::from_utf8_lossy(name)
+            )
+            .into())
+        }
+    })
+}
+
+/// The type of a connection: every connection is a normal client until pub/sub and replication exist.
+fn type_of(_c: &ClientInfo) -> ClientType {
+    ClientType::Normal
+}
+
+fn snapshot(ctx: &Ctx<'_>) -> Vec<Arc<ClientInfo>> {
+    ctx.srv.clients.lock().values().cloned().collect()
+}
+
+fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut want_type = None;
+    let mut ids: Option<Vec<u64>> = None;
+    if args.len() == 4 && parse::eq(args.get(2), "type") {
+        want_type = Some(client_type(args.get(3))?);
+    } else if args.len() >= 4 && parse::eq(args.get(2), "id") {
+        let mut v = Vec::new();
+        for a in args.iter().skip(3) {
+            match num::parse_i64(a) {
+                Some(n) if n > 0 => v.push(n as u64),
+                _ => return Err("ERR Invalid client ID".into()),
+            }
+        }
+        ids = Some(v);
+    } else if args.len() != 2 {
+        return Err(err::SYNTAX.into());
+    }
+    let all = snapshot(ctx);
+    let mut out = String::new();
+    let emit = |c: &ClientInfo, out: &mut String| {
+        out.push_str(&describe(ctx, c, "client|list"));
+        out.push('\n');
+    };
+    match ids {
+        Some(ids) => {
+            for id in ids {
+                if let Some(c) = all.iter().find(|c| c.id == id) {
+                    emit(c, &mut out);
+                }
+            }
+        }
+        None => {
+            for c in &all {
+                if want_type.is_none_or(|t| t == type_of(c)) {
+                    emit(c, &mut out);
+                }
+            }
+        }
+    }
+    ctx.reply().verbatim("txt", out.as_bytes());
+    Ok(())
+}
+
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    typ: Option<ClientType>,
+    addr: Option<Vec<u8>>,
+    laddr: Option<Vec<u8>>,
+    maxage: Option<i64>,
+    skipme: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &ClientInfo) -> bool {
+        self.id.is_none_or(|id| c.id == id)
+            && self.typ.is_none_or(|t| t == type_of(c))
+            && self.addr.as_deref().is_none_or(|a| a == c.addr.as_bytes())
+            && self
+                .laddr
+                .as_deref()
+                .is_none_or(|a| a == c.laddr.as_bytes())
+            && self
+                .maxage
+                .is_none_or(|m| m == 0 || c.age_secs() as i64 > m)
+    }
+}
+
+fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let old_form = args.len() == 3;
+    let mut f = KillFilter {
+        skipme: !old_form,
+        ..KillFilter::default()
+    };
+    if old_form {
+        f.addr = Some(args.get(2).to_vec());
+    } else {
+        let mut i = 2;
+        while i < args.len() {
+            let opt = args.get(i);
+            let Some(val) = args.try_get(i + 1) else {
+                return Err(err::SYNTAX.into());
+            };
+            if parse::eq(opt, "id") {
+                match num::parse_i64(val) {
+                    Some(n) if n > 0 => f.id = Some(n as u64),
+                    _ => return Err("ERR client-id should be greater than 0".into()),
+                }
+            } else if parse::eq(opt, "type") {
+                f.typ = Some(client_type(val)?);
+            } else if parse::eq(opt, "addr") {
+                f.addr = Some(val.to_vec());
+            } else if parse::eq(opt, "laddr") {
+                f.laddr = Some(val.to_vec());
+            } else if parse::eq(opt, "user") {
+                if val != b"default" {
+                    return Err(
+                        format!("ERR No such user '{}'", String::from_utf8_lossy(val)).into(),
+                    );
+                }
+            } else if parse::eq(opt, "skipme") {
+                if parse::eq(val, "yes") {
+                    f.skipme = true;
+                } else if parse::eq(val, "no") {
+                    f.skipme = false;
+                } else {
+                    return Err(err::SYNTAX.into());
+                }
+            } else if parse::eq(opt, "maxage") {
+                f.maxage = Some(parse::int(val)?);
+            } else {
+                return Err(err::SYNTAX.into());
+            }
+            i += 2;
+        }
+    }
+    let mut killed = 0i64;
+    for c in snapshot(ctx) {
+        if !f.matches(&c) {
+            continue;
+        }
+        if c.id == ctx.client.id {
+            if f.skipme {
+                continue;
+            }
+            ctx.client.close_after_reply = true;
+        } else {
+            c.request_kill();
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            return Err("ERR No such client".into());
+        }
+        ctx.reply().ok();
+    } else {
+        ctx.reply().int(killed);
+    }
+    Ok(())
+}
+
+fn client_setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let attr = args.get(2);
+    let val = args.get(3);
+    let (slot, what) = if parse::eq(attr, "lib-name") {
+        (&ctx.client.info.lib_name, "lib-name")
+    } else if parse::eq(attr, "lib-ver") {
+        (&ctx.client.info.lib_ver, "lib-ver")
+    } else {
+        return Err(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )
+        .into());
+    };
+    if !valid_attr(val) {
+        return Err(
+            format!("ERR {what} cannot contain spaces, newlines or special characters.").into(),
+        );
+    }
+    *slot.lock() = String::from_utf8_lossy(val).into_owned();
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let a = args.get(2);
+    if parse::eq(a, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.reply().ok();
+    } else if parse::eq(a, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if parse::eq(a, "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(err::SYNTAX.into());
+    }
+    Ok(())
+}
+
+fn on_off(a: &[u8]) -> Result<bool, CmdError> {
+    if parse::eq(a, "on") {
+        Ok(true)
+    } else if parse::eq(a, "off") {
+        Ok(false)
+    } else {
+        Err(err::SYNTAX.into())
+    }
+}
+
+fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(args.get(2))?;
+    ctx.client.no_evict = on;
+    ctx.client.info.no_evict.store(on, Relaxed);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn client_no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let on = on_off(args.get(2))?;
+    ctx.client.no_touch = on;
+    ctx.client.info.no_touch.store(on, Relaxed);
+    ctx.reply().ok();
+    Ok(())
+}
+
+/// Write a HELP reply: the header line, the given lines, and the trailing HELP entry, as status replies.
+pub fn help_reply(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
+    let mut r = ctx.reply();
+    r.array(lines.len() + 3);
+    r.simple(&format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        r.simple(l);
+    }
+    r.simple("HELP");
+    r.simple("    Prints this help.");
+}
+
+fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    help_reply(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [<client-id> ...]",
+            "      Return clients with the specified IDs.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    );
     Ok(())
 }

@@ -1,5 +1,1092 @@
 //! Server and admin commands: COMMAND, INFO, CONFIG, DEBUG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN.
 
-use super::Command;
+use super::connection::help_reply;
+use super::{acl, docs, err, flags, flags::*, parse, CmdError, CmdResult, Command, Ctx, Registry};
+use crate::keyspace::entry::{Entry, ValueRef, EMBSTR_LIMIT};
+use crate::keyspace::table::Table;
+use ferrodis_protocol::{num, Args, Reply};
+use std::sync::atomic::Ordering::Relaxed;
 
-pub static COMMANDS: &[Command] = &[];
+const DANGEROUS_TIPS: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
+const LS: u32 = LOADING | STALE;
+const ADMIN_SUB: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "command",
+        arity: -1,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_all,
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns detailed information about all commands.",
+        complexity: "O(N) where N is the total number of Redis commands",
+        tips: &["nondeterministic_output_order"],
+        subcommands: COMMAND_SUBCOMMANDS,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "dbsize",
+        arity: 1,
+        flags: READONLY | FAST,
+        acl: acl::KEYSPACE,
+        handler: dbsize,
+        group: "server",
+        since: "1.0.0",
+        summary: "Returns the number of keys in the database.",
+        complexity: "O(1)",
+        tips: &["request_policy:all_shards", "response_policy:agg_sum"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "flushdb",
+        arity: -1,
+        flags: WRITE,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        handler: flushdb,
+        group: "server",
+        since: "1.0.0",
+        summary: "Remove all keys from the current database.",
+        complexity: "O(N) where N is the number of keys in the selected database",
+        syntax: "[ASYNC | SYNC]",
+        tips: DANGEROUS_TIPS,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "flushall",
+        arity: -1,
+        flags: WRITE,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        handler: flushall,
+        group: "server",
+        since: "1.0.0",
+        summary: "Removes all keys from all databases.",
+        complexity: "O(N) where N is the total number of keys in all databases",
+        syntax: "[ASYNC | SYNC]",
+        tips: DANGEROUS_TIPS,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "time",
+        arity: 1,
+        flags: LS | FAST,
+        handler: time,
+        group: "server",
+        since: "2.6.0",
+        summary: "Returns the server time.",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "config",
+        arity: -2,
+        group: "server",
+        since: "2.0.0",
+        summary: "A container for server configuration commands.",
+        complexity: "Depends on subcommand.",
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "info",
+        arity: -1,
+        flags: LS,
+        acl: acl::DANGEROUS,
+        handler: info,
+        group: "server",
+        since: "1.0.0",
+        summary: "Returns information and statistics about the server.",
+        complexity: "O(1)",
+        syntax: "[section [section ...]]",
+        tips: &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "debug",
+        arity: -2,
+        flags: ADMIN_SUB,
+        handler: debug,
+        group: "server",
+        since: "1.0.0",
+        summary: "A container for debugging commands.",
+        complexity: "Depends on subcommand.",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "shutdown",
+        arity: -1,
+        flags: ADMIN_SUB | NO_MULTI | ALLOW_BUSY,
+        handler: shutdown,
+        group: "server",
+        since: "1.0.0",
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        syntax: "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
+        ..Command::DEFAULT
+    },
+];
+
+static COMMAND_SUBCOMMANDS: &[Command] = &[
+    Command {
+        name: "count",
+        arity: 2,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_count,
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns a count of commands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "docs",
+        arity: -2,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_docs,
+        group: "server",
+        since: "7.0.0",
+        summary: "Returns documentary information about one, multiple or all commands.",
+        complexity: "O(N) where N is the number of commands to look up",
+        syntax: "[command-name [command-name ...]]",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getkeys",
+        arity: -4,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_getkeys,
+        group: "server",
+        since: "2.8.13",
+        summary: "Extracts the key names from an arbitrary command.",
+        complexity: "O(N) where N is the number of arguments to the command",
+        syntax: "command [arg [arg ...]]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getkeysandflags",
+        arity: -4,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_getkeysandflags,
+        group: "server",
+        since: "7.0.0",
+        summary: "Extracts the key names and access flags for an arbitrary command.",
+        complexity: "O(N) where N is the number of arguments to the command",
+        syntax: "command [arg [arg ...]]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_help,
+        group: "server",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "info",
+        arity: -2,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_info,
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns information about one, multiple or all commands.",
+        complexity: "O(N) where N is the number of commands to look up",
+        syntax: "[command-name [command-name ...]]",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "list",
+        arity: -2,
+        flags: LS,
+        acl: acl::CONNECTION,
+        handler: command_list,
+        group: "server",
+        since: "7.0.0",
+        summary: "Returns a list of command names.",
+        complexity: "O(N) where N is the total number of Redis commands",
+        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+];
+
+static CONFIG_SUBCOMMANDS: &[Command] = &[
+    Command {
+        name: "get",
+        arity: -3,
+        flags: ADMIN_SUB,
+        handler: config_get,
+        group: "server",
+        since: "2.0.0",
+        summary: "Returns the effective values of configuration parameters.",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        syntax: "parameter [parameter ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "set",
+        arity: -4,
+        flags: ADMIN_SUB,
+        handler: config_set,
+        group: "server",
+        since: "2.0.0",
+        summary: "Sets configuration parameters in-flight.",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        syntax: "parameter value [parameter value ...]",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "resetstat",
+        arity: 2,
+        flags: ADMIN_SUB,
+        handler: config_resetstat,
+        group: "server",
+        since: "2.0.0",
+        summary: "Resets the server's statistics.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "rewrite",
+        arity: 2,
+        flags: ADMIN_SUB,
+        handler: config_rewrite,
+        group: "server",
+        since: "2.8.0",
+        summary: "Persists the effective configuration to file.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: LS,
+        handler: config_help,
+        group: "server",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+];
+
+// ------------------------------------------------------------------------------------------------------
+// COMMAND
+// ------------------------------------------------------------------------------------------------------
+
+/// Flags in the order COMMAND INFO prints them (may_replicate is not shown, as in Redis).
+const FLAG_ORDER: &[u32] = &[
+    WRITE,
+    READONLY,
+    DENYOOM,
+    ADMIN,
+    PUBSUB,
+    NOSCRIPT,
+    BLOCKING,
+    LOADING,
+    STALE,
+    SKIP_MONITOR,
+    SKIP_SLOWLOG,
+    FAST,
+    NO_AUTH,
+    NO_MANDATORY_KEYS,
+    NO_MULTI,
+    MOVABLEKEYS,
+    ALLOW_BUSY,
+];
+
+fn flag_name(f: u32) -> &'static str {
+    flags::NAMES
+        .iter()
+        .find(|(b, _)| *b == f)
+        .map(|(_, n)| *n)
+        .unwrap_or("")
+}
+
+/// The access flags of a command's keys (derived from the command flags; see the report on KeySpec).
+fn key_flags(cmd: &Command) -> &'static [&'static str] {
+    if cmd.has(WRITE) {
+        &["RW", "update"]
+    } else if cmd.has(READONLY) {
+        &["RO", "access"]
+    } else {
+        &["RW", "access", "update"]
+    }
+}
+
+fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
+    r.array(10);
+    r.bulk(full.as_bytes());
+    r.int(cmd.arity as i64);
+    let fl: Vec<&str> = FLAG_ORDER
+        .iter()
+        .filter(|f| cmd.has(**f))
+        .map(|f| flag_name(*f))
+        .collect();
+    r.set(fl.len());
+    for f in fl {
+        r.simple(f);
+    }
+    let ks = cmd.keys;
+    r.int(ks.first as i64);
+    r.int(ks.last as i64);
+    r.int(ks.step as i64);
+    let cats = cmd.acl_categories();
+    let names: Vec<&str> = acl::NAMES
+        .iter()
+        .filter(|(b, _)| cats & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    r.set(names.len());
+    for n in names {
+        r.simple(n);
+    }
+    r.set(cmd.tips.len());
+    for t in cmd.tips {
+        r.bulk(t.as_bytes());
+    }
+    if ks.first > 0 {
+        r.set(1);
+        r.map(3);
+        r.bulk(b"flags");
+        let kf = key_flags(cmd);
+        r.set(kf.len());
+        for f in kf {
+            r.simple(f);
+        }
+        r.bulk(b"begin_search");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"index");
+        r.bulk(b"spec");
+        r.map(1);
+        r.bulk(b"index");
+        r.int(ks.first as i64);
+        r.bulk(b"find_keys");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"range");
+        r.bulk(b"spec");
+        r.map(3);
+        r.bulk(b"lastkey");
+        r.int(if ks.last >= 0 {
+            (ks.last - ks.first) as i64
+        } else {
+            ks.last as i64
+        });
+        r.bulk(b"keystep");
+        r.int(ks.step as i64);
+        r.bulk(b"limit");
+        r.int(0);
+    } else {
+        r.set(0);
+    }
+    if cmd.subcommands.is_empty() {
+        r.set(0);
+    } else {
+        r.array(cmd.subcommands.len());
+        for s in cmd.subcommands {
+            write_command_info(r, s, &format!("{}|{}", full, s.name));
+        }
+    }
+}
+
+/// Look a command up by name, accepting "parent|sub".
+fn find_command(name: &[u8]) -> Option<(&'static Command, String)> {
+    let reg = Registry::get();
+    match name.iter().position(|&c| c == b'|') {
+        None => reg
+            .lookup(name)
+            .map(|id| (reg.command(id), reg.full_name(id).to_string())),
+        Some(p) => {
+            let parent = reg.lookup(&name[..p])?;
+            let sid = reg.lookup_sub(parent, &name[p + 1..])?;
+            Some((reg.command(sid), reg.full_name(sid).to_string()))
+        }
+    }
+}
+
+fn command_all(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let reg = Registry::get();
+    let all: Vec<&Command> = reg.top_level().collect();
+    let mut r = ctx.reply();
+    r.array(all.len());
+    for c in all {
+        write_command_info(&mut r, c, c.name);
+    }
+    Ok(())
+}
+
+fn command_count(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let n = Registry::get().top_level().count();
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn command_info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if args.len() == 2 {
+        return command_all(ctx, args);
+    }
+    let mut r = ctx.reply();
+    r.array(args.len() - 2);
+    for name in args.iter().skip(2) {
+        match find_command(name) {
+            Some((c, full)) => write_command_info(&mut r, c, &full),
+            None => r.null(),
+        }
+    }
+    Ok(())
+}
+
+fn command_docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let found: Vec<(&Command, String)> = if args.len() == 2 {
+        Registry::get()
+            .top_level()
+            .map(|c| (c, c.name.to_string()))
+            .collect()
+    } else {
+        args.iter().skip(2).filter_map(find_command).collect()
+    };
+    let mut r = ctx.reply();
+    r.map(found.len());
+    for (c, full) in found {
+        r.bulk(full.as_bytes());
+        docs::write_docs(&mut r, c, &full);
+    }
+    Ok(())
+}
+
+fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let reg = Registry::get();
+    let names: Vec<&str> = if args.len() == 2 {
+        reg.all.iter().map(|(n, _)| n.as_str()).collect()
+    } else if args.len() == 5 && parse::eq(args.get(2), "filterby") {
+        let kind = args.get(3);
+        let val = args.get(4);
+        if parse::eq(kind, "module") {
+            Vec::new()
+        } else if parse::eq(kind, "aclcat") {
+            let cat = acl::NAMES
+                .iter()
+                .find(|(_, n)| n.as_bytes()[1..].eq_ignore_ascii_case(val))
+                .map(|(b, _)| *b);
+            match cat {
+                None => Vec::new(),
+                Some(b) => reg
+                    .all
+                    .iter()
+                    .filter(|(_, c)| c.acl_categories() & b != 0)
+                    .map(|(n, _)| n.as_str())
+                    .collect(),
+            }
+        } else if parse::eq(kind, "pattern") {
+            reg.all
+                .iter()
+                .filter(|(n, _)| crate::glob::matches(val, n.as_bytes(), true))
+                .map(|(n, _)| n.as_str())
+                .collect()
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    } else {
+        return Err(err::SYNTAX.into());
+    };
+    let mut r = ctx.reply();
+    r.array(names.len());
+    for n in names {
+        r.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+/// Resolve the command given to GETKEYS and return it with its key positions.
+fn getkeys_of(args: &Args<'_>) -> Result<(&'static Command, Vec<usize>), CmdError> {
+    let sub = args.skip(2);
+    let reg = Registry::get();
+    let invalid = || CmdError::from("ERR Invalid command specified");
+    let id = reg.lookup(sub.get(0)).ok_or_else(invalid)?;
+    let mut cmd = reg.command(id);
+    if !cmd.subcommands.is_empty() && sub.len() >= 2 {
+        let sid = reg.lookup_sub(id, sub.get(1)).ok_or_else(invalid)?;
+        cmd = reg.command(sid);
+    }
+    let argc = sub.len() as i32;
+    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        return Err("ERR Invalid number of arguments specified for command".into());
+    }
+    let pos = cmd.key_positions(sub.len());
+    if pos.is_empty() {
+        return Err("ERR The command has no key arguments".into());
+    }
+    Ok((cmd, pos))
+}
+
+fn command_getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (_, pos) = getkeys_of(&args)?;
+    let sub = args.skip(2);
+    let mut r = ctx.reply();
+    r.array(pos.len());
+    for p in pos {
+        r.bulk(sub.get(p));
+    }
+    Ok(())
+}
+
+fn command_getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (cmd, pos) = getkeys_of(&args)?;
+    let sub = args.skip(2);
+    let kf = key_flags(cmd);
+    let mut r = ctx.reply();
+    r.array(pos.len());
+    for p in pos {
+        r.array(2);
+        r.bulk(sub.get(p));
+        r.set(kf.len());
+        for f in kf {
+            r.simple(f);
+        }
+    }
+    Ok(())
+}
+
+fn command_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    help_reply(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+        ],
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Keyspace-wide commands
+// ------------------------------------------------------------------------------------------------------
+
+fn dbsize(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let n = ctx.srv.keyspace.dbsize(ctx.client.db);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+/// Parse FLUSHDB/FLUSHALL's optional ASYNC|SYNC; true = async.
+fn flush_mode(args: &Args<'_>) -> Result<bool, CmdError> {
+    match args.len() {
+        1 => Ok(false),
+        2 if parse::eq(args.get(1), "async") => Ok(true),
+        2 if parse::eq(args.get(1), "sync") => Ok(false),
+        _ => Err(err::SYNTAX.into()),
+    }
+}
+
+/// Empty one database (`Some(db)`) or all of them, under the keyspace-wide lock. Returns the number of keys
+/// removed. The old tables are freed after the locks are released (in the background for ASYNC).
+fn flush(ctx: &Ctx<'_>, db: Option<usize>, lazy: bool) -> u64 {
+    let mut old: Vec<Table> = Vec::new();
+    let mut removed = 0u64;
+    {
+        let mut all = ctx.srv.keyspace.lock_all();
+        for shard in all.shards() {
+            let tables = shard.dbs_mut();
+            let range = match db {
+                Some(d) => d..d + 1,
+                None => 0..tables.len(),
+            };
+            for t in &mut tables[range] {
+                if !t.is_empty() {
+                    removed += t.len() as u64;
+                    old.push(t.clear());
+                }
+            }
+        }
+    }
+    if lazy && !old.is_empty() {
+        let _ = std::thread::Builder::new()
+            .name("ferrodis-lazyfree".into())
+            .spawn(move || drop(old));
+    } else {
+        drop(old);
+    }
+    removed
+}
+
+fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let lazy = flush_mode(&args)?;
+    let n = flush(ctx, Some(ctx.client.db), lazy);
+    ctx.srv.workers[ctx.client.worker].dirty.add(n);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let lazy = flush_mode(&args)?;
+    let n = flush(ctx, None, lazy);
+    ctx.srv.workers[ctx.client.worker].dirty.add(n + 1);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn time(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let us = crate::server::unix_us();
+    let mut r = ctx.reply();
+    r.array(2);
+    r.bulk_int((us / 1_000_000) as i64);
+    r.bulk_int((us % 1_000_000) as i64);
+    Ok(())
+}
+
+fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for a in args.iter().skip(1) {
+        if parse::eq(a, "nosave") {
+            nosave = true;
+        } else if parse::eq(a, "save") {
+            save = true;
+        } else if parse::eq(a, "now") || parse::eq(a, "force") {
+            other = true;
+        } else if parse::eq(a, "abort") {
+            abort = true;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    if (nosave && save) || (abort && (nosave || save || other)) {
+        return Err(err::SYNTAX.into());
+    }
+    if abort {
+        return Err("ERR No shutdown in progress.".into());
+    }
+    // There is no persistence yet, so SAVE has nothing to write: shut down either way. The connection is
+    // closed without a reply, as Redis does when it exits.
+    crate::log::warning("User requested shutdown...");
+    ctx.srv.request_shutdown();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------
+// CONFIG
+// ------------------------------------------------------------------------------------------------------
+
+fn has_glob(p: &[u8]) -> bool {
+    p.iter().any(|c| matches!(c, b'*' | b'?' | b'['))
+}
+
+fn config_get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cfg = ctx.srv.config.read().clone();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for pat in args.iter().skip(2) {
+        if !has_glob(pat) {
+            let name = String::from_utf8_lossy(pat).into_owned();
+            if let Some(d) = crate::config::find_directive(&name) {
+                if !seen.contains(&d.name) {
+                    seen.push(d.name);
+                    out.push((name, (d.get)(&cfg)));
+                }
+            }
+            continue;
+        }
+        for d in crate::config::DIRECTIVES {
+            if seen.contains(&d.name) {
+                continue;
+            }
+            if let Some(n) = std::iter::once(&d.name)
+                .chain(d.aliases.iter())
+                .find(|n| crate::glob::matches(pat, n.as_bytes(), true))
+            {
+                seen.push(d.name);
+                out.push((n.to_string(), (d.get)(&cfg)));
+            }
+        }
+    }
+    let mut r = ctx.reply();
+    r.map(out.len());
+    for (k, v) in out {
+        r.bulk(k.as_bytes());
+        r.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !args.len().is_multiple_of(2) {
+        return Err(err::SYNTAX.into());
+    }
+    let pairs: Vec<(String, String)> = (2..args.len())
+        .step_by(2)
+        .map(|i| {
+            (
+                String::from_utf8_lossy(args.get(i)).into_owned(),
+                String::from_utf8_lossy(args.get(i + 1)).into_owned(),
+            )
+        })
+        .collect();
+    // Check every name first (unknown, immutable, duplicate), then apply all on a copy: atomic.
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in &pairs {
+        let Some(d) = crate::config::find_directive(name) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )
+            .into());
+        };
+        if !d.mutable {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            )
+            .into());
+        }
+        if names.contains(&d.name) {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )
+            .into());
+        }
+        names.push(d.name);
+    }
+    {
+        let mut cfg = ctx.srv.config.write();
+        let mut new = cfg.clone();
+        for (name, value) in &pairs {
+            new.set(name, value)?;
+        }
+        let level_changed = new.loglevel != cfg.loglevel;
+        *cfg = new;
+        if level_changed {
+            crate::log::set_level(&cfg.loglevel);
+        }
+    }
+    ctx.srv.config_epoch.fetch_add(1, Relaxed);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    for w in ctx.srv.workers.iter() {
+        w.reset();
+    }
+    ctx.srv.errorstats.lock().clear();
+    ctx.srv.peak_memory.store(0, Relaxed);
+    crate::info::used_memory(ctx.srv);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn config_rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let cfg = ctx.srv.config.read().clone();
+    cfg.rewrite()?;
+    crate::log::notice("CONFIG REWRITE executed with success.");
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn config_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    help_reply(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------
+// INFO
+// ------------------------------------------------------------------------------------------------------
+
+fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    crate::info::start_sampler(ctx.srv);
+    let names: Vec<&[u8]> = args.iter().skip(1).collect();
+    let sections = crate::info::select_sections(&names);
+    let text = crate::info::generate(ctx.srv, &sections);
+    ctx.reply().verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------
+// DEBUG
+// ------------------------------------------------------------------------------------------------------
+
+/// C's atoi: optional sign and leading digits, 0 when there are none.
+fn atoi(b: &[u8]) -> i64 {
+    let s = String::from_utf8_lossy(b);
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n: i64 = digits
+        .bytes()
+        .take_while(|c| c.is_ascii_digit())
+        .fold(0i64, |acc, c| {
+            acc.saturating_mul(10).saturating_add((c - b'0') as i64)
+        });
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// C's atof, approximately: the longest numeric prefix, 0 when there is none.
+fn atof(b: &[u8]) -> f64 {
+    let s = String::from_utf8_lossy(b);
+    let t = s.trim();
+    (1..=t.len())
+        .rev()
+        .filter(|&i| t.is_char_boundary(i))
+        .find_map(|i| t[..i].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
+/// Bytes Redis's RDB format needs for a string value (no LZF compression: an upper bound for long
+/// compressible strings).
+fn serialized_len(s: &[u8]) -> usize {
+    if s.len() <= 11 {
+        if let Some(v) = num::parse_i64(s) {
+            if (i8::MIN as i64..=i8::MAX as i64).contains(&v) {
+                return 2;
+            } else if (i16::MIN as i64..=i16::MAX as i64).contains(&v) {
+                return 3;
+            } else if (i32::MIN as i64..=i32::MAX as i64).contains(&v) {
+                return 5;
+            }
+        }
+    }
+    let n = s.len();
+    let hdr = if n < 1 << 6 {
+        1
+    } else if n < 1 << 14 {
+        2
+    } else if n <= u32::MAX as usize {
+        5
+    } else {
+        9
+    };
+    hdr + n
+}
+
+fn string_encoding(e: &Entry, s: &[u8]) -> &'static str {
+    if e.is_raw() {
+        "raw"
+    } else if s.len() <= 20 && num::parse_i64(s).is_some() {
+        "int"
+    } else if s.len() <= EMBSTR_LIMIT {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+fn debug_allowed(ctx: &Ctx<'_>) -> bool {
+    match ctx.srv.config.read().enable_debug_command.as_str() {
+        "yes" => true,
+        "local" => {
+            ctx.client.info.unix
+                || ctx
+                    .client
+                    .info
+                    .addr
+                    .parse::<std::net::SocketAddr>()
+                    .map(|a| a.ip().is_loopback())
+                    .unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !debug_allowed(ctx) {
+        return Err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into());
+    }
+    let sub = args.get(1);
+    let n = args.len();
+    if parse::eq(sub, "help") && n == 2 {
+        help_reply(
+            ctx,
+            "DEBUG",
+            &[
+                "OBJECT <key>",
+                "    Show low level info about `key` and associated value.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
+    } else if parse::eq(sub, "sleep") && n == 3 {
+        let secs = atof(args.get(2));
+        if secs > 0.0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
+        }
+        ctx.reply().ok();
+    } else if parse::eq(sub, "set-active-expire") && n == 3 {
+        ctx.srv.active_expire.store(atoi(args.get(2)) != 0, Relaxed);
+        ctx.reply().ok();
+    } else if parse::eq(sub, "object") && n == 3 {
+        let key = args.get(2);
+        let now_s = ctx.now_ms / 1000;
+        let line = {
+            let shard = ctx.srv.keyspace.lock_key(key);
+            let Some(e) = shard.get(ctx.client.db, key, ctx.now_ms) else {
+                return Err(err::NO_SUCH_KEY.into());
+            };
+            let (enc, slen) = match e.value() {
+                ValueRef::Str(s) => (string_encoding(e, s), serialized_len(s)),
+                ValueRef::Other(_) => ("raw", 0),
+            };
+            let lru = e.lru() as u64;
+            format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                e as *const Entry,
+                enc,
+                slen,
+                lru & ((1 << 24) - 1),
+                now_s.saturating_sub(lru)
+            )
+        };
+        ctx.reply().simple(&line);
+    } else if parse::eq(sub, "populate") && (3..=5).contains(&n) {
+        debug_populate(ctx, &args)?;
+    } else {
+        return Err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(sub)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn debug_populate(ctx: &mut Ctx<'_>, args: &Args<'_>) -> CmdResult {
+    let positive = |b: &[u8]| -> Result<u64, CmdError> {
+        match num::parse_i64(b) {
+            Some(v) if v >= 0 => Ok(v as u64),
+            _ => Err("ERR value is out of range, must be positive".into()),
+        }
+    };
+    let count = positive(args.get(2))?;
+    let prefix = args.try_get(3).unwrap_or(b"key");
+    let size = match args.try_get(4) {
+        Some(s) => positive(s)? as usize,
+        None => 0,
+    };
+    let lru = ctx.lru_clock();
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut val = Vec::with_capacity(size.max(27));
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        val.clear();
+        val.extend_from_slice(b"value:");
+        val.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        let mut shard = ctx.srv.keyspace.lock_key(&key);
+        if ctx.lookup_write(&mut shard, &key).is_some() {
+            continue;
+        }
+        shard
+            .db_mut(ctx.client.db)
+            .insert_new(Entry::new_str(&key, &val, lru));
+        ctx.modified(&mut shard, &key, "set");
+        drop(shard);
+    }
+    ctx.reply().ok();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_number_parsing() {
+        assert_eq!(atoi(b"12x"), 12);
+        assert_eq!(atoi(b"-3"), -3);
+        assert_eq!(atoi(b"x"), 0);
+        assert_eq!(atof(b"0.5"), 0.5);
+        assert_eq!(atof(b"x"), 0.0);
+        assert_eq!(atof(b"1.5s"), 1.5);
+        assert_eq!(atof(b"inf"), 0.0);
+    }
+
+    #[test]
+    fn rdb_lengths() {
+        assert_eq!(serialized_len(b"abc"), 4);
+        assert_eq!(serialized_len(b"12345678901"), 12);
+        assert_eq!(serialized_len(b"value:0"), 8);
+        assert_eq!(serialized_len(b"100"), 2);
+        assert_eq!(serialized_len(b"1000"), 3);
+        assert_eq!(serialized_len(b"100000"), 5);
+    }
+
+    #[test]
+    fn every_command_info_encodes() {
+        let reg = Registry::get();
+        for (full, c) in &reg.all {
+            let mut v = Vec::new();
+            let mut r = Reply::new(&mut v, true);
+            write_command_info(&mut r, c, full);
+            docs::write_docs(&mut r, c, full);
+            assert!(!v.is_empty());
+        }
+    }
+}
