@@ -25,6 +25,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub active_expire: bool,
+    /// Compact-encoding thresholds of collections.
+    pub encoding: crate::types::EncodingLimits,
     /// Who may run DEBUG: "yes", "no" or "local" (loopback and unix socket connections).
     pub enable_debug_command: String,
     /// The config file we were started with (CONFIG REWRITE target).
@@ -58,6 +60,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             active_expire: true,
+            encoding: crate::types::EncodingLimits::default(),
             enable_debug_command: "local".into(),
             config_file: None,
         }
@@ -376,6 +379,86 @@ pub static DIRECTIVES: &[Directive] = &[
                 return Err("argument(s) must be one of the following: no, yes, local".into());
             }
             c.enable_debug_command = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "hash-max-listpack-entries",
+        aliases: &["hash-max-ziplist-entries"],
+        mutable: true,
+        get: |c| c.encoding.hash_max_listpack_entries.to_string(),
+        set: |c, a| {
+            c.encoding.hash_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "hash-max-listpack-value",
+        aliases: &["hash-max-ziplist-value"],
+        mutable: true,
+        get: |c| c.encoding.hash_max_listpack_value.to_string(),
+        set: |c, a| {
+            c.encoding.hash_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "set-max-intset-entries",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.encoding.set_max_intset_entries.to_string(),
+        set: |c, a| {
+            c.encoding.set_max_intset_entries = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "set-max-listpack-entries",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.encoding.set_max_listpack_entries.to_string(),
+        set: |c, a| {
+            c.encoding.set_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "set-max-listpack-value",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.encoding.set_max_listpack_value.to_string(),
+        set: |c, a| {
+            c.encoding.set_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "zset-max-listpack-entries",
+        aliases: &["zset-max-ziplist-entries"],
+        mutable: true,
+        get: |c| c.encoding.zset_max_listpack_entries.to_string(),
+        set: |c, a| {
+            c.encoding.zset_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "zset-max-listpack-value",
+        aliases: &["zset-max-ziplist-value"],
+        mutable: true,
+        get: |c| c.encoding.zset_max_listpack_value.to_string(),
+        set: |c, a| {
+            c.encoding.zset_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "list-max-listpack-size",
+        aliases: &["list-max-ziplist-size"],
+        mutable: true,
+        get: |c| c.encoding.list_max_listpack_size.to_string(),
+        set: |c, a| {
+            c.encoding.list_max_listpack_size = int_in(a, i32::MIN as i64, i32::MAX as i64)?;
             Ok(())
         },
     },

@@ -31,6 +31,7 @@ pub fn run(argv: &[String]) -> i32 {
     let threads = cfg.threads;
     let port = cfg.port;
     let srv = Arc::new(server::Server::new(cfg));
+    info::start_sampler(&srv);
     log::notice(&format!(
         "Ferrodis version={}, bits=64, pid={}, just started",
         env!("CARGO_PKG_VERSION"),

@@ -190,7 +190,7 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
-            encoding: AtomicLimits::new(EncodingLimits::default()),
+            encoding: AtomicLimits::new(config.encoding),
             config: RwLock::new(config),
         }
     }
@@ -211,6 +211,16 @@ impl Server {
         } else {
             *m.entry("ERRORSTATS_OVERFLOW".into()).or_default() += 1;
         }
+    }
+
+    /// Push the settings that the hot path reads without the config lock (atomics) from the config.
+    pub fn apply_config(&self) {
+        let c = self.config.read();
+        self.maxmemory.store(c.maxmemory, Relaxed);
+        self.encoding.set(c.encoding);
+        crate::log::set_level(&c.loglevel);
+        drop(c);
+        self.config_epoch.fetch_add(1, Relaxed);
     }
 
     /// Read jemalloc's allocated/resident byte counts now (advancing its stats epoch), update the sampled

@@ -1123,6 +1123,13 @@ pub fn string_encoding(s: &[u8]) -> &'static str {
 fn encoding_of(e: &Entry) -> &'static str {
     match e.value() {
         ValueRef::Str(_) if e.is_raw() => "raw",
+        ValueRef::Str(s) if e.is_not_int() => {
+            if s.len() <= crate::keyspace::entry::EMBSTR_LIMIT {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
         ValueRef::Str(s) => string_encoding(s),
         ValueRef::Other(v) => value_encoding(v),
     }
@@ -1180,7 +1187,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if lfu_policy(ctx) {
         return Err(LFU_SELECTED.into());
     }
-    let idle = ctx.lru_clock().saturating_sub(lru);
+    let idle = crate::keyspace::entry::lru_idle_secs(ctx.lru_clock(), lru);
     ctx.reply().int(i64::from(idle));
     Ok(())
 }
@@ -1195,7 +1202,7 @@ fn object_freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(LFU_NOT_SELECTED.into());
     }
     const LFU_INIT_VAL: u32 = 5;
-    let idle_minutes = ctx.lru_clock().saturating_sub(lru) / 60;
+    let idle_minutes = crate::keyspace::entry::lru_idle_secs(ctx.lru_clock(), lru) / 60;
     ctx.reply()
         .int(i64::from(LFU_INIT_VAL.saturating_sub(idle_minutes)));
     Ok(())

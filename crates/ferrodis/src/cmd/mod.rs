@@ -389,6 +389,17 @@ impl Registry {
         families().into_iter().flat_map(|f| f.iter())
     }
 
+    /// The command (or subcommand) a rejected command line is accounted to in commandstats.
+    fn rejected_id(&self, args: &Args<'_>) -> Option<usize> {
+        let id = self.lookup(args.get(0))?;
+        match args.try_get(1) {
+            Some(sub) if !self.command(id).subcommands.is_empty() => {
+                Some(self.lookup_sub(id, sub).unwrap_or(id))
+            }
+            _ => Some(id),
+        }
+    }
+
     /// Resolve a command line to a command id, producing Redis's unknown-command / unknown-subcommand / arity
     /// errors.
     pub fn resolve(&self, args: &Args<'_>) -> Result<usize, CmdError> {
@@ -469,7 +480,7 @@ impl<'a> Ctx<'a> {
     /// The LRU clock value stored in entries on access (seconds).
     #[inline]
     pub fn lru_clock(&self) -> u32 {
-        (self.now_ms / 1000) as u32
+        crate::keyspace::entry::lru_clock(self.now_ms)
     }
 }
 
@@ -556,7 +567,7 @@ pub fn execute(
     }
     let result = match reg.resolve(&args) {
         Err(e) => {
-            if let Some(id) = reg.lookup(args.get(0)) {
+            if let Some(id) = reg.rejected_id(&args) {
                 stats.cmds[id].rejected.add(1);
             }
             Err(e)

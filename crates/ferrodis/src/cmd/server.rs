@@ -787,13 +787,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         for (name, value) in &pairs {
             new.set(name, value)?;
         }
-        let level_changed = new.loglevel != cfg.loglevel;
         *cfg = new;
-        if level_changed {
-            crate::log::set_level(&cfg.loglevel);
-        }
     }
-    ctx.srv.config_epoch.fetch_add(1, Relaxed);
+    ctx.srv.apply_config();
     ctx.reply().ok();
     Ok(())
 }
@@ -979,7 +975,6 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.reply().ok();
     } else if parse::eq(sub, "object") && n == 3 {
         let key = args.get(2);
-        let now_s = ctx.now_ms / 1000;
         let line = {
             let shard = ctx.srv.keyspace.lock_key(key);
             let Some(e) = shard.get(ctx.client.db, key, ctx.now_ms) else {
@@ -996,7 +991,7 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 enc,
                 slen,
                 lru & ((1 << 24) - 1),
-                now_s.saturating_sub(lru)
+                crate::keyspace::entry::lru_idle_secs(ctx.lru_clock(), lru as u32)
             )
         };
         ctx.reply().simple(&line);

@@ -952,10 +952,15 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         LdError::NanOrInf => CmdError::from("ERR increment would produce NaN or Infinity"),
     })?;
     match existing {
-        Some(e) => e.set_str(new.as_bytes()),
-        None => shard
-            .db_mut(db)
-            .insert_new(Entry::new_str(key, new.as_bytes(), lru)),
+        Some(e) => {
+            e.set_str(new.as_bytes());
+            e.mark_not_int();
+        }
+        None => {
+            let mut e = Entry::new_str(key, new.as_bytes(), lru);
+            e.mark_not_int();
+            shard.db_mut(db).insert_new(e);
+        }
     }
     ctx.modified(&mut shard, key, "incrbyfloat");
     drop(shard);

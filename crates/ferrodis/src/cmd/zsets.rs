@@ -1,5 +1,1766 @@
-//! zsets commands (being written).
+//! Sorted-set commands: ZADD ZINCRBY ZSCORE ZMSCORE ZCARD ZCOUNT ZLEXCOUNT ZRANK ZREVRANK ZRANGE ZRANGESTORE
+//! ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZREVRANGE ZREM ZREMRANGEBYRANK ZREMRANGEBYSCORE
+//! ZREMRANGEBYLEX ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNION ZINTER ZDIFF ZUNIONSTORE ZINTERSTORE ZDIFFSTORE
+//! ZINTERCARD ZSCAN.
+//!
+//! The blocking forms (BZPOPMIN, BZPOPMAX, BZMPOP) build on [`pop_locked`], [`reply_pop`] and
+//! [`reply_mpop`].
 
-use super::Command;
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use crate::cmd::acl;
+use crate::glob;
+use crate::keyspace::entry::{Entry, ValueRef};
+use crate::keyspace::Shard;
+use crate::types::zset::{AddFlags, AddOutcome, LexRange, ScoreRange, ZLimits, ZSet};
+use crate::types::Value;
+use ferrodis_protocol::{Args, Reply};
+use std::collections::HashMap;
 
-pub static COMMANDS: &[Command] = &[];
+/// Elements copied out of a sorted set: (member, score).
+pub type Elems = Vec<(Vec<u8>, f64)>;
+
+const G: &str = "sorted_set";
+const ACL: u32 = acl::SORTEDSET;
+const RANGE_COMPLEXITY: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).";
+const REMRANGE_COMPLEXITY: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.";
+const NO_KEYS: KeySpec = KeySpec::NONE;
+const KEYS_1_2: KeySpec = KeySpec {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "zadd",
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zadd,
+        group: G,
+        since: "1.2.0",
+        summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+        complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        syntax: "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zincrby",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zincrby,
+        group: G,
+        since: "1.2.0",
+        summary: "Increments the score of a member in a sorted set.",
+        complexity: "O(log(N)) where N is the number of elements in the sorted set.",
+        syntax: "key increment member",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zscore",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zscore,
+        group: G,
+        since: "1.2.0",
+        summary: "Returns the score of a member in a sorted set.",
+        complexity: "O(1)",
+        syntax: "key member",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zmscore",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zmscore,
+        group: G,
+        since: "6.2.0",
+        summary: "Returns the score of one or more members in a sorted set.",
+        complexity: "O(N) where N is the number of members being requested.",
+        syntax: "key member [member ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zcard",
+        arity: 2,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zcard,
+        group: G,
+        since: "1.2.0",
+        summary: "Returns the number of members in a sorted set.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zcount",
+        arity: 4,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zcount,
+        group: G,
+        since: "2.0.0",
+        summary: "Returns the count of members in a sorted set that have scores within a range.",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        syntax: "key min max",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zlexcount",
+        arity: 4,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zlexcount,
+        group: G,
+        since: "2.8.9",
+        summary: "Returns the number of members in a sorted set within a lexicographical range.",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        syntax: "key min max",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrank",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrank,
+        group: G,
+        since: "2.0.0",
+        summary: "Returns the index of a member in a sorted set ordered by ascending scores.",
+        complexity: "O(log(N))",
+        syntax: "key member [WITHSCORE]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrevrank",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrevrank,
+        group: G,
+        since: "2.0.0",
+        summary: "Returns the index of a member in a sorted set ordered by descending scores.",
+        complexity: "O(log(N))",
+        syntax: "key member [WITHSCORE]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrange",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrange,
+        group: G,
+        since: "1.2.0",
+        summary: "Returns members in a sorted set within a range of indexes.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        syntax: "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrangestore",
+        arity: -5,
+        flags: WRITE | DENYOOM,
+        acl: ACL,
+        keys: KEYS_1_2,
+        handler: zrangestore,
+        group: G,
+        since: "6.2.0",
+        summary: "Stores a range of members from sorted set in a key.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
+        syntax: "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrangebyscore",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrangebyscore,
+        group: G,
+        since: "1.0.5",
+        summary: "Returns members in a sorted set within a range of scores.",
+        complexity: RANGE_COMPLEXITY,
+        syntax: "key min max [WITHSCORES] [LIMIT offset count]",
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `BYSCORE` argument",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrevrangebyscore",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrevrangebyscore,
+        group: G,
+        since: "2.2.0",
+        summary: "Returns members in a sorted set within a range of scores in reverse order.",
+        complexity: RANGE_COMPLEXITY,
+        syntax: "key max min [WITHSCORES] [LIMIT offset count]",
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` and `BYSCORE` arguments",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrangebylex",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrangebylex,
+        group: G,
+        since: "2.8.9",
+        summary: "Returns members in a sorted set within a lexicographical range.",
+        complexity: RANGE_COMPLEXITY,
+        syntax: "key min max [LIMIT offset count]",
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `BYLEX` argument",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrevrangebylex",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrevrangebylex,
+        group: G,
+        since: "2.8.9",
+        summary: "Returns members in a sorted set within a lexicographical range in reverse order.",
+        complexity: RANGE_COMPLEXITY,
+        syntax: "key max min [LIMIT offset count]",
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` and `BYLEX` arguments",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrevrange",
+        arity: -4,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrevrange,
+        group: G,
+        since: "1.2.0",
+        summary: "Returns members in a sorted set within a range of indexes in reverse order.",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        syntax: "key start stop [WITHSCORES]",
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` argument",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrem",
+        arity: -3,
+        flags: WRITE | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrem,
+        group: G,
+        since: "1.2.0",
+        summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+        complexity: "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+        syntax: "key member [member ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zremrangebyrank",
+        arity: 4,
+        flags: WRITE,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zremrangebyrank,
+        group: G,
+        since: "2.0.0",
+        summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+        complexity: REMRANGE_COMPLEXITY,
+        syntax: "key start stop",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zremrangebyscore",
+        arity: 4,
+        flags: WRITE,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zremrangebyscore,
+        group: G,
+        since: "1.2.0",
+        summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+        complexity: REMRANGE_COMPLEXITY,
+        syntax: "key min max",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zremrangebylex",
+        arity: 4,
+        flags: WRITE,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zremrangebylex,
+        group: G,
+        since: "2.8.9",
+        summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+        complexity: REMRANGE_COMPLEXITY,
+        syntax: "key min max",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zpopmin",
+        arity: -2,
+        flags: WRITE | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zpopmin,
+        group: G,
+        since: "5.0.0",
+        summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        syntax: "key [count]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zpopmax",
+        arity: -2,
+        flags: WRITE | FAST,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zpopmax,
+        group: G,
+        since: "5.0.0",
+        summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        syntax: "key [count]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zmpop",
+        arity: -4,
+        flags: WRITE | MOVABLEKEYS,
+        acl: ACL,
+        keys: NO_KEYS,
+        handler: zmpop,
+        group: G,
+        since: "7.0.0",
+        summary: "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        syntax: "numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zrandmember",
+        arity: -2,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zrandmember,
+        group: G,
+        since: "6.2.0",
+        summary: "Returns one or more random members from a sorted set.",
+        complexity: "O(N) where N is the number of members returned",
+        syntax: "key [count [WITHSCORES]]",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zunion",
+        arity: -3,
+        flags: READONLY | MOVABLEKEYS,
+        acl: ACL,
+        keys: NO_KEYS,
+        handler: zunion,
+        group: G,
+        since: "6.2.0",
+        summary: "Returns the union of multiple sorted sets.",
+        complexity: "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zinter",
+        arity: -3,
+        flags: READONLY | MOVABLEKEYS,
+        acl: ACL,
+        keys: NO_KEYS,
+        handler: zinter,
+        group: G,
+        since: "6.2.0",
+        summary: "Returns the intersect of multiple sorted sets.",
+        complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zdiff",
+        arity: -3,
+        flags: READONLY | MOVABLEKEYS,
+        acl: ACL,
+        keys: NO_KEYS,
+        handler: zdiff,
+        group: G,
+        since: "6.2.0",
+        summary: "Returns the difference between multiple sorted sets.",
+        complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+        syntax: "numkeys key [key ...] [WITHSCORES]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zunionstore",
+        arity: -4,
+        flags: WRITE | DENYOOM | MOVABLEKEYS,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zunionstore,
+        group: G,
+        since: "2.0.0",
+        summary: "Stores the union of multiple sorted sets in a key.",
+        complexity: "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zinterstore",
+        arity: -4,
+        flags: WRITE | DENYOOM | MOVABLEKEYS,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zinterstore,
+        group: G,
+        since: "2.0.0",
+        summary: "Stores the intersect of multiple sorted sets in a key.",
+        complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+        syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zdiffstore",
+        arity: -4,
+        flags: WRITE | DENYOOM | MOVABLEKEYS,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zdiffstore,
+        group: G,
+        since: "6.2.0",
+        summary: "Stores the difference of multiple sorted sets in a key.",
+        complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+        syntax: "destination numkeys key [key ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zintercard",
+        arity: -3,
+        flags: READONLY | MOVABLEKEYS,
+        acl: ACL,
+        keys: NO_KEYS,
+        handler: zintercard,
+        group: G,
+        since: "7.0.0",
+        summary: "Returns the number of members of the intersect of multiple sorted sets.",
+        complexity: "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+        syntax: "numkeys key [key ...] [LIMIT limit]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "zscan",
+        arity: -3,
+        flags: READONLY,
+        acl: ACL,
+        keys: KeySpec::ONE,
+        handler: zscan,
+        group: G,
+        since: "2.8.0",
+        summary: "Iterates over members and scores of a sorted set.",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        syntax: "key cursor [MATCH pattern] [COUNT count]",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
+const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
+
+fn limits(ctx: &Ctx<'_>) -> ZLimits {
+    let l = ctx.srv.encoding.get();
+    ZLimits {
+        max_entries: l.zset_max_listpack_entries,
+        max_value: l.zset_max_listpack_value,
+    }
+}
+
+/// The sorted set in an entry, or WRONGTYPE.
+pub fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
+    match e.value() {
+        ValueRef::Other(Value::ZSet(z)) => Ok(z),
+        _ => Err(err::WRONGTYPE.into()),
+    }
+}
+
+/// The sorted set in an entry, mutably, or WRONGTYPE.
+pub fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
+    match e.value_mut() {
+        Some(Value::ZSet(z)) => Ok(z),
+        _ => Err(err::WRONGTYPE.into()),
+    }
+}
+
+/// Read-lookup a sorted set: None when the key is missing.
+fn read_zset<'s>(
+    ctx: &Ctx<'_>,
+    shard: &'s mut Shard,
+    key: &[u8],
+) -> Result<Option<&'s ZSet>, CmdError> {
+    match ctx.lookup(shard, key) {
+        None => Ok(None),
+        Some(e) => as_zset(e).map(Some),
+    }
+}
+
+/// Delete `key` if its sorted set became empty (emitting "del").
+fn delete_if_empty(ctx: &Ctx<'_>, shard: &mut Shard, key: &[u8]) {
+    let db = ctx.db();
+    let empty = shard
+        .db(db)
+        .find(key)
+        .is_some_and(|e| matches!(e.value(), ValueRef::Other(Value::ZSet(z)) if z.is_empty()));
+    if empty {
+        shard.db_mut(db).remove(key);
+        ctx.modified(shard, key, "del");
+    }
+}
+
+/// Store `z` at `key` as SET does (overwriting any type, clearing the TTL), or delete `key` when `z` is empty.
+/// Returns the stored length.
+fn store_result(
+    ctx: &Ctx<'_>,
+    shard: &mut Shard,
+    key: &[u8],
+    z: ZSet,
+    event: &'static str,
+) -> usize {
+    let db = ctx.db();
+    let n = z.len();
+    // Drop an expired key first so the deletion notice below is only sent for live keys.
+    let existed = ctx.lookup_write(shard, key).is_some();
+    if n > 0 {
+        let e = Entry::new(key, Value::ZSet(Box::new(z)), ctx.lru_clock());
+        shard.db_mut(db).upsert(e);
+        ctx.modified(shard, key, event);
+    } else if existed {
+        shard.db_mut(db).remove(key);
+        ctx.modified(shard, key, "del");
+    }
+    n
+}
+
+/// One element of a reply: member, plus its score when `withscores` (a [member, score] pair in RESP3).
+#[inline]
+fn emit(r: &mut Reply<'_>, m: &[u8], s: f64, withscores: bool) {
+    if withscores && r.resp3 {
+        r.array(2);
+    }
+    r.bulk(m);
+    if withscores {
+        r.double(s);
+    }
+}
+
+/// Array header for `n` elements.
+#[inline]
+fn emit_header(r: &mut Reply<'_>, n: usize, withscores: bool) {
+    r.array(if withscores && !r.resp3 { n * 2 } else { n });
+}
+
+fn parse_long(b: &[u8]) -> Result<i64, CmdError> {
+    parse::int(b)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ZADD / ZINCRBY
+
+fn zadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zadd_generic(ctx, args, false)
+}
+
+fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zadd_generic(ctx, args, true)
+}
+
+fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult {
+    let key = args.get(1);
+    let mut f = AddFlags {
+        incr: incr_cmd,
+        ..Default::default()
+    };
+    let mut ch = false;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        if parse::eq(a, "nx") {
+            f.nx = true;
+        } else if parse::eq(a, "xx") {
+            f.xx = true;
+        } else if parse::eq(a, "gt") {
+            f.gt = true;
+        } else if parse::eq(a, "lt") {
+            f.lt = true;
+        } else if parse::eq(a, "ch") {
+            ch = true;
+        } else if parse::eq(a, "incr") {
+            f.incr = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let elements = args.len() - i;
+    if !elements.is_multiple_of(2) || elements == 0 {
+        return Err(err::SYNTAX.into());
+    }
+    let elements = elements / 2;
+    if f.nx && f.xx {
+        return Err("ERR XX and NX options at the same time are not compatible".into());
+    }
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
+        return Err("ERR GT, LT, and/or NX options at the same time are not compatible".into());
+    }
+    if f.incr && elements > 1 {
+        return Err("ERR INCR option supports a single increment-element pair".into());
+    }
+    let mut scores = Vec::with_capacity(elements);
+    for j in 0..elements {
+        scores.push(parse::float(args.get(i + j * 2))?);
+    }
+    let lim = limits(ctx);
+    let db = ctx.db();
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let created = match ctx.lookup_write(&mut shard, key) {
+        Some(e) => {
+            as_zset_mut(e)?.maybe_convert(elements, &lim);
+            false
+        }
+        None => {
+            if f.xx {
+                drop(shard);
+                if f.incr {
+                    ctx.reply().null();
+                } else {
+                    ctx.reply().int(0);
+                }
+                return Ok(());
+            }
+            let z = ZSet::with_hint(elements, args.get(i + 1).len(), &lim);
+            let e = Entry::new(key, Value::ZSet(Box::new(z)), ctx.lru_clock());
+            shard.db_mut(db).insert_new(e);
+            true
+        }
+    };
+    let (mut added, mut updated, mut processed) = (0i64, 0i64, 0);
+    let mut last = 0.0;
+    let mut nan = false;
+    {
+        let e = shard
+            .db_mut(db)
+            .find_mut(key)
+            .ok_or_else(|| CmdError::from(err::WRONGTYPE))?;
+        let z = as_zset_mut(e)?;
+        for (j, &score) in scores.iter().enumerate() {
+            let m = args.get(i + j * 2 + 1);
+            match z.add(m, score, f, &lim) {
+                Err(_) => {
+                    nan = true;
+                    break;
+                }
+                Ok((o, s)) => {
+                    match o {
+                        AddOutcome::Added => added += 1,
+                        AddOutcome::Updated => updated += 1,
+                        AddOutcome::Unchanged | AddOutcome::Skipped => {}
+                    }
+                    if o != AddOutcome::Skipped {
+                        processed += 1;
+                    }
+                    last = s;
+                }
+            }
+        }
+    }
+    if added > 0 || updated > 0 {
+        ctx.modified(&mut shard, key, if f.incr { "zincr" } else { "zadd" });
+    }
+    if created {
+        delete_if_empty(ctx, &mut shard, key);
+    }
+    drop(shard);
+    if nan {
+        return Err("ERR resulting score is not a number (NaN)".into());
+    }
+    if f.incr {
+        if processed > 0 {
+            ctx.reply().double(last);
+        } else {
+            ctx.reply().null();
+        }
+    } else {
+        ctx.reply().int(if ch { added + updated } else { added });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Point reads
+
+fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let s = read_zset(ctx, &mut shard, key)?.and_then(|z| z.score(args.get(2)));
+    drop(shard);
+    match s {
+        Some(s) => ctx.reply().double(s),
+        None => ctx.reply().null(),
+    }
+    Ok(())
+}
+
+fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let z = read_zset(ctx, &mut shard, key)?;
+    let mut r = Reply::new(ctx.out, ctx.client.resp3);
+    r.array(args.len() - 2);
+    for m in args.skip(2).iter() {
+        match z.and_then(|z| z.score(m)) {
+            Some(s) => r.double(s),
+            None => r.null(),
+        }
+    }
+    Ok(())
+}
+
+fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| z.len());
+    drop(shard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(NOT_FLOAT_RANGE)?;
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| {
+        let (lo, hi) = z.score_ranks(&range);
+        hi - lo
+    });
+    drop(shard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn zlexcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let range = LexRange::parse(args.get(2), args.get(3)).ok_or(NOT_LEX_RANGE)?;
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| {
+        let (lo, hi) = z.lex_ranks(&range);
+        hi - lo
+    });
+    drop(shard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn zrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zrank_generic(ctx, args, false, "zrank")
+}
+
+fn zrevrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zrank_generic(ctx, args, true, "zrevrank")
+}
+
+fn zrank_generic(ctx: &mut Ctx<'_>, args: Args<'_>, rev: bool, name: &str) -> CmdResult {
+    if args.len() > 4 {
+        return Err(format!("ERR wrong number of arguments for '{name}' command").into());
+    }
+    let withscore = if args.len() == 4 {
+        if !parse::eq(args.get(3), "withscore") {
+            return Err(err::SYNTAX.into());
+        }
+        true
+    } else {
+        false
+    };
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let found = read_zset(ctx, &mut shard, key)?.and_then(|z| {
+        z.rank(args.get(2))
+            .map(|(r, s)| (if rev { z.len() - 1 - r } else { r }, s))
+    });
+    drop(shard);
+    let mut r = ctx.reply();
+    match (found, withscore) {
+        (Some((rank, _)), false) => r.int(rank as i64),
+        (Some((rank, s)), true) => {
+            r.array(2);
+            r.int(rank as i64);
+            r.double(s);
+        }
+        (None, false) => r.null(),
+        (None, true) => r.null_array(),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ZRANGE family
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeType {
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Auto,
+    Forward,
+    Reverse,
+}
+
+enum Spec {
+    Rank(i64, i64),
+    Score(ScoreRange),
+    Lex(LexRange),
+}
+
+struct RangeQuery {
+    spec: Spec,
+    rev: bool,
+    withscores: bool,
+    offset: i64,
+    limit: i64,
+}
+
+/// Parse a ZRANGE-family command whose source key is at `src` (min and max follow it).
+fn parse_range(
+    args: &Args<'_>,
+    src: usize,
+    store: bool,
+    mut rt: RangeType,
+    mut dir: Direction,
+) -> Result<RangeQuery, CmdError> {
+    let mut withscores = false;
+    let (mut offset, mut limit) = (0i64, -1i64);
+    let mut j = src + 3;
+    while j < args.len() {
+        let a = args.get(j);
+        let left = args.len() - j - 1;
+        if !store && parse::eq(a, "withscores") {
+            withscores = true;
+        } else if parse::eq(a, "limit") && left >= 2 {
+            offset = parse_long(args.get(j + 1))?;
+            limit = parse_long(args.get(j + 2))?;
+            j += 2;
+        } else if dir == Direction::Auto && parse::eq(a, "rev") {
+            dir = Direction::Reverse;
+        } else if rt == RangeType::Auto && parse::eq(a, "bylex") {
+            rt = RangeType::Lex;
+        } else if rt == RangeType::Auto && parse::eq(a, "byscore") {
+            rt = RangeType::Score;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 1;
+    }
+    if dir == Direction::Auto {
+        dir = Direction::Forward;
+    }
+    if rt == RangeType::Auto {
+        rt = RangeType::Rank;
+    }
+    if limit != -1 && rt == RangeType::Rank {
+        return Err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+                .into(),
+        );
+    }
+    if withscores && rt == RangeType::Lex {
+        return Err("ERR syntax error, WITHSCORES not supported in combination with BYLEX".into());
+    }
+    let rev = dir == Direction::Reverse;
+    let (mut a, mut b) = (args.get(src + 1), args.get(src + 2));
+    if rev && rt != RangeType::Rank {
+        std::mem::swap(&mut a, &mut b);
+    }
+    let spec = match rt {
+        RangeType::Score => Spec::Score(ScoreRange::parse(a, b).ok_or(NOT_FLOAT_RANGE)?),
+        RangeType::Lex => Spec::Lex(LexRange::parse(a, b).ok_or(NOT_LEX_RANGE)?),
+        _ => Spec::Rank(parse_long(a)?, parse_long(b)?),
+    };
+    Ok(RangeQuery {
+        spec,
+        rev,
+        withscores,
+        offset,
+        limit,
+    })
+}
+
+/// The ascending ranks [lo, hi) selected by a query, and whether to visit them in reverse.
+fn query_ranks(z: &ZSet, q: &RangeQuery) -> (usize, usize) {
+    let len = z.len() as i64;
+    let (lo, hi) = match &q.spec {
+        Spec::Rank(start, end) => {
+            let (mut start, mut end) = (*start, *end);
+            if start < 0 {
+                start += len;
+            }
+            if end < 0 {
+                end += len;
+            }
+            if start < 0 {
+                start = 0;
+            }
+            if start > end || start >= len {
+                return (0, 0);
+            }
+            if end >= len {
+                end = len - 1;
+            }
+            if q.rev {
+                ((len - 1 - end) as usize, (len - start) as usize)
+            } else {
+                (start as usize, end as usize + 1)
+            }
+        }
+        Spec::Score(r) => z.score_ranks(r),
+        Spec::Lex(r) => z.lex_ranks(r),
+    };
+    if matches!(q.spec, Spec::Rank(..)) {
+        return (lo, hi);
+    }
+    // LIMIT offset count (negative offset: nothing; negative count: no limit).
+    if q.offset < 0 {
+        return (0, 0);
+    }
+    let n = hi - lo;
+    let skip = (q.offset as u64).min(n as u64) as usize;
+    let take = if q.limit < 0 {
+        n - skip
+    } else {
+        (q.limit as u64).min((n - skip) as u64) as usize
+    };
+    if q.rev {
+        (hi - skip - take, hi - skip)
+    } else {
+        (lo + skip, lo + skip + take)
+    }
+}
+
+fn range_generic(ctx: &mut Ctx<'_>, args: Args<'_>, rt: RangeType, dir: Direction) -> CmdResult {
+    let q = parse_range(&args, 1, false, rt, dir)?;
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let Some(z) = read_zset(ctx, &mut shard, key)? else {
+        drop(shard);
+        ctx.reply().array(0);
+        return Ok(());
+    };
+    let (lo, hi) = query_ranks(z, &q);
+    let mut r = Reply::new(ctx.out, ctx.client.resp3);
+    emit_header(&mut r, hi - lo, q.withscores);
+    z.for_range(lo, hi, q.rev, |m, s| emit(&mut r, m, s, q.withscores));
+    Ok(())
+}
+
+fn zrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Auto, Direction::Auto)
+}
+
+fn zrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Score, Direction::Forward)
+}
+
+fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Score, Direction::Reverse)
+}
+
+fn zrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Lex, Direction::Forward)
+}
+
+fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Lex, Direction::Reverse)
+}
+
+fn zrevrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    range_generic(ctx, args, RangeType::Rank, Direction::Reverse)
+}
+
+fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let q = parse_range(&args, 2, true, RangeType::Auto, Direction::Auto)?;
+    let (dst, src) = (args.get(1), args.get(2));
+    let lim = limits(ctx);
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many([dst, src]);
+    let picked: Vec<(Vec<u8>, f64)> = match read_zset(ctx, guard.shard(src), src)? {
+        None => Vec::new(),
+        Some(z) => {
+            let (lo, hi) = query_ranks(z, &q);
+            let mut v = Vec::with_capacity(hi - lo);
+            z.for_range(lo, hi, q.rev, |m, s| v.push((m.to_vec(), s)));
+            v
+        }
+    };
+    let z = ZSet::from_pairs(picked.iter().map(|(m, s)| (m.as_slice(), *s)), &lim);
+    let n = store_result(ctx, guard.shard(dst), dst, z, "zrangestore");
+    drop(guard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Removal
+
+fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut n = 0;
+    if let Some(e) = ctx.lookup_write(&mut shard, key) {
+        let z = as_zset_mut(e)?;
+        for m in args.skip(2).iter() {
+            if z.remove(m).is_some() {
+                n += 1;
+                if z.is_empty() {
+                    break;
+                }
+            }
+        }
+        if n > 0 {
+            ctx.modified(&mut shard, key, "zrem");
+            delete_if_empty(ctx, &mut shard, key);
+        }
+    }
+    drop(shard);
+    ctx.reply().int(n);
+    Ok(())
+}
+
+fn remrange_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: RangeType) -> CmdResult {
+    let (a, b) = (args.get(2), args.get(3));
+    let (spec, event) = match kind {
+        RangeType::Score => (
+            Spec::Score(ScoreRange::parse(a, b).ok_or(NOT_FLOAT_RANGE)?),
+            "zremrangebyscore",
+        ),
+        RangeType::Lex => (
+            Spec::Lex(LexRange::parse(a, b).ok_or(NOT_LEX_RANGE)?),
+            "zremrangebylex",
+        ),
+        _ => (
+            Spec::Rank(parse_long(a)?, parse_long(b)?),
+            "zremrangebyrank",
+        ),
+    };
+    let q = RangeQuery {
+        spec,
+        rev: false,
+        withscores: false,
+        offset: 0,
+        limit: -1,
+    };
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let mut n = 0;
+    if let Some(e) = ctx.lookup_write(&mut shard, key) {
+        let z = as_zset_mut(e)?;
+        let (lo, hi) = query_ranks(z, &q);
+        n = z.remove_ranks(lo, hi);
+        if n > 0 {
+            ctx.modified(&mut shard, key, event);
+            delete_if_empty(ctx, &mut shard, key);
+        }
+    }
+    drop(shard);
+    ctx.reply().int(n as i64);
+    Ok(())
+}
+
+fn zremrangebyrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remrange_generic(ctx, args, RangeType::Rank)
+}
+
+fn zremrangebyscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remrange_generic(ctx, args, RangeType::Score)
+}
+
+fn zremrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    remrange_generic(ctx, args, RangeType::Lex)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pops (the core is shared with the blocking forms)
+
+/// Pop up to `count` elements from the sorted set at `key` in a locked shard, deleting the key when it
+/// becomes empty and signalling "zpopmin"/"zpopmax" (+ "del"). `Ok(None)` when the key does not exist;
+/// WRONGTYPE for another type. `count` 0 pops nothing (but still checks the type).
+pub fn pop_locked(
+    ctx: &Ctx<'_>,
+    shard: &mut Shard,
+    key: &[u8],
+    max: bool,
+    count: usize,
+) -> Result<Option<Elems>, CmdError> {
+    let Some(e) = ctx.lookup_write(shard, key) else {
+        return Ok(None);
+    };
+    let z = as_zset_mut(e)?;
+    let popped = z.pop(max, count);
+    if !popped.is_empty() {
+        ctx.modified(shard, key, if max { "zpopmax" } else { "zpopmin" });
+        delete_if_empty(ctx, shard, key);
+    }
+    Ok(Some(popped))
+}
+
+/// ZPOPMIN/ZPOPMAX's reply: a flat [member, score, ...] array, or (RESP3, when a count was given) an array of
+/// [member, score] pairs.
+pub fn reply_pop(r: &mut Reply<'_>, elems: &[(Vec<u8>, f64)], count_given: bool) {
+    let nested = r.resp3 && count_given;
+    r.array(if nested { elems.len() } else { elems.len() * 2 });
+    for (m, s) in elems {
+        if nested {
+            r.array(2);
+        }
+        r.bulk(m);
+        r.double(*s);
+    }
+}
+
+/// ZMPOP's reply: [key, [[member, score], ...]].
+pub fn reply_mpop(r: &mut Reply<'_>, key: &[u8], elems: &[(Vec<u8>, f64)]) {
+    r.array(2);
+    r.bulk(key);
+    r.array(elems.len());
+    for (m, s) in elems {
+        r.array(2);
+        r.bulk(m);
+        r.double(*s);
+    }
+}
+
+fn zpop_generic(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
+    if args.len() > 3 {
+        return Err(err::SYNTAX.into());
+    }
+    let count_given = args.len() == 3;
+    let count = if count_given {
+        parse::uint_or(args.get(2), "ERR value is out of range, must be positive")?
+    } else {
+        1
+    };
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let popped = pop_locked(ctx, &mut shard, key, max, count)?;
+    drop(shard);
+    let mut r = ctx.reply();
+    match popped {
+        None => r.array(0),
+        Some(v) => reply_pop(&mut r, &v, count_given),
+    }
+    Ok(())
+}
+
+fn zpopmin(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zpop_generic(ctx, args, false)
+}
+
+fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    zpop_generic(ctx, args, true)
+}
+
+/// A long in [1, i64::MAX] or `msg` (Redis's getRangeLongFromObjectOrReply with a message).
+fn positive_or(b: &[u8], msg: &'static str) -> Result<usize, CmdError> {
+    match ferrodis_protocol::num::parse_i64(b) {
+        Some(v) if v >= 1 => Ok(v as usize),
+        _ => Err(msg.into()),
+    }
+}
+
+/// Parsed `numkeys key... MIN|MAX [COUNT count]` (ZMPOP / BZMPOP, starting at `numkeys_idx`).
+pub struct MpopArgs {
+    pub first_key: usize,
+    pub numkeys: usize,
+    pub max: bool,
+    pub count: usize,
+}
+
+/// Parse ZMPOP's (or BZMPOP's) arguments with Redis's errors.
+pub fn parse_mpop(args: &Args<'_>, numkeys_idx: usize) -> Result<MpopArgs, CmdError> {
+    let numkeys = positive_or(
+        args.get(numkeys_idx),
+        "ERR numkeys should be greater than 0",
+    )?;
+    let where_idx = numkeys_idx
+        .checked_add(numkeys)
+        .and_then(|x| x.checked_add(1))
+        .filter(|&w| w < args.len())
+        .ok_or(CmdError::from(err::SYNTAX))?;
+    let w = args.get(where_idx);
+    let max = if parse::eq(w, "min") {
+        false
+    } else if parse::eq(w, "max") {
+        true
+    } else {
+        return Err(err::SYNTAX.into());
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if count.is_none() && parse::eq(args.get(j), "count") && more > 0 {
+            j += 1;
+            count = Some(positive_or(
+                args.get(j),
+                "ERR count should be greater than 0",
+            )?);
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 1;
+    }
+    Ok(MpopArgs {
+        first_key: numkeys_idx + 1,
+        numkeys,
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let p = parse_mpop(&args, 1)?;
+    let keys: Vec<&[u8]> = (0..p.numkeys).map(|i| args.get(p.first_key + i)).collect();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter().copied());
+    for k in &keys {
+        let shard = guard.shard(k);
+        if let Some(v) = pop_locked(ctx, shard, k, p.max, p.count)? {
+            drop(guard);
+            reply_mpop(&mut ctx.reply(), k, &v);
+            return Ok(());
+        }
+    }
+    drop(guard);
+    ctx.reply().null_array();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ZRANDMEMBER
+
+fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    let srv = ctx.srv;
+    if args.len() == 2 {
+        let mut shard = srv.keyspace.lock_key(key);
+        let z = read_zset(ctx, &mut shard, key)?;
+        let mut r = Reply::new(ctx.out, ctx.client.resp3);
+        match z.and_then(|z| z.random(rand::random())) {
+            Some((m, _)) => r.bulk(m),
+            None => r.null(),
+        }
+        return Ok(());
+    }
+    let l = parse::int(args.get(2))?;
+    if l == i64::MIN {
+        return Err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                .into(),
+        );
+    }
+    let withscores = match args.len() {
+        3 => false,
+        4 if parse::eq(args.get(3), "withscores") => true,
+        _ => return Err(err::SYNTAX.into()),
+    };
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+        return Err("ERR value is out of range".into());
+    }
+    let mut shard = srv.keyspace.lock_key(key);
+    let z = read_zset(ctx, &mut shard, key)?;
+    let mut r = Reply::new(ctx.out, ctx.client.resp3);
+    let Some(z) = z else {
+        r.array(0);
+        return Ok(());
+    };
+    if l == 0 {
+        r.array(0);
+        return Ok(());
+    }
+    let size = z.len();
+    if l < 0 {
+        let n = l.unsigned_abs() as usize;
+        emit_header(&mut r, n, withscores);
+        for _ in 0..n {
+            if let Some((m, s)) = z.random(rand::random()) {
+                emit(&mut r, m, s, withscores);
+            }
+        }
+        return Ok(());
+    }
+    let n = l as usize;
+    if n >= size {
+        emit_header(&mut r, size, withscores);
+        z.for_range(0, size, false, |m, s| emit(&mut r, m, s, withscores));
+        return Ok(());
+    }
+    // Distinct sample of n ranks (Floyd's algorithm), then shuffled.
+    let mut picked = std::collections::HashSet::with_capacity(n);
+    let mut order = Vec::with_capacity(n);
+    for j in size - n..size {
+        let t = (rand::random::<u64>() % (j as u64 + 1)) as usize;
+        let x = if picked.insert(t) {
+            t
+        } else {
+            picked.insert(j);
+            j
+        };
+        order.push(x);
+    }
+    for i in (1..order.len()).rev() {
+        let k = (rand::random::<u64>() % (i as u64 + 1)) as usize;
+        order.swap(i, k);
+    }
+    emit_header(&mut r, n, withscores);
+    for rank in order {
+        if let Some((m, s)) = z.get(rank) {
+            emit(&mut r, m, s, withscores);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ZUNION / ZINTER / ZDIFF (+STORE) / ZINTERCARD
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+fn aggregate(a: Aggregate, target: &mut f64, v: f64) {
+    match a {
+        Aggregate::Sum => {
+            *target += v;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggregate::Min => {
+            if v < *target {
+                *target = v;
+            }
+        }
+        Aggregate::Max => {
+            if v > *target {
+                *target = v;
+            }
+        }
+    }
+}
+
+/// One input: its elements (member -> score) or None for a missing key, and its weight.
+struct Input {
+    elems: Option<Vec<(Vec<u8>, f64)>>,
+    weight: f64,
+}
+
+impl Input {
+    fn len(&self) -> usize {
+        self.elems.as_ref().map_or(0, |v| v.len())
+    }
+}
+
+/// Read the elements of a sorted set (or a set, with score 1) for a set operation.
+fn read_input(
+    ctx: &Ctx<'_>,
+    shard: &mut Shard,
+    key: &[u8],
+    write: bool,
+) -> Result<Option<Elems>, CmdError> {
+    let e = if write {
+        ctx.lookup_write(shard, key)
+    } else {
+        ctx.lookup(shard, key)
+    };
+    let Some(e) = e else { return Ok(None) };
+    match e.value() {
+        ValueRef::Other(Value::ZSet(z)) => Ok(Some(z.to_vec())),
+        // TODO(lead): plain sets are valid inputs (every member scores 1) once types::set has a public
+        // iteration API; until then a set input is refused as WRONGTYPE.
+        _ => Err(err::WRONGTYPE.into()),
+    }
+}
+
+fn setop_generic(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    dst: Option<&[u8]>,
+    op: SetOp,
+    cardinality_only: bool,
+    name: &str,
+) -> CmdResult {
+    let numkeys_idx = if dst.is_some() { 2 } else { 1 };
+    let setnum = parse_long(args.get(numkeys_idx))?;
+    if setnum < 1 {
+        return Err(format!("ERR at least 1 input key is needed for '{name}' command").into());
+    }
+    if setnum as u64 > (args.len() - (numkeys_idx + 1)) as u64 {
+        return Err(err::SYNTAX.into());
+    }
+    let setnum = setnum as usize;
+    let keys: Vec<&[u8]> = (0..setnum).map(|i| args.get(numkeys_idx + 1 + i)).collect();
+    let lim = limits(ctx);
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter().copied().chain(dst));
+    let mut inputs = Vec::with_capacity(setnum);
+    for k in &keys {
+        let elems = read_input(ctx, guard.shard(k), k, dst.is_some())?;
+        inputs.push(Input { elems, weight: 1.0 });
+    }
+    // Options.
+    let mut agg = Aggregate::Sum;
+    let mut withscores = false;
+    let mut limit = 0usize;
+    let mut j = numkeys_idx + 1 + setnum;
+    while j < args.len() {
+        let remaining = args.len() - j;
+        let a = args.get(j);
+        if op != SetOp::Diff && !cardinality_only && remaining > setnum && parse::eq(a, "weights") {
+            j += 1;
+            for inp in inputs.iter_mut() {
+                inp.weight = ferrodis_protocol::num::parse_f64(args.get(j))
+                    .ok_or(CmdError::from("ERR weight value is not a float"))?;
+                j += 1;
+            }
+        } else if op != SetOp::Diff
+            && !cardinality_only
+            && remaining >= 2
+            && parse::eq(a, "aggregate")
+        {
+            let v = args.get(j + 1);
+            agg = if parse::eq(v, "sum") {
+                Aggregate::Sum
+            } else if parse::eq(v, "min") {
+                Aggregate::Min
+            } else if parse::eq(v, "max") {
+                Aggregate::Max
+            } else {
+                return Err(err::SYNTAX.into());
+            };
+            j += 2;
+        } else if dst.is_none() && !cardinality_only && parse::eq(a, "withscores") {
+            withscores = true;
+            j += 1;
+        } else if cardinality_only && remaining >= 2 && parse::eq(a, "limit") {
+            limit = parse::uint_or(args.get(j + 1), "ERR LIMIT can't be negative")?;
+            j += 2;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+
+    // Compute.
+    let result: Vec<(Vec<u8>, f64)> = match op {
+        SetOp::Diff => {
+            let first = inputs[0].elems.take().unwrap_or_default();
+            let others: Vec<std::collections::HashSet<&[u8]>> = inputs[1..]
+                .iter()
+                .filter_map(|i| i.elems.as_ref())
+                .map(|v| v.iter().map(|(m, _)| m.as_slice()).collect())
+                .collect();
+            first
+                .into_iter()
+                .filter(|(m, _)| !others.iter().any(|o| o.contains(m.as_slice())))
+                .collect()
+        }
+        SetOp::Inter => {
+            let mut order: Vec<usize> = (0..setnum).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            if inputs[order[0]].len() == 0 {
+                Vec::new()
+            } else {
+                let maps: Vec<HashMap<&[u8], f64>> = order[1..]
+                    .iter()
+                    .map(|&i| {
+                        inputs[i]
+                            .elems
+                            .as_ref()
+                            .map(|v| v.iter().map(|(m, s)| (m.as_slice(), *s)).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let first = &inputs[order[0]];
+                let mut out = Vec::new();
+                for (m, s) in first.elems.as_ref().into_iter().flatten() {
+                    let mut score = first.weight * s;
+                    if score.is_nan() {
+                        score = 0.0;
+                    }
+                    let mut ok = true;
+                    for (k, map) in maps.iter().enumerate() {
+                        match map.get(m.as_slice()) {
+                            Some(&v) => {
+                                let mut v = inputs[order[k + 1]].weight * v;
+                                if v.is_nan() {
+                                    v = 0.0;
+                                }
+                                aggregate(agg, &mut score, v);
+                            }
+                            None => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if ok {
+                        out.push((m.clone(), score));
+                        if cardinality_only && limit > 0 && out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+                out
+            }
+        }
+        SetOp::Union => {
+            let mut order: Vec<usize> = (0..setnum).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
+            for &i in &order {
+                let w = inputs[i].weight;
+                for (m, s) in inputs[i].elems.as_ref().into_iter().flatten() {
+                    let mut v = w * s;
+                    if v.is_nan() {
+                        v = 0.0;
+                    }
+                    match acc.get_mut(m.as_slice()) {
+                        Some(t) => aggregate(agg, t, v),
+                        None => {
+                            acc.insert(m.clone(), v);
+                        }
+                    }
+                }
+            }
+            acc.into_iter().collect()
+        }
+    };
+
+    if cardinality_only {
+        drop(guard);
+        ctx.reply().int(result.len() as i64);
+        return Ok(());
+    }
+    let z = ZSet::from_pairs(result.iter().map(|(m, s)| (m.as_slice(), *s)), &lim);
+    if let Some(d) = dst {
+        let event = match op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        let n = store_result(ctx, guard.shard(d), d, z, event);
+        drop(guard);
+        ctx.reply().int(n as i64);
+        return Ok(());
+    }
+    drop(guard);
+    let mut r = ctx.reply();
+    emit_header(&mut r, z.len(), withscores);
+    z.for_range(0, z.len(), false, |m, s| emit(&mut r, m, s, withscores));
+    Ok(())
+}
+
+fn zunion(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(ctx, args, None, SetOp::Union, false, "zunion")
+}
+
+fn zinter(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(ctx, args, None, SetOp::Inter, false, "zinter")
+}
+
+fn zdiff(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(ctx, args, None, SetOp::Diff, false, "zdiff")
+}
+
+fn zunionstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(
+        ctx,
+        args,
+        Some(args.get(1)),
+        SetOp::Union,
+        false,
+        "zunionstore",
+    )
+}
+
+fn zinterstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(
+        ctx,
+        args,
+        Some(args.get(1)),
+        SetOp::Inter,
+        false,
+        "zinterstore",
+    )
+}
+
+fn zdiffstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(
+        ctx,
+        args,
+        Some(args.get(1)),
+        SetOp::Diff,
+        false,
+        "zdiffstore",
+    )
+}
+
+fn zintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    setop_generic(ctx, args, None, SetOp::Inter, true, "zintercard")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ZSCAN
+
+/// A SCAN cursor as Redis's strtoul parses it.
+fn parse_cursor(b: &[u8]) -> Option<u64> {
+    if b.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let cursor = parse_cursor(args.get(2)).ok_or(CmdError::from("ERR invalid cursor"))?;
+    let key = args.get(1);
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let Some(z) = read_zset(ctx, &mut shard, key)? else {
+        drop(shard);
+        let mut r = ctx.reply();
+        r.array(2);
+        r.bulk(b"0");
+        r.array(0);
+        return Ok(());
+    };
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut j = 3;
+    while j < args.len() {
+        let a = args.get(j);
+        let more = args.len() - j - 1;
+        if parse::eq(a, "count") && more >= 1 {
+            let c = parse::int(args.get(j + 1))?;
+            if c < 1 {
+                return Err(err::SYNTAX.into());
+            }
+            count = c as usize;
+            j += 2;
+        } else if parse::eq(a, "match") && more >= 1 {
+            let p = args.get(j + 1);
+            pattern = (!glob::is_match_all(p)).then_some(p);
+            j += 2;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    let mut items: Vec<(Vec<u8>, f64)> = Vec::new();
+    let mut next = cursor;
+    if z.is_compact() {
+        z.scan(0, |m, s| items.push((m.to_vec(), s)));
+        next = 0;
+    } else {
+        let mut budget = count.saturating_mul(10);
+        loop {
+            next = z.scan(next, |m, s| items.push((m.to_vec(), s)));
+            budget = budget.saturating_sub(1);
+            if next == 0 || budget == 0 || items.len() >= count {
+                break;
+            }
+        }
+    }
+    drop(shard);
+    if let Some(p) = pattern {
+        items.retain(|(m, _)| glob::matches(p, m, false));
+    }
+    let mut r = ctx.reply();
+    r.array(2);
+    r.bulk(next.to_string().as_bytes());
+    r.array(items.len() * 2);
+    let mut buf = Vec::with_capacity(24);
+    for (m, s) in &items {
+        r.bulk(m);
+        buf.clear();
+        ferrodis_protocol::num::format_double(*s, &mut buf);
+        r.bulk(&buf);
+    }
+    Ok(())
+}

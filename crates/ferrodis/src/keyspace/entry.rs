@@ -10,7 +10,18 @@ use crate::types::Value;
 pub const PACKED_CAP: usize = 41;
 
 const RAW_BIT: u32 = 1 << 31;
-const LRU_MASK: u32 = !RAW_BIT;
+const NOT_INT_BIT: u32 = 1 << 30;
+const LRU_MASK: u32 = !(RAW_BIT | NOT_INT_BIT);
+
+/// The access clock for a wall-clock time: seconds, modulo 2^30 (wraps every 34 years).
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) as u32) & LRU_MASK
+}
+
+/// Seconds between an entry's access clock and `clock`, across the wrap.
+pub fn lru_idle_secs(clock: u32, lru: u32) -> u32 {
+    clock.wrapping_sub(lru) & LRU_MASK
+}
 
 /// A string value larger than this many bytes is reported as `raw` by OBJECT ENCODING (Redis's embstr limit).
 pub const EMBSTR_LIMIT: usize = 44;
@@ -204,7 +215,7 @@ impl Entry {
     #[inline]
     pub fn set_lru(&mut self, clock: u32) {
         let m = self.meta_mut();
-        *m = (*m & RAW_BIT) | (clock & LRU_MASK);
+        *m = (*m & !LRU_MASK) | (clock & LRU_MASK);
     }
 
     /// Whether the string was modified in place (APPEND, SETRANGE, SETBIT...): Redis then reports the
@@ -217,6 +228,18 @@ impl Entry {
     #[inline]
     pub fn mark_raw(&mut self) {
         *self.meta_mut() |= RAW_BIT;
+    }
+
+    /// Whether the string was stored as text without trying the integer encoding (INCRBYFLOAT results):
+    /// Redis then reports `embstr` (or `raw` when long) even for text like "20".
+    #[inline]
+    pub fn is_not_int(&self) -> bool {
+        self.meta() & NOT_INT_BIT != 0
+    }
+
+    #[inline]
+    pub fn mark_not_int(&mut self) {
+        *self.meta_mut() |= NOT_INT_BIT;
     }
 
     /// Whether the value lives inline with the key (for OBJECT ENCODING / memory reports).
