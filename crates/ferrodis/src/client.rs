@@ -129,6 +129,9 @@ impl ClientInfo {
         if self.no_touch.load(Relaxed) {
             flags.push('T');
         }
+        if self.waiter.lock().is_some() {
+            flags.push('b');
+        }
         if multi >= 0 {
             flags.push('x');
         }

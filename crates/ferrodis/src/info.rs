@@ -395,7 +395,8 @@ fn clients(srv: &Server, o: &mut String) {
     line!(o, "maxclients:{}", srv.config.read().maxclients);
     line!(o, "client_recent_max_input_buffer:{maxin}");
     line!(o, "client_recent_max_output_buffer:{maxout}");
-    line!(o, "blocked_clients:0");
+    line!(o, "blocked_clients:{}", srv.blocked_clients.load(Relaxed));
+    line!(o, "total_blocking_keys:{}", srv.keyspace.blocking_keys());
     line!(o, "tracking_clients:0");
     line!(o, "pubsub_clients:0");
     line!(o, "watching_clients:0");

@@ -4,12 +4,386 @@
 //! empty it registers a waiter on each key while still holding those locks (see keyspace::blocking) and the
 //! connection waits. A writer serves the waiter inside its own lock through the serve function built here.
 
-use super::{CmdError, Ctx};
+use super::{acl, err, flags::*, lists, zsets, CmdError, CmdResult, Command, Ctx, KeySpec};
 use crate::client::Blocked;
-use crate::keyspace::blocking::{ServeFn, Waiter};
-use crate::keyspace::MultiGuard;
-use ferrodis_protocol::{num, Args};
+use crate::keyspace::blocking::{Serve, ServeFn, Waiter};
+use crate::keyspace::{shard_of, Lookup, MultiGuard, Shard};
+use crate::types::Value;
+use ferrodis_protocol::{num, Args, Reply};
 use std::time::{Duration, Instant};
+
+const LIST_KEYS: KeySpec = KeySpec {
+    first: 1,
+    last: -2,
+    step: 1,
+};
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "blpop",
+        arity: -3,
+        flags: WRITE | BLOCKING,
+        acl: acl::LIST,
+        keys: LIST_KEYS,
+        handler: blpop,
+        group: "list",
+        since: "2.0.0",
+        summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        complexity: "O(N) where N is the number of provided keys.",
+        syntax: "key [key ...] timeout",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "brpop",
+        arity: -3,
+        flags: WRITE | BLOCKING,
+        acl: acl::LIST,
+        keys: LIST_KEYS,
+        handler: brpop,
+        group: "list",
+        since: "2.0.0",
+        summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        complexity: "O(N) where N is the number of provided keys.",
+        syntax: "key [key ...] timeout",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "blmove",
+        arity: 6,
+        flags: WRITE | DENYOOM | BLOCKING,
+        acl: acl::LIST,
+        keys: KeySpec {
+            first: 1,
+            last: 2,
+            step: 1,
+        },
+        handler: blmove,
+        group: "list",
+        since: "6.2.0",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        complexity: "O(1)",
+        syntax: "source destination LEFT | RIGHT LEFT | RIGHT timeout",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "brpoplpush",
+        arity: 4,
+        flags: WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        acl: acl::LIST,
+        keys: KeySpec {
+            first: 1,
+            last: 2,
+            step: 1,
+        },
+        handler: brpoplpush,
+        group: "list",
+        since: "2.2.0",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        complexity: "O(1)",
+        syntax: "source destination timeout",
+        deprecated_since: "6.2.0",
+        replaced_by: "`BLMOVE` with the `RIGHT` and `LEFT` arguments",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "blmpop",
+        arity: -5,
+        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        acl: acl::LIST,
+        numkeys_arg: 2,
+        handler: blmpop,
+        group: "list",
+        since: "7.0.0",
+        summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        syntax: "timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bzpopmin",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING,
+        acl: acl::SORTEDSET,
+        keys: LIST_KEYS,
+        handler: bzpopmin,
+        group: "sorted-set",
+        since: "5.0.0",
+        summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        syntax: "key [key ...] timeout",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bzpopmax",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING,
+        acl: acl::SORTEDSET,
+        keys: LIST_KEYS,
+        handler: bzpopmax,
+        group: "sorted-set",
+        since: "5.0.0",
+        summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        syntax: "key [key ...] timeout",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bzmpop",
+        arity: -5,
+        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        acl: acl::SORTEDSET,
+        numkeys_arg: 2,
+        handler: bzmpop,
+        group: "sorted-set",
+        since: "7.0.0",
+        summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        syntax: "timeout numkeys key [key ...] MIN | MAX [COUNT count]",
+        ..Command::DEFAULT
+    },
+];
+
+/// Encode a reply for a waiter in its own protocol.
+fn encode(resp3: bool, f: impl FnOnce(&mut Reply<'_>)) -> Vec<u8> {
+    let mut v = Vec::new();
+    f(&mut Reply::new(&mut v, resp3));
+    v
+}
+
+fn null_array(resp3: bool) -> Vec<u8> {
+    encode(resp3, |r| r.null_array())
+}
+
+fn blpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop_list(ctx, args, true)
+}
+
+fn brpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bpop_list(ctx, args, false)
+}
+
+/// BLPOP / BRPOP: [key, element] from the first non-empty list.
+fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
+    let timeout = parse_timeout(args.get(args.len() - 1))?;
+    let keys: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    let db = ctx.db();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter().copied());
+    for &k in &keys {
+        if let Some(items) = lists::pop_from(ctx, guard.shard(k), db, k, left, 1)? {
+            let mut r = ctx.reply();
+            r.array(2);
+            r.bulk(k);
+            r.bulk(&items[0]);
+            return Ok(());
+        }
+    }
+    let resp3 = ctx.client.resp3;
+    let serve: ServeFn = Box::new(move |shard, db, key, w| {
+        match lists::pop_from(w, shard, db, key, left, 1) {
+            Ok(Some(items)) if !items.is_empty() => Serve::Served(encode(resp3, |r| {
+                r.array(2);
+                r.bulk(key);
+                r.bulk(&items[0]);
+            })),
+            _ => Serve::NotReady,
+        }
+    });
+    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    Ok(())
+}
+
+fn side(b: &[u8]) -> Result<bool, CmdError> {
+    if b.eq_ignore_ascii_case(b"left") {
+        Ok(true)
+    } else if b.eq_ignore_ascii_case(b"right") {
+        Ok(false)
+    } else {
+        Err(err::SYNTAX.into())
+    }
+}
+
+fn blmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let from_left = side(args.get(3))?;
+    let to_left = side(args.get(4))?;
+    bmove(ctx, args, from_left, to_left, args.get(5))
+}
+
+fn brpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bmove(ctx, args, false, true, args.get(3))
+}
+
+fn bmove(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    from_left: bool,
+    to_left: bool,
+    timeout: &[u8],
+) -> CmdResult {
+    let timeout = parse_timeout(timeout)?;
+    let (src, dst) = (args.get(1), args.get(2));
+    let db = ctx.db();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many([src, dst]);
+    if let Some(v) = lists::move_locked(ctx, &mut guard, db, src, dst, from_left, to_left)? {
+        ctx.reply().bulk(&v);
+        return Ok(());
+    }
+    let resp3 = ctx.client.resp3;
+    let (dst_owned, same_shard) = (dst.to_vec(), shard_of(src) == shard_of(dst));
+    let serve: ServeFn = Box::new(move |shard, db, key, w| {
+        if !same_shard {
+            // The destination is behind another lock: let the client re-run BLMOVE itself.
+            return Serve::Retry;
+        }
+        if shard
+            .get(db, &dst_owned, w.now_ms)
+            .is_some_and(|e| !matches!(e.value(), crate::keyspace::entry::ValueRef::Other(Value::List(_))))
+        {
+            return Serve::Served(encode(resp3, |r| r.error(err::WRONGTYPE)));
+        }
+        let Ok(Some(mut items)) = lists::pop_from(w, shard, db, key, from_left, 1) else {
+            return Serve::NotReady;
+        };
+        let Some(v) = items.pop() else {
+            return Serve::NotReady;
+        };
+        match lists::push_to(w, shard, db, &dst_owned, [&v[..]], to_left, true) {
+            Ok(_) => Serve::Served(encode(resp3, |r| r.bulk(&v))),
+            Err(e) => Serve::Served(encode(resp3, |r| r.error(e.msg()))),
+        }
+    });
+    let null = encode(resp3, |r| r.null());
+    block(ctx, &mut guard, args, &[src], timeout, null, serve);
+    Ok(())
+}
+
+fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let timeout = parse_timeout(args.get(1))?;
+    let m = lists::parse_mpop(&args, 2)?;
+    let db = ctx.db();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(m.keys.iter().copied());
+    if let Some((i, items)) = lists::mpop_locked(ctx, &mut guard, db, &m.keys, m.left, m.count)? {
+        reply_key_items(&mut ctx.reply(), m.keys[i], &items);
+        return Ok(());
+    }
+    let resp3 = ctx.client.resp3;
+    let (left, count) = (m.left, m.count);
+    let serve: ServeFn = Box::new(move |shard, db, key, w| {
+        match lists::pop_from(w, shard, db, key, left, count) {
+            Ok(Some(items)) if !items.is_empty() => {
+                Serve::Served(encode(resp3, |r| reply_key_items(r, key, &items)))
+            }
+            _ => Serve::NotReady,
+        }
+    });
+    block(ctx, &mut guard, args, &m.keys, timeout, null_array(resp3), serve);
+    Ok(())
+}
+
+fn reply_key_items(r: &mut Reply<'_>, key: &[u8], items: &[Vec<u8>]) {
+    r.array(2);
+    r.bulk(key);
+    r.array(items.len());
+    for v in items {
+        r.bulk(v);
+    }
+}
+
+/// Pop from the sorted set at `key` in database `db` of a locked shard (for the serve functions, which run
+/// under another client's context and so cannot rely on its selected database).
+fn zpop_in(
+    w: &Ctx<'_>,
+    shard: &mut Shard,
+    db: usize,
+    key: &[u8],
+    max: bool,
+    count: usize,
+) -> Option<zsets::Elems> {
+    let Lookup::Found(e) = shard.lookup_mut(db, key, w.now_ms) else {
+        return None;
+    };
+    let Some(Value::ZSet(z)) = e.value_mut() else {
+        return None;
+    };
+    let popped = z.pop(max, count);
+    let empty = z.is_empty();
+    if popped.is_empty() {
+        return None;
+    }
+    w.modified_in(shard, db, key, if max { "zpopmax" } else { "zpopmin" });
+    if empty {
+        shard.db_mut(db).remove(key);
+        w.modified_in(shard, db, key, "del");
+    }
+    Some(popped)
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bzpop(ctx, args, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    bzpop(ctx, args, true)
+}
+
+fn reply_key_member_score(r: &mut Reply<'_>, key: &[u8], elems: &[(Vec<u8>, f64)]) {
+    let (m, s) = &elems[0];
+    r.array(3);
+    r.bulk(key);
+    r.bulk(m);
+    r.double(*s);
+}
+
+/// BZPOPMIN / BZPOPMAX: [key, member, score] from the first non-empty sorted set.
+fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
+    let timeout = parse_timeout(args.get(args.len() - 1))?;
+    let keys: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter().copied());
+    for &k in &keys {
+        if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, max, 1)? {
+            if !popped.is_empty() {
+                reply_key_member_score(&mut ctx.reply(), k, &popped);
+                return Ok(());
+            }
+        }
+    }
+    let resp3 = ctx.client.resp3;
+    let serve: ServeFn = Box::new(move |shard, db, key, w| match zpop_in(w, shard, db, key, max, 1) {
+        Some(p) => Serve::Served(encode(resp3, |r| reply_key_member_score(r, key, &p))),
+        None => Serve::NotReady,
+    });
+    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    Ok(())
+}
+
+fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let timeout = parse_timeout(args.get(1))?;
+    let m = zsets::parse_mpop(&args, 2)?;
+    let keys: Vec<&[u8]> = (m.first_key..m.first_key + m.numkeys)
+        .map(|i| args.get(i))
+        .collect();
+    let srv = ctx.srv;
+    let mut guard = srv.keyspace.lock_many(keys.iter().copied());
+    for &k in &keys {
+        if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, m.max, m.count)? {
+            if !popped.is_empty() {
+                zsets::reply_mpop(&mut ctx.reply(), k, &popped);
+                return Ok(());
+            }
+        }
+    }
+    let resp3 = ctx.client.resp3;
+    let (max, count) = (m.max, m.count);
+    let serve: ServeFn = Box::new(move |shard, db, key, w| match zpop_in(w, shard, db, key, max, count) {
+        Some(p) => Serve::Served(encode(resp3, |r| zsets::reply_mpop(r, key, &p))),
+        None => Serve::NotReady,
+    });
+    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    Ok(())
+}
 
 /// Redis's blocking timeout: seconds as a float, 0 = forever; negative and non-numbers are errors.
 pub fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {

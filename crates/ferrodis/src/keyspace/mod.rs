@@ -182,6 +182,11 @@ impl Keyspace {
         self.shards.iter().map(|s| s.lock().db(db).len()).sum()
     }
 
+    /// Number of waiter registrations on keys (INFO total_blocking_keys).
+    pub fn blocking_keys(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().waiter_count()).sum()
+    }
+
     /// (keys, keys with TTL) of a database.
     pub fn db_counts(&self, db: usize) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(k, v), s| {
