@@ -295,12 +295,13 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 8] {
+pub fn families() -> [&'static [Command]; 9] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
+        blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
         server::COMMANDS,
@@ -671,7 +672,7 @@ impl<'a> Ctx<'a> {
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
     pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], _event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
-        shard.key_ready(db, key);
+        shard.key_ready(db, key, self);
     }
 
     /// Count keys removed because their TTL passed.
