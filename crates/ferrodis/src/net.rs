@@ -83,7 +83,12 @@ fn bind_set(cfg_bind: &[String], port: u16) -> io::Result<Vec<std::net::TcpListe
 pub fn start(srv: Arc<Server>) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
     let (bind, port, unixsocket, perm) = {
         let c = srv.config.read();
-        (c.bind.clone(), c.port, c.unixsocket.clone(), c.unixsocketperm)
+        (
+            c.bind.clone(),
+            c.port,
+            c.unixsocket.clone(),
+            c.unixsocketperm,
+        )
     };
     let n = srv.workers.len();
     let mut sets = Vec::with_capacity(n);

@@ -21,7 +21,14 @@ impl Server {
             .unwrap()
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--threads", "3"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--threads",
+                "3",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -121,7 +128,10 @@ fn wait_blocked(con: &mut redis::Connection, n: u64) {
         if b == n {
             return;
         }
-        assert!(Instant::now() < deadline, "expected {n} blocked clients, have {b}");
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} blocked clients, have {b}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -143,7 +153,11 @@ fn blpop_immediate_wake_and_timeout() {
     // Timeout: nil array after about the time asked.
     let t = Instant::now();
     a.cmd("BLPOP l 0.2", "*-1\r\n");
-    assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        t.elapsed()
+    );
     // RESP3 null.
     a.send("HELLO 3");
     let mut tmp = [0u8; 4096];
@@ -152,7 +166,10 @@ fn blpop_immediate_wake_and_timeout() {
     a.cmd("BLPOP l 0.05", "_\r\n");
     // Errors.
     a.cmd("BLPOP l -1", "-ERR timeout is negative\r\n");
-    a.cmd("BLPOP l abc", "-ERR timeout is not a float or out of range\r\n");
+    a.cmd(
+        "BLPOP l abc",
+        "-ERR timeout is not a float or out of range\r\n",
+    );
     b.cmd("SET s v", "+OK\r\n");
     a.cmd(
         "BLPOP s 0",
@@ -173,18 +190,32 @@ fn fifo_order_and_multiple_keys() {
     wait_blocked(&mut con, 2);
     c3.send("BLPOP q 0");
     wait_blocked(&mut con, 3);
-    let _: () = redis::cmd("RPUSH").arg("q").arg("1").arg("2").arg("3").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("q")
+        .arg("1")
+        .arg("2")
+        .arg("3")
+        .query(&mut con)
+        .unwrap();
     c1.expect("*2\r\n$1\r\nq\r\n$1\r\n1\r\n");
     c2.expect("*2\r\n$1\r\nq\r\n$1\r\n2\r\n");
     c3.expect("*2\r\n$1\r\nq\r\n$1\r\n3\r\n");
     // A waiter on several keys gets whichever becomes ready first.
     c1.send("BLPOP k1 k2 k3 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("RPUSH").arg("k3").arg("v3").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("k3")
+        .arg("v3")
+        .query(&mut con)
+        .unwrap();
     c1.expect("*2\r\n$2\r\nk3\r\n$2\r\nv3\r\n");
     wait_blocked(&mut con, 0);
     // Its registrations on k1, k2 are gone: a later push stays in the list.
-    let _: () = redis::cmd("RPUSH").arg("k1").arg("v1").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("k1")
+        .arg("v1")
+        .query(&mut con)
+        .unwrap();
     let n: u64 = redis::cmd("LLEN").arg("k1").query(&mut con).unwrap();
     assert_eq!(n, 1);
 }
@@ -242,7 +273,11 @@ fn every_element_delivered_exactly_once() {
     }
     let mut con = srv.client();
     for _ in 0..consumers {
-        let _: () = redis::cmd("RPUSH").arg("jobs").arg("stop").query(&mut con).unwrap();
+        let _: () = redis::cmd("RPUSH")
+            .arg("jobs")
+            .arg("stop")
+            .query(&mut con)
+            .unwrap();
     }
     let mut all = Vec::new();
     for h in handles {
@@ -261,16 +296,34 @@ fn blmove_same_and_cross_shard() {
     // Same shard (shared hash tag): served inside the writer's lock.
     a.send("BLMOVE {t}src {t}dst RIGHT LEFT 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("RPUSH").arg("{t}src").arg("e1").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("{t}src")
+        .arg("e1")
+        .query(&mut con)
+        .unwrap();
     a.expect("$2\r\ne1\r\n");
-    let v: Vec<String> = redis::cmd("LRANGE").arg("{t}dst").arg(0).arg(-1).query(&mut con).unwrap();
+    let v: Vec<String> = redis::cmd("LRANGE")
+        .arg("{t}dst")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(v, vec!["e1"]);
     // Different shards: the client re-runs the move itself.
     a.send("BRPOPLPUSH src9 dst9 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("RPUSH").arg("src9").arg("e2").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("src9")
+        .arg("e2")
+        .query(&mut con)
+        .unwrap();
     a.expect("$2\r\ne2\r\n");
-    let v: Vec<String> = redis::cmd("LRANGE").arg("dst9").arg(0).arg(-1).query(&mut con).unwrap();
+    let v: Vec<String> = redis::cmd("LRANGE")
+        .arg("dst9")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(v, vec!["e2"]);
     let n: u64 = redis::cmd("EXISTS").arg("src9").query(&mut con).unwrap();
     assert_eq!(n, 0);
@@ -284,15 +337,35 @@ fn blmpop_and_sorted_sets() {
     let mut a = srv.raw();
     a.send("BLMPOP 0 2 l1 l2 RIGHT COUNT 2");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("RPUSH").arg("l2").arg("a").arg("b").arg("c").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("l2")
+        .arg("a")
+        .arg("b")
+        .arg("c")
+        .query(&mut con)
+        .unwrap();
     a.expect("*2\r\n$2\r\nl2\r\n*2\r\n$1\r\nc\r\n$1\r\nb\r\n");
     a.send("BZPOPMIN z1 z2 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("ZADD").arg("z2").arg(5).arg("m5").arg(2).arg("m2").query(&mut con).unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("z2")
+        .arg(5)
+        .arg("m5")
+        .arg(2)
+        .arg("m2")
+        .query(&mut con)
+        .unwrap();
     a.expect("*3\r\n$2\r\nz2\r\n$2\r\nm2\r\n$1\r\n2\r\n");
     a.send("BZMPOP 0 1 z3 MAX COUNT 5");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("ZADD").arg("z3").arg(1).arg("x").arg(2).arg("y").query(&mut con).unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("z3")
+        .arg(1)
+        .arg("x")
+        .arg(2)
+        .arg("y")
+        .query(&mut con)
+        .unwrap();
     a.expect("*2\r\n$2\r\nz3\r\n*2\r\n*2\r\n$1\r\ny\r\n$1\r\n2\r\n*2\r\n$1\r\nx\r\n$1\r\n1\r\n");
     a.cmd("BZPOPMAX z3 0.05", "*-1\r\n");
 }
@@ -310,22 +383,39 @@ fn client_unblock_and_disconnect() {
     };
     a.send("BLPOP u 0");
     wait_blocked(&mut con, 1);
-    let r: i64 = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).query(&mut con).unwrap();
+    let r: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(id)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(r, 1);
     a.expect("*-1\r\n");
     a.send("BLPOP u 0");
     wait_blocked(&mut con, 1);
-    let r: i64 = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).arg("ERROR").query(&mut con).unwrap();
+    let r: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(id)
+        .arg("ERROR")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(r, 1);
     a.expect("-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
-    let r: i64 = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).query(&mut con).unwrap();
+    let r: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(id)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(r, 0);
     // A client that disconnects while blocked takes nothing with it.
     a.send("BLPOP gone 0");
     wait_blocked(&mut con, 1);
     drop(a);
     wait_blocked(&mut con, 0);
-    let _: () = redis::cmd("RPUSH").arg("gone").arg("kept").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("gone")
+        .arg("kept")
+        .query(&mut con)
+        .unwrap();
     let n: u64 = redis::cmd("LLEN").arg("gone").query(&mut con).unwrap();
     assert_eq!(n, 1);
 }
@@ -339,7 +429,15 @@ fn pipeline_behind_a_blocked_command_runs_after_it() {
     a.s.write_all(req.as_bytes()).unwrap();
     wait_blocked(&mut con, 1);
     a.quiet(100);
-    let _: () = redis::cmd("SET").arg("g").arg("after").query(&mut con).unwrap();
-    let _: () = redis::cmd("RPUSH").arg("p").arg("v").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("g")
+        .arg("after")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("p")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
     a.expect("*2\r\n$1\r\np\r\n$1\r\nv\r\n$5\r\nafter\r\n");
 }

@@ -199,7 +199,11 @@ impl Value {
             }
             Value::Agg(t, Some(items)) => {
                 out.push(*t);
-                let n = if *t == b'%' { items.len() / 2 } else { items.len() };
+                let n = if *t == b'%' {
+                    items.len() / 2
+                } else {
+                    items.len()
+                };
                 out.extend_from_slice(n.to_string().as_bytes());
                 out.extend_from_slice(b"\r\n");
                 for it in items {
@@ -256,7 +260,10 @@ fn read_line<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> io::Result<Vec<u8>> {
     let n = r.read_until(b'\n', &mut line)?;
     raw.extend_from_slice(&line);
     if n == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     if !line.ends_with(b"\r\n") {
         return Err(io::Error::new(
@@ -273,14 +280,20 @@ fn parse_len(line: &[u8]) -> io::Result<i64> {
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("bad length in reply: {}", escape(line)))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad length in reply: {}", escape(line)),
+            )
         })
 }
 
 fn read_value<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> io::Result<Value> {
     let line = read_line(r, raw)?;
     if line.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "empty reply line"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "empty reply line",
+        ));
     }
     let t = line[0];
     let rest = &line[1..];
@@ -295,7 +308,10 @@ fn read_value<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> io::Result<Value> {
             r.read_exact(&mut buf)?;
             raw.extend_from_slice(&buf);
             if !buf.ends_with(b"\r\n") {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "bulk payload not followed by CRLF"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bulk payload not followed by CRLF",
+                ));
             }
             buf.truncate(len as usize);
             Ok(Value::Bulk(t, Some(buf)))
@@ -381,7 +397,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn log_tail(path: &Path) -> String {
@@ -394,7 +414,12 @@ fn start_server(name: &'static str, cmdline: &[String], extra: &[&str]) -> Serve
     let mut last_err = String::new();
     for attempt in 0..5 {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("ferrodis-diff-{}-{}-{}", name, std::process::id(), port));
+        let dir = std::env::temp_dir().join(format!(
+            "ferrodis-diff-{}-{}-{}",
+            name,
+            std::process::id(),
+            port
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let log = dir.join("server.log");
@@ -422,7 +447,13 @@ fn start_server(name: &'static str, cmdline: &[String], extra: &[&str]) -> Serve
                 }
             ),
         };
-        let mut server = Server { name, child, port, dir, log };
+        let mut server = Server {
+            name,
+            child,
+            port,
+            dir,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -478,7 +509,10 @@ impl Conn {
         let mut raw = Vec::new();
         match read_value(&mut self.reader, &mut raw) {
             Ok(v) => Ok((v, raw)),
-            Err(e) => Err(io::Error::new(e.kind(), format!("{} (bytes read: {})", e, escape(&raw)))),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("{} (bytes read: {})", e, escape(&raw)),
+            )),
         }
     }
 
@@ -504,7 +538,12 @@ impl Conn {
                         break 'rounds;
                     }
                     Ok(n) => out.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => break,
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            || e.kind() == io::ErrorKind::TimedOut =>
+                    {
+                        break
+                    }
                     Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                         closed = true;
                         break 'rounds;
@@ -550,8 +589,11 @@ impl Pair {
     fn reconnect(&mut self) -> Result<(), String> {
         self.redis = None;
         self.ferro = None;
-        self.redis = Some(Conn::connect(self.redis_port).map_err(|e| format!("redis-server: connect: {}", e))?);
-        self.ferro = Some(Conn::connect(self.ferro_port).map_err(|e| format!("ferrodis: connect: {}", e))?);
+        self.redis = Some(
+            Conn::connect(self.redis_port).map_err(|e| format!("redis-server: connect: {}", e))?,
+        );
+        self.ferro =
+            Some(Conn::connect(self.ferro_port).map_err(|e| format!("ferrodis: connect: {}", e))?);
         Ok(())
     }
 }
@@ -593,12 +635,28 @@ fn mode_name(mode: Mode) -> String {
 }
 
 /// Runs one script; returns Err only when the servers cannot be reached any more (the run must stop).
-fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verbose: bool) -> Result<(), String> {
+fn run_script(
+    pair: &mut Pair,
+    path: &Path,
+    label: &str,
+    stats: &mut Stats,
+    verbose: bool,
+) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
     pair.reconnect()?;
-    for cmd in [&[b"FLUSHALL".to_vec()][..], &[b"SELECT".to_vec(), b"0".to_vec()][..]] {
-        for (name, c) in [("redis-server", &mut pair.redis), ("ferrodis", &mut pair.ferro)] {
-            let r = c.as_mut().unwrap().command(cmd).map_err(|e| format!("{}: setup: {}", name, e))?;
+    for cmd in [
+        &[b"FLUSHALL".to_vec()][..],
+        &[b"SELECT".to_vec(), b"0".to_vec()][..],
+    ] {
+        for (name, c) in [
+            ("redis-server", &mut pair.redis),
+            ("ferrodis", &mut pair.ferro),
+        ] {
+            let r = c
+                .as_mut()
+                .unwrap()
+                .command(cmd)
+                .map_err(|e| format!("{}: setup: {}", name, e))?;
             if r.1 != b"+OK\r\n" {
                 stats.mismatches.push(format!(
                     "{}: setup {} on {} replied {}",
@@ -616,7 +674,10 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
         let lineno = idx + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let trimmed: &[u8] = {
-            let s = line.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(line.len());
+            let s = line
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .unwrap_or(line.len());
             &line[s..]
         };
         if trimmed.is_empty() || trimmed[0] == b'#' {
@@ -625,7 +686,9 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
         let args = match split_args(trimmed) {
             Ok(a) => a,
             Err(e) => {
-                stats.mismatches.push(format!("{}:{}: script syntax error: {}", label, lineno, e));
+                stats
+                    .mismatches
+                    .push(format!("{}:{}: script syntax error: {}", label, lineno, e));
                 continue;
             }
         };
@@ -639,11 +702,15 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
                 "@unordered" => mode = Mode::Unordered,
                 "@approx" => match arg1.as_deref().and_then(|s| s.parse().ok()) {
                     Some(n) => mode = Mode::Approx(n),
-                    None => stats.mismatches.push(format!("{}: script error: @approx needs a number", where_)),
+                    None => stats
+                        .mismatches
+                        .push(format!("{}: script error: @approx needs a number", where_)),
                 },
                 "@sleep" => match arg1.as_deref().and_then(|s| s.parse().ok()) {
                     Some(ms) => std::thread::sleep(Duration::from_millis(ms)),
-                    None => stats.mismatches.push(format!("{}: script error: @sleep needs a number", where_)),
+                    None => stats
+                        .mismatches
+                        .push(format!("{}: script error: @sleep needs a number", where_)),
                 },
                 "@reconnect" => pair.reconnect()?,
                 "@scan" => {
@@ -652,7 +719,12 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
                     let f = full_scan(pair.ferro.as_mut().unwrap(), extra);
                     stats.compared += 1;
                     if verbose {
-                        println!("{}: {}\n    -> {}", where_, shown, r.as_ref().unwrap_or_else(|e| e));
+                        println!(
+                            "{}: {}\n    -> {}",
+                            where_,
+                            shown,
+                            r.as_ref().unwrap_or_else(|e| e)
+                        );
                     }
                     if r != f || r.is_err() {
                         let show = |x: &Result<String, String>| match x {
@@ -672,13 +744,20 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
                     }
                 }
                 "@resp2" | "@resp3" => {
-                    let ver = if d == "@resp3" { b"3".to_vec() } else { b"2".to_vec() };
+                    let ver = if d == "@resp3" {
+                        b"3".to_vec()
+                    } else {
+                        b"2".to_vec()
+                    };
                     let cmd = vec![b"HELLO".to_vec(), ver];
                     compare_command(pair, &cmd, Mode::TypeOnly, &where_, &shown, stats, verbose)?;
                 }
                 "@raw" => {
                     if args.len() != 2 {
-                        stats.mismatches.push(format!("{}: script error: @raw takes exactly one token", where_));
+                        stats.mismatches.push(format!(
+                            "{}: script error: @raw takes exactly one token",
+                            where_
+                        ));
                         continue;
                     }
                     // Both sides at once: each waits for the connection to go quiet.
@@ -691,7 +770,11 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
                     });
                     stats.compared += 1;
                     let show = |r: &io::Result<(Vec<u8>, bool)>| match r {
-                        Ok((b, c)) => format!("{}{}", escape(b), if *c { " [connection closed]" } else { "" }),
+                        Ok((b, c)) => format!(
+                            "{}{}",
+                            escape(b),
+                            if *c { " [connection closed]" } else { "" }
+                        ),
                         Err(e) => format!("I/O error: {}", e),
                     };
                     if verbose {
@@ -715,7 +798,9 @@ fn run_script(pair: &mut Pair, path: &Path, label: &str, stats: &mut Stats, verb
                         pair.reconnect()?;
                     }
                 }
-                _ => stats.mismatches.push(format!("{}: script error: unknown directive {}", where_, d)),
+                _ => stats
+                    .mismatches
+                    .push(format!("{}: script error: unknown directive {}", where_, d)),
             }
             continue;
         }
@@ -733,24 +818,24 @@ fn full_scan(conn: &mut Conn, extra: &[Vec<u8>]) -> Result<String, String> {
     for _ in 0..100_000 {
         let mut cmd = vec![b"SCAN".to_vec(), cursor.clone()];
         cmd.extend_from_slice(extra);
-        let (v, raw) = conn.command(&cmd).map_err(|e| format!("I/O error: {}", e))?;
+        let (v, raw) = conn
+            .command(&cmd)
+            .map_err(|e| format!("I/O error: {}", e))?;
         match v {
-            Value::Agg(b'*', Some(items)) if items.len() == 2 => {
-                match (&items[0], &items[1]) {
-                    (Value::Bulk(b'$', Some(c)), Value::Agg(b'*', Some(ks))) => {
-                        for k in ks {
-                            match k {
-                                Value::Bulk(b'$', Some(k)) => {
-                                    keys.insert(k.clone());
-                                }
-                                _ => return Err(format!("unexpected SCAN reply {}", escape(&raw))),
+            Value::Agg(b'*', Some(items)) if items.len() == 2 => match (&items[0], &items[1]) {
+                (Value::Bulk(b'$', Some(c)), Value::Agg(b'*', Some(ks))) => {
+                    for k in ks {
+                        match k {
+                            Value::Bulk(b'$', Some(k)) => {
+                                keys.insert(k.clone());
                             }
+                            _ => return Err(format!("unexpected SCAN reply {}", escape(&raw))),
                         }
-                        cursor = c.clone();
                     }
-                    _ => return Err(format!("unexpected SCAN reply {}", escape(&raw))),
+                    cursor = c.clone();
                 }
-            }
+                _ => return Err(format!("unexpected SCAN reply {}", escape(&raw))),
+            },
             _ => return Err(format!("SCAN replied {}", escape(&raw))),
         }
         if cursor == b"0" {
@@ -789,7 +874,11 @@ fn compare_command(
             "{}: {}{}\n    redis-server: {}\n    ferrodis:     {}",
             where_,
             shown,
-            if mode == Mode::Exact { String::new() } else { format!("   ({})", mode_name(mode)) },
+            if mode == Mode::Exact {
+                String::new()
+            } else {
+                format!("   ({})", mode_name(mode))
+            },
             show(&r),
             show(&f)
         ));
@@ -798,7 +887,10 @@ fn compare_command(
         // The connections are out of step (or gone): start over with fresh ones.
         stats.io_failures += 1;
         if stats.io_failures >= MAX_IO_FAILURES {
-            return Err(format!("{} I/O failures in a row, giving up", stats.io_failures));
+            return Err(format!(
+                "{} I/O failures in a row, giving up",
+                stats.io_failures
+            ));
         }
         pair.reconnect()?;
     } else {
@@ -811,15 +903,26 @@ fn cmdline_from_env(var: &str, default: &str) -> Vec<String> {
     let s = std::env::var(var).unwrap_or_else(|_| default.to_string());
     let toks = split_args(s.as_bytes()).unwrap_or_else(|e| panic!("{}: {}", var, e));
     assert!(!toks.is_empty(), "{} is empty", var);
-    toks.into_iter().map(|t| String::from_utf8(t).expect("utf-8 command line")).collect()
+    toks.into_iter()
+        .map(|t| String::from_utf8(t).expect("utf-8 command line"))
+        .collect()
 }
 
 #[test]
 fn tokenizer_matches_redis_cli() {
     let t = |s: &str| split_args(s.as_bytes()).unwrap();
-    assert_eq!(t("SET k v"), vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()]);
-    assert_eq!(t("  a   \"b c\" ''  "), vec![b"a".to_vec(), b"b c".to_vec(), b"".to_vec()]);
-    assert_eq!(t(r#""\x00\xff\r\n\"" 'it\'s'"#), vec![b"\x00\xff\r\n\"".to_vec(), b"it's".to_vec()]);
+    assert_eq!(
+        t("SET k v"),
+        vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()]
+    );
+    assert_eq!(
+        t("  a   \"b c\" ''  "),
+        vec![b"a".to_vec(), b"b c".to_vec(), b"".to_vec()]
+    );
+    assert_eq!(
+        t(r#""\x00\xff\r\n\"" 'it\'s'"#),
+        vec![b"\x00\xff\r\n\"".to_vec(), b"it's".to_vec()]
+    );
     assert!(split_args(b"\"abc").is_err());
     assert!(split_args(b"\"abc\"def").is_err());
     let mut raw = Vec::new();
@@ -834,16 +937,22 @@ fn tokenizer_matches_redis_cli() {
 fn differential_against_redis() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = root.join("tests/diff");
-    let only: Option<Vec<String>> =
-        std::env::var("DIFF_SCRIPTS").ok().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    let verbose = std::env::var("DIFF_VERBOSE").map(|v| v == "1").unwrap_or(false);
+    let only: Option<Vec<String>> = std::env::var("DIFF_SCRIPTS")
+        .ok()
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let verbose = std::env::var("DIFF_VERBOSE")
+        .map(|v| v == "1")
+        .unwrap_or(false);
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {}", dir.display(), e))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().map(|e| e == "redis").unwrap_or(false))
         .filter(|p| {
             only.as_ref()
-                .map(|o| o.iter().any(|n| p.file_stem().map(|s| s == n.as_str()).unwrap_or(false)))
+                .map(|o| {
+                    o.iter()
+                        .any(|n| p.file_stem().map(|s| s == n.as_str()).unwrap_or(false))
+                })
                 .unwrap_or(true)
         })
         .collect();
@@ -858,7 +967,14 @@ fn differential_against_redis() {
     let redis = start_server(
         "redis",
         &redis_cmd,
-        &["--save", "", "--appendonly", "no", "--enable-debug-command", "yes"],
+        &[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ],
     );
     let ferro = start_server("ferrodis", &ferro_cmd, &[]);
     eprintln!(
@@ -866,8 +982,18 @@ fn differential_against_redis() {
         redis_cmd, redis.port, ferro_cmd, ferro.port
     );
 
-    let mut pair = Pair { redis_port: redis.port, ferro_port: ferro.port, redis: None, ferro: None };
-    let mut stats = Stats { io_failures: 0, scripts: 0, compared: 0, mismatches: Vec::new() };
+    let mut pair = Pair {
+        redis_port: redis.port,
+        ferro_port: ferro.port,
+        redis: None,
+        ferro: None,
+    };
+    let mut stats = Stats {
+        io_failures: 0,
+        scripts: 0,
+        compared: 0,
+        mismatches: Vec::new(),
+    };
     let mut aborted = None;
     for s in &scripts {
         let label = format!("tests/diff/{}", s.file_name().unwrap().to_string_lossy());
@@ -880,7 +1006,11 @@ fn differential_against_redis() {
     drop(pair);
     for srv in [&redis, &ferro] {
         if TcpStream::connect(("127.0.0.1", srv.port)).is_err() {
-            stats.mismatches.push(format!("{} is not reachable after the run; log:\n{}", srv.name, log_tail(&srv.log)));
+            stats.mismatches.push(format!(
+                "{} is not reachable after the run; log:\n{}",
+                srv.name,
+                log_tail(&srv.log)
+            ));
         }
     }
     if let Some(a) = &aborted {

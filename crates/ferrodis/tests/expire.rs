@@ -99,7 +99,11 @@ fn active_cycle_removes_untouched_keys() {
     let mut con = srv.client();
     let n = 200_000;
     load_volatile(srv.port, n, "vol:", 300);
-    let _: () = redis::cmd("SET").arg("keep").arg("1").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("keep")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
     let dbsize: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert!(dbsize > 1, "keys expired before the check? dbsize={dbsize}");
     let deadline = Instant::now() + Duration::from_secs(20);

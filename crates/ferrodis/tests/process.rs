@@ -107,7 +107,12 @@ fn config_file_plus_flags_unix_socket_and_sigterm() {
     };
     assert!(status.success(), "exit status {status:?}");
     let mut log = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(log.contains("Received SIGTERM"), "{log}");
     assert!(!sock.exists(), "unix socket file left behind");
 }
@@ -122,5 +127,8 @@ fn port_in_use_fails_cleanly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("Could not create server TCP listening socket"), "{log}");
+    assert!(
+        log.contains("Could not create server TCP listening socket"),
+        "{log}"
+    );
 }

@@ -83,11 +83,21 @@ fn inline_and_multibulk() {
     let mut c = srv.conn();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
     assert_eq!(roundtrip(&mut c, b"ping\n", 7), b"+PONG\r\n");
-    assert_eq!(roundtrip(&mut c, b"set k \"a b\"\r\nget k\r\n", 14), b"+OK\r\n$3\r\na b\r\n");
-    // Blank lines and empty multibulks are skipped silently.
-    assert_eq!(roundtrip(&mut c, b"\r\n*0\r\n*-1\r\nPING\r\n", 7), b"+PONG\r\n");
     assert_eq!(
-        roundtrip(&mut c, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$0\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nx\r\n", 11),
+        roundtrip(&mut c, b"set k \"a b\"\r\nget k\r\n", 14),
+        b"+OK\r\n$3\r\na b\r\n"
+    );
+    // Blank lines and empty multibulks are skipped silently.
+    assert_eq!(
+        roundtrip(&mut c, b"\r\n*0\r\n*-1\r\nPING\r\n", 7),
+        b"+PONG\r\n"
+    );
+    assert_eq!(
+        roundtrip(
+            &mut c,
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$0\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nx\r\n",
+            11
+        ),
         b"+OK\r\n$0\r\n\r\n"
     );
 }
@@ -97,7 +107,8 @@ fn requests_split_at_every_byte() {
     let srv = Server::start(&[]);
     let mut c = srv.conn();
     c.set_nodelay(true).unwrap();
-    let req = b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$5\r\nsplit\r\n";
+    let req =
+        b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$5\r\nsplit\r\n";
     for b in req.iter() {
         c.write_all(&[*b]).unwrap();
         std::thread::sleep(Duration::from_micros(200));
@@ -113,7 +124,16 @@ fn deep_pipeline_in_order() {
     let mut req = Vec::new();
     for i in 0..n {
         let k = format!("key:{i}");
-        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n{}\r\n", k.len(), k, k.len(), k).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n${}\r\n{}\r\n",
+                k.len(),
+                k,
+                k.len(),
+                k
+            )
+            .as_bytes(),
+        );
     }
     for i in 0..n {
         let k = format!("key:{i}");
@@ -155,22 +175,44 @@ fn big_values_round_trip() {
 fn protocol_errors_reply_then_close() {
     let srv = Server::start(&[]);
     let cases: &[(&[u8], &[u8])] = &[
-        (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*x\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n+foo\r\n", b"-ERR Protocol error: expected '$', got '+'\r\n"),
-        (b"set \"a\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*1\r\n$x\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$999999999999\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*x\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n+foo\r\n",
+            b"-ERR Protocol error: expected '$', got '+'\r\n",
+        ),
+        (
+            b"set \"a\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
     ];
     for (send, want) in cases {
         let mut c = srv.conn();
         let got = roundtrip(&mut c, send, want.len());
         assert_eq!(&got[..], *want, "for {:?}", String::from_utf8_lossy(send));
-        assert!(closed(&mut c), "connection not closed after {:?}", String::from_utf8_lossy(send));
+        assert!(
+            closed(&mut c),
+            "connection not closed after {:?}",
+            String::from_utf8_lossy(send)
+        );
     }
     // Requests before the bad one are still answered, in order.
     let mut c = srv.conn();
     let got = roundtrip(&mut c, b"PING\r\n*1\r\n$x\r\n", 7 + 42);
-    assert_eq!(&got[..], b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
+    assert_eq!(
+        &got[..],
+        b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+    );
     // The server is fine afterwards.
     let mut c = srv.conn();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
@@ -239,7 +281,10 @@ fn unknown_command_and_arity_errors() {
     let srv = Server::start(&[]);
     let mut c = srv.conn();
     let want = b"-ERR unknown command 'foo', with args beginning with: 'bar' 'baz' \r\n";
-    assert_eq!(&roundtrip(&mut c, b"foo bar baz\r\n", want.len())[..], &want[..]);
+    assert_eq!(
+        &roundtrip(&mut c, b"foo bar baz\r\n", want.len())[..],
+        &want[..]
+    );
     let want = b"-ERR wrong number of arguments for 'get' command\r\n";
     assert_eq!(&roundtrip(&mut c, b"GET\r\n", want.len())[..], &want[..]);
     // The connection stays usable after command errors.

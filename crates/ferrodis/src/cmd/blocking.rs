@@ -179,17 +179,26 @@ fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
         }
     }
     let resp3 = ctx.client.resp3;
-    let serve: ServeFn = Box::new(move |shard, db, key, w| {
-        match lists::pop_from(w, shard, db, key, left, 1) {
-            Ok(Some(items)) if !items.is_empty() => Serve::Served(encode(resp3, |r| {
-                r.array(2);
-                r.bulk(key);
-                r.bulk(&items[0]);
-            })),
-            _ => Serve::NotReady,
-        }
-    });
-    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    let serve: ServeFn =
+        Box::new(
+            move |shard, db, key, w| match lists::pop_from(w, shard, db, key, left, 1) {
+                Ok(Some(items)) if !items.is_empty() => Serve::Served(encode(resp3, |r| {
+                    r.array(2);
+                    r.bulk(key);
+                    r.bulk(&items[0]);
+                })),
+                _ => Serve::NotReady,
+            },
+        );
+    block(
+        ctx,
+        &mut guard,
+        args,
+        &keys,
+        timeout,
+        null_array(resp3),
+        serve,
+    );
     Ok(())
 }
 
@@ -236,10 +245,12 @@ fn bmove(
             // The destination is behind another lock: let the client re-run BLMOVE itself.
             return Serve::Retry;
         }
-        if shard
-            .get(db, &dst_owned, w.now_ms)
-            .is_some_and(|e| !matches!(e.value(), crate::keyspace::entry::ValueRef::Other(Value::List(_))))
-        {
+        if shard.get(db, &dst_owned, w.now_ms).is_some_and(|e| {
+            !matches!(
+                e.value(),
+                crate::keyspace::entry::ValueRef::Other(Value::List(_))
+            )
+        }) {
             return Serve::Served(encode(resp3, |r| r.error(err::WRONGTYPE)));
         }
         let Ok(Some(mut items)) = lists::pop_from(w, shard, db, key, from_left, 1) else {
@@ -270,15 +281,24 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let resp3 = ctx.client.resp3;
     let (left, count) = (m.left, m.count);
-    let serve: ServeFn = Box::new(move |shard, db, key, w| {
-        match lists::pop_from(w, shard, db, key, left, count) {
-            Ok(Some(items)) if !items.is_empty() => {
-                Serve::Served(encode(resp3, |r| reply_key_items(r, key, &items)))
-            }
-            _ => Serve::NotReady,
-        }
-    });
-    block(ctx, &mut guard, args, &m.keys, timeout, null_array(resp3), serve);
+    let serve: ServeFn =
+        Box::new(
+            move |shard, db, key, w| match lists::pop_from(w, shard, db, key, left, count) {
+                Ok(Some(items)) if !items.is_empty() => {
+                    Serve::Served(encode(resp3, |r| reply_key_items(r, key, &items)))
+                }
+                _ => Serve::NotReady,
+            },
+        );
+    block(
+        ctx,
+        &mut guard,
+        args,
+        &m.keys,
+        timeout,
+        null_array(resp3),
+        serve,
+    );
     Ok(())
 }
 
@@ -351,11 +371,22 @@ fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
         }
     }
     let resp3 = ctx.client.resp3;
-    let serve: ServeFn = Box::new(move |shard, db, key, w| match zpop_in(w, shard, db, key, max, 1) {
-        Some(p) => Serve::Served(encode(resp3, |r| reply_key_member_score(r, key, &p))),
-        None => Serve::NotReady,
-    });
-    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    let serve: ServeFn =
+        Box::new(
+            move |shard, db, key, w| match zpop_in(w, shard, db, key, max, 1) {
+                Some(p) => Serve::Served(encode(resp3, |r| reply_key_member_score(r, key, &p))),
+                None => Serve::NotReady,
+            },
+        );
+    block(
+        ctx,
+        &mut guard,
+        args,
+        &keys,
+        timeout,
+        null_array(resp3),
+        serve,
+    );
     Ok(())
 }
 
@@ -377,17 +408,29 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let resp3 = ctx.client.resp3;
     let (max, count) = (m.max, m.count);
-    let serve: ServeFn = Box::new(move |shard, db, key, w| match zpop_in(w, shard, db, key, max, count) {
-        Some(p) => Serve::Served(encode(resp3, |r| zsets::reply_mpop(r, key, &p))),
-        None => Serve::NotReady,
-    });
-    block(ctx, &mut guard, args, &keys, timeout, null_array(resp3), serve);
+    let serve: ServeFn =
+        Box::new(
+            move |shard, db, key, w| match zpop_in(w, shard, db, key, max, count) {
+                Some(p) => Serve::Served(encode(resp3, |r| zsets::reply_mpop(r, key, &p))),
+                None => Serve::NotReady,
+            },
+        );
+    block(
+        ctx,
+        &mut guard,
+        args,
+        &keys,
+        timeout,
+        null_array(resp3),
+        serve,
+    );
     Ok(())
 }
 
 /// Redis's blocking timeout: seconds as a float, 0 = forever; negative and non-numbers are errors.
 pub fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let secs = num::parse_f64(b).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    let secs =
+        num::parse_f64(b).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
     // As Redis: to milliseconds, rounded up, then range and sign checks.
     let ms = (secs * 1000.0).ceil();
     if ms > i64::MAX as f64 {

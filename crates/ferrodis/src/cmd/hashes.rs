@@ -1,11 +1,17 @@
 //! Hash commands: HSET HSETNX HGET HMGET HMSET HDEL HEXISTS HLEN HSTRLEN HKEYS HVALS HGETALL HINCRBY
-//! HINCRBYFLOAT HRANDFIELD HSCAN.
+//! HINCRBYFLOAT HRANDFIELD HSCAN, and Redis 7.4's hash field expiry: HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT
+//! HTTL HPTTL HEXPIRETIME HPEXPIRETIME HPERSIST.
+//!
+//! Field expiry: every access to a hash goes through [`read_hash`] / [`write_hash`], which first reclaim the
+//! hash's due fields (expiry time `<= now`), emitting `hexpired` (and `del` when the hash empties), so no
+//! command ever sees an expired field. Fields nobody touches are reclaimed by the server's active expiry
+//! cycle through [`Hash::expire_fields`].
 
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
 use crate::glob;
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::Shard;
-use crate::types::hash::Hash;
+use crate::types::hash::{ExpireCond, Hash};
 use crate::types::strings::{LdError, LongDouble};
 use crate::types::Value;
 use ferrodis_protocol::{Args, Reply};
@@ -87,6 +93,37 @@ pub static COMMANDS: &[Command] = &[
     hcmd!("hscan", -3, READONLY, hscan, "2.8.0", "Iterates over fields and values of a hash.",
         "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the size of the collection.",
         "key cursor [MATCH pattern] [COUNT count] [NOVALUES]", NONDET),
+    hcmd!("hexpire", -6, WRITE | DENYOOM | FAST, hexpire, "7.4.0",
+        "Set expiry for hash field using relative time to expire (seconds)",
+        "O(N) where N is the number of specified fields",
+        "key seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]"),
+    hcmd!("hpexpire", -6, WRITE | DENYOOM | FAST, hpexpire, "7.4.0",
+        "Set expiry for hash field using relative time to expire (milliseconds)",
+        "O(N) where N is the number of specified fields",
+        "key milliseconds [NX | XX | GT | LT] FIELDS numfields field [field ...]"),
+    hcmd!("hexpireat", -6, WRITE | DENYOOM | FAST, hexpireat, "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (seconds)",
+        "O(N) where N is the number of specified fields",
+        "key unix-time-seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]"),
+    hcmd!("hpexpireat", -6, WRITE | DENYOOM | FAST, hpexpireat, "7.4.0",
+        "Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
+        "O(N) where N is the number of specified fields",
+        "key unix-time-milliseconds [NX | XX | GT | LT] FIELDS numfields field [field ...]"),
+    hcmd!("httl", -5, READONLY | FAST, httl, "7.4.0",
+        "Returns the TTL in seconds of a hash field.",
+        "O(N) where N is the number of specified fields", "key FIELDS numfields field [field ...]", NONDET),
+    hcmd!("hpttl", -5, READONLY | FAST, hpttl, "7.4.0",
+        "Returns the TTL in milliseconds of a hash field.",
+        "O(N) where N is the number of specified fields", "key FIELDS numfields field [field ...]", NONDET),
+    hcmd!("hexpiretime", -5, READONLY | FAST, hexpiretime, "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
+        "O(N) where N is the number of specified fields", "key FIELDS numfields field [field ...]"),
+    hcmd!("hpexpiretime", -5, READONLY | FAST, hpexpiretime, "7.4.0",
+        "Returns the expiration time of a hash field as a Unix timestamp, in msec.",
+        "O(N) where N is the number of specified fields", "key FIELDS numfields field [field ...]"),
+    hcmd!("hpersist", -5, WRITE | FAST, hpersist, "7.4.0",
+        "Removes the expiration time for each specified field",
+        "O(N) where N is the number of specified fields", "key FIELDS numfields field [field ...]"),
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -106,23 +143,52 @@ pub(crate) fn as_hash_mut(e: &mut Entry) -> Result<&mut Hash, CmdError> {
     }
 }
 
-/// Run `f` on the hash at `key` for reading (None when the key is missing); WRONGTYPE for other types.
+/// Run `f` on the hash at `key` for reading (None when the key is missing); WRONGTYPE for other types. Due
+/// fields are reclaimed first.
 fn read_hash<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(Option<&Hash>) -> R,
 ) -> Result<R, CmdError> {
     let srv = ctx.srv;
+    let now = ctx.now_ms;
     let mut shard = srv.keyspace.lock_key(key);
+    let mut reclaimed = 0;
+    let mut gone = false;
     let r = match ctx.lookup(&mut shard, key) {
         None => f(None),
-        Some(e) => f(Some(as_hash(e)?)),
+        Some(e) => {
+            let h = as_hash_mut(e)?;
+            if h.has_due_fields(now) {
+                reclaimed = h.expire_fields(now, usize::MAX);
+                gone = h.is_empty();
+            }
+            if gone {
+                f(None)
+            } else {
+                f(Some(h))
+            }
+        }
     };
+    after_reclaim(ctx, &mut shard, key, reclaimed, gone);
     Ok(r)
 }
 
+/// Keyspace side effects of a lazy field reclaim: `hexpired`, and `del` (removing the key) if it emptied.
+fn after_reclaim(ctx: &Ctx<'_>, shard: &mut Shard, key: &[u8], reclaimed: usize, gone: bool) {
+    if reclaimed == 0 {
+        return;
+    }
+    ctx.modified(shard, key, "hexpired");
+    if gone {
+        shard.db_mut(ctx.db()).remove(key);
+        ctx.modified(shard, key, "del");
+    }
+}
+
 /// Run `f` on the hash at `key` for writing, creating an empty one if it is missing and `create`; the key is
-/// deleted if the hash ends up empty. `f` returns (result, event name if it changed the hash).
+/// deleted if the hash ends up empty. `f` returns (result, event name if it changed the hash). Due fields are
+/// reclaimed first (a hash left empty by that counts as missing).
 fn write_hash<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
@@ -132,25 +198,53 @@ fn write_hash<R>(
     let srv = ctx.srv;
     let db = ctx.db();
     let lru = ctx.lru_clock();
+    let now = ctx.now_ms;
     let mut shard = srv.keyspace.lock_key(key);
-    let (r, event, empty) = match ctx.lookup_write(&mut shard, key) {
-        Some(e) => {
-            let h = as_hash_mut(e)?;
-            let (r, ev) = f(h)?;
-            (r, ev, h.is_empty())
-        }
-        None if create => {
-            let mut h = Hash::new();
-            let (r, ev) = f(&mut h)?;
-            if !h.is_empty() {
-                shard
-                    .db_mut(db)
-                    .insert_new(Entry::new(key, Value::Hash(Box::new(h)), lru));
+    let mut reclaimed = 0;
+    let mut gone = false;
+    let mut created = None;
+    let mut empty = false;
+    let outcome = {
+        let mut found = match ctx.lookup_write(&mut shard, key) {
+            Some(e) => Some(as_hash_mut(e)?),
+            None => None,
+        };
+        if let Some(h) = found.as_deref_mut() {
+            if h.has_due_fields(now) {
+                reclaimed = h.expire_fields(now, usize::MAX);
+                gone = h.is_empty();
             }
-            (r, ev, false)
         }
-        None => return Ok(None),
+        if gone {
+            found = None;
+        }
+        match found {
+            Some(h) => {
+                let res = f(h);
+                empty = h.is_empty();
+                Some(res)
+            }
+            None if create => {
+                let mut h = Hash::new();
+                let res = f(&mut h);
+                if res.is_ok() && !h.is_empty() {
+                    created = Some(h);
+                }
+                Some(res)
+            }
+            None => None,
+        }
     };
+    after_reclaim(ctx, &mut shard, key, reclaimed, gone);
+    let Some(res) = outcome else {
+        return Ok(None);
+    };
+    let (r, event) = res?;
+    if let Some(h) = created {
+        shard
+            .db_mut(db)
+            .insert_new(Entry::new(key, Value::Hash(Box::new(h)), lru));
+    }
     finish_write(ctx, &mut shard, key, event, empty);
     Ok(Some(r))
 }
@@ -349,7 +443,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let new = cur
             .checked_add(incr)
             .ok_or_else(|| CmdError::from(err::OVERFLOW))?;
-        h.set(f, itoa::Buffer::new().format(new).as_bytes(), &lim);
+        h.set_keep_ttl(f, itoa::Buffer::new().format(new).as_bytes(), &lim);
         Ok((new, Some("hincrby")))
     })?;
     ctx.reply().int(r.unwrap_or(0));
@@ -379,7 +473,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .checked_add(incr)
             .map_err(|_| CmdError::from("ERR increment would produce NaN or Infinity"))?;
         let s = sum.to_human();
-        h.set(f, s.as_bytes(), &lim);
+        h.set_keep_ttl(f, s.as_bytes(), &lim);
         Ok((s, Some("hincrbyfloat")))
     })?;
     ctx.reply().bulk(r.unwrap_or_default().as_bytes());
@@ -597,6 +691,215 @@ fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         c
     })?;
     scan_reply(ctx, next, n, &body);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hash field expiry (Redis 7.4)
+
+/// Largest absolute field expiry time Redis accepts (unix ms): its 48-bit expiry field less 2 reserved bits.
+const HFE_MAX_ABS_TIME_MS: i64 = ((1i64 << 48) - 1) >> 2;
+
+const FIELDS_MISSING: &str =
+    "ERR Mandatory argument FIELDS is missing or not at the right position";
+const NUMFIELDS_MISMATCH: &str = "ERR The `numfields` parameter must match the number of arguments";
+const NUMFIELDS_EXPIRE: &str = "ERR Parameter `numFields` should be greater than 0";
+const NUMFIELDS_QUERY: &str = "ERR Number of fields must be a positive integer";
+
+/// Check `FIELDS numfields field ...` where the FIELDS token is at `at`; returns the index of the first field.
+/// `count_err` is the command's message for a numfields that is not an integer in 1..=LONG_MAX.
+fn parse_fields(args: &Args<'_>, at: usize, count_err: &'static str) -> Result<usize, CmdError> {
+    if !args.try_get(at).is_some_and(|a| parse::eq(a, "fields")) {
+        return Err(FIELDS_MISSING.into());
+    }
+    let n = match args
+        .try_get(at + 1)
+        .and_then(ferrodis_protocol::num::parse_i64)
+    {
+        Some(n) if n >= 1 => n as u64,
+        _ => return Err(count_err.into()),
+    };
+    if n != (args.len() - (at + 2)) as u64 {
+        return Err(NUMFIELDS_MISMATCH.into());
+    }
+    Ok(at + 2)
+}
+
+/// WRONGTYPE if `key` holds something other than a hash (checked before argument errors, as Redis does).
+fn check_hash_type(ctx: &Ctx<'_>, key: &[u8]) -> CmdResult {
+    let shard = ctx.srv.keyspace.lock_key(key);
+    match shard.get(ctx.db(), key, ctx.now_ms) {
+        Some(e) => as_hash(e).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+fn int_array(ctx: &mut Ctx<'_>, codes: &[i64]) {
+    let mut r = ctx.reply();
+    r.array(codes.len());
+    for &c in codes {
+        r.int(c);
+    }
+}
+
+/// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT: `basetime` is now (relative forms) or 0; `unit_ms` is 1000
+/// for the seconds forms.
+fn hexpire_generic(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    name: &str,
+    relative: bool,
+    unit_ms: i64,
+) -> CmdResult {
+    let key = args.get(1);
+    check_hash_type(ctx, key)?;
+    let mut t = parse::int(args.get(2))?;
+    if t < 0 {
+        return Err("ERR invalid expire time, must be >= 0".into());
+    }
+    let bad_time = || CmdError::from(format!("ERR invalid expire time in '{name}' command"));
+    if unit_ms == 1000 {
+        if t > HFE_MAX_ABS_TIME_MS / 1000 {
+            return Err(bad_time());
+        }
+        t *= 1000;
+    }
+    let base = if relative { ctx.now_ms as i64 } else { 0 };
+    if t > HFE_MAX_ABS_TIME_MS - base {
+        return Err(bad_time());
+    }
+    let at = (t + base) as u64;
+    let opt = args.get(3);
+    let (cond, fields_at) = if parse::eq(opt, "nx") {
+        (ExpireCond::Nx, 4)
+    } else if parse::eq(opt, "xx") {
+        (ExpireCond::Xx, 4)
+    } else if parse::eq(opt, "gt") {
+        (ExpireCond::Gt, 4)
+    } else if parse::eq(opt, "lt") {
+        (ExpireCond::Lt, 4)
+    } else {
+        (ExpireCond::Always, 3)
+    };
+    let first = parse_fields(&args, fields_at, NUMFIELDS_EXPIRE)?;
+    let fields = args.skip(first);
+    let now = ctx.now_ms;
+    let codes = write_hash(ctx, key, false, |h| {
+        h.enable_field_ttls();
+        let mut codes = Vec::with_capacity(fields.len());
+        let (mut set, mut deleted) = (0, 0);
+        for f in fields.iter() {
+            let c = h.set_field_expire(f, at, cond, now);
+            match c {
+                crate::types::hash::EXPIRE_SET => set += 1,
+                crate::types::hash::EXPIRE_DELETED => deleted += 1,
+                _ => {}
+            }
+            codes.push(c);
+        }
+        // Redis 7.4 reports a field removed for a past time as "hdel" (and "del" if the hash empties).
+        let ev = if deleted > 0 {
+            Some("hdel")
+        } else if set > 0 {
+            Some("hexpire")
+        } else {
+            None
+        };
+        Ok((codes, ev))
+    })?;
+    let codes = codes.unwrap_or_else(|| vec![crate::types::hash::EXPIRE_NO_FIELD; fields.len()]);
+    int_array(ctx, &codes);
+    Ok(())
+}
+
+fn hexpire(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    hexpire_generic(ctx, args, "hexpire", true, 1000)
+}
+
+fn hpexpire(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    hexpire_generic(ctx, args, "hpexpire", true, 1)
+}
+
+fn hexpireat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    hexpire_generic(ctx, args, "hexpireat", false, 1000)
+}
+
+fn hpexpireat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    hexpire_generic(ctx, args, "hpexpireat", false, 1)
+}
+
+#[derive(Clone, Copy)]
+enum TtlKind {
+    /// Remaining time (HTTL/HPTTL).
+    Ttl,
+    /// Absolute time (HEXPIRETIME/HPEXPIRETIME).
+    At,
+}
+
+/// One field's reply for HTTL and friends: -2 no field, -1 no TTL, else the time (seconds round up).
+fn ttl_code(exp: Option<Option<u64>>, kind: TtlKind, ms: bool, now: u64) -> i64 {
+    match exp {
+        None => -2,
+        Some(None) => -1,
+        Some(Some(at)) => {
+            let base = match kind {
+                TtlKind::Ttl => now,
+                TtlKind::At => 0,
+            };
+            let d = at.saturating_sub(base) as i64;
+            if ms {
+                d
+            } else {
+                (d + 999) / 1000
+            }
+        }
+    }
+}
+
+fn httl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: TtlKind, ms: bool) -> CmdResult {
+    let key = args.get(1);
+    check_hash_type(ctx, key)?;
+    let first = parse_fields(&args, 2, NUMFIELDS_QUERY)?;
+    let fields = args.skip(first);
+    let now = ctx.now_ms;
+    let codes = read_hash(ctx, key, |h| {
+        fields
+            .iter()
+            .map(|f| ttl_code(h.and_then(|h| h.field_expire(f)), kind, ms, now))
+            .collect::<Vec<_>>()
+    })?;
+    int_array(ctx, &codes);
+    Ok(())
+}
+
+fn httl(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    httl_generic(ctx, args, TtlKind::Ttl, false)
+}
+
+fn hpttl(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    httl_generic(ctx, args, TtlKind::Ttl, true)
+}
+
+fn hexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    httl_generic(ctx, args, TtlKind::At, false)
+}
+
+fn hpexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    httl_generic(ctx, args, TtlKind::At, true)
+}
+
+fn hpersist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = args.get(1);
+    check_hash_type(ctx, key)?;
+    let first = parse_fields(&args, 2, NUMFIELDS_QUERY)?;
+    let fields = args.skip(first);
+    let codes = write_hash(ctx, key, false, |h| {
+        let codes: Vec<i64> = fields.iter().map(|f| h.persist_field(f)).collect();
+        let changed = codes.contains(&crate::types::hash::PERSIST_OK);
+        Ok((codes, changed.then_some("hpersist")))
+    })?;
+    let codes = codes.unwrap_or_else(|| vec![crate::types::hash::PERSIST_NO_FIELD; fields.len()]);
+    int_array(ctx, &codes);
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod lists;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod zsets;
 
@@ -295,7 +296,7 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 9] {
+pub fn families() -> [&'static [Command]; 10] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -304,6 +305,7 @@ pub fn families() -> [&'static [Command]; 9] {
         blocking::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        sort::COMMANDS,
         server::COMMANDS,
         connection::COMMANDS,
     ]

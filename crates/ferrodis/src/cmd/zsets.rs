@@ -1439,8 +1439,8 @@ fn read_input(
     let Some(e) = e else { return Ok(None) };
     match e.value() {
         ValueRef::Other(Value::ZSet(z)) => Ok(Some(z.to_vec())),
-        // TODO(lead): plain sets are valid inputs (every member scores 1) once types::set has a public
-        // iteration API; until then a set input is refused as WRONGTYPE.
+        // A plain set is a valid input: every member scores 1 (WEIGHTS then apply as usual).
+        ValueRef::Other(Value::Set(s)) => Ok(Some(s.iter().map(|m| (m.to_vec(), 1.0)).collect())),
         _ => Err(err::WRONGTYPE.into()),
     }
 }

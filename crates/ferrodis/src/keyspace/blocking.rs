@@ -137,7 +137,10 @@ impl Waiters {
     }
 
     pub fn push(&mut self, db: usize, key: &[u8], w: Arc<Waiter>) {
-        self.queues.entry((db, key.into())).or_default().push_back(w);
+        self.queues
+            .entry((db, key.into()))
+            .or_default()
+            .push_back(w);
     }
 
     /// Drop a waiter from a key's queue (it finished, or gave up).
@@ -259,4 +262,3 @@ impl Shard {
         self.waiters.as_ref().map_or(0, |w| w.count())
     }
 }
-

@@ -81,11 +81,16 @@ impl Entry {
     #[inline]
     pub fn value(&self) -> ValueRef<'_> {
         match &self.kv {
-            Kv::Packed { klen, vlen, buf, .. } => {
+            Kv::Packed {
+                klen, vlen, buf, ..
+            } => {
                 let k = *klen as usize;
                 ValueRef::Str(&buf[k..k + *vlen as usize])
             }
-            Kv::Split { value: Value::Str(s), .. } => ValueRef::Str(s),
+            Kv::Split {
+                value: Value::Str(s),
+                ..
+            } => ValueRef::Str(s),
             Kv::Split { value, .. } => ValueRef::Other(value),
         }
     }
@@ -115,13 +120,18 @@ impl Entry {
     /// Take the string value out as an owned, growable buffer (for APPEND/SETRANGE), leaving an empty string.
     pub fn take_str_vec(&mut self) -> Option<Vec<u8>> {
         match &mut self.kv {
-            Kv::Packed { klen, vlen, buf, .. } => {
+            Kv::Packed {
+                klen, vlen, buf, ..
+            } => {
                 let k = *klen as usize;
                 let v = buf[k..k + *vlen as usize].to_vec();
                 *vlen = 0;
                 Some(v)
             }
-            Kv::Split { value: Value::Str(s), .. } => Some(std::mem::take(s)),
+            Kv::Split {
+                value: Value::Str(s),
+                ..
+            } => Some(std::mem::take(s)),
             Kv::Split { .. } => None,
         }
     }
@@ -147,7 +157,9 @@ impl Entry {
         *self.meta_mut() &= LRU_MASK;
         let lru = self.lru();
         match &mut self.kv {
-            Kv::Packed { klen, vlen, buf, .. } if *klen as usize + s.len() <= PACKED_CAP => {
+            Kv::Packed {
+                klen, vlen, buf, ..
+            } if *klen as usize + s.len() <= PACKED_CAP => {
                 let k = *klen as usize;
                 buf[k..k + s.len()].copy_from_slice(s);
                 *vlen = s.len() as u8;
@@ -264,7 +276,9 @@ impl Entry {
             Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
         };
         let kv = match kv {
-            Kv::Packed { klen, vlen, buf, .. } => {
+            Kv::Packed {
+                klen, vlen, buf, ..
+            } => {
                 let k = klen as usize;
                 Kv::build_str(key, &buf[k..k + vlen as usize], lru)
             }

@@ -376,7 +376,11 @@ impl Table {
         }
         // Sample buckets until a non-empty one turns up (load factor is kept >= 1/8, so this ends quickly).
         loop {
-            let t = if self.rehashing() && r() & 1 == 1 { 1 } else { 0 };
+            let t = if self.rehashing() && r() & 1 == 1 {
+                1
+            } else {
+                0
+            };
             let tab = &self.tabs[t];
             if t == 0 && self.rehashing() {
                 // Buckets below rehash_idx are empty already.
