@@ -40,6 +40,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             let mut shard = srv.keyspace.lock_shard(mine[si]);
             let now = unix_ms();
             let mut removed = 0u64;
+            if active {
+                shard.expire_hash_fields(now, 1000);
+            }
             for db in 0..dbs {
                 let table = shard.db(db);
                 if table.is_empty() {

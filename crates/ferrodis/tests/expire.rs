@@ -154,3 +154,45 @@ fn lazy_expiry_and_disabled_active_cycle() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn active_cycle_reclaims_hash_fields() {
+    let srv = Server::start(&[]);
+    let mut con = srv.client();
+    let _: () = redis::cmd("HSET")
+        .arg("h1")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("h2")
+        .arg("f")
+        .arg("v")
+        .arg("keep")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    for k in ["h1", "h2"] {
+        let r: Vec<i64> = redis::cmd("HPEXPIRE")
+            .arg(k)
+            .arg(100)
+            .arg("FIELDS")
+            .arg(1)
+            .arg("f")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(r, vec![1]);
+    }
+    // Nobody touches the hashes: h1 disappears (its only field expired), h2 keeps one field.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::cmd("DBSIZE").query::<u64>(&mut con).unwrap() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "hash field TTLs were not reclaimed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n: u64 = redis::cmd("HLEN").arg("h2").query(&mut con).unwrap();
+    assert_eq!(n, 1);
+}

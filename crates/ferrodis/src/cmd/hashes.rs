@@ -807,6 +807,13 @@ fn hexpire_generic(
         };
         Ok((codes, ev))
     })?;
+    if codes
+        .as_ref()
+        .is_some_and(|c| c.contains(&crate::types::hash::EXPIRE_SET))
+    {
+        let db = ctx.db();
+        ctx.srv.keyspace.lock_key(key).note_field_ttls(db, key);
+    }
     let codes = codes.unwrap_or_else(|| vec![crate::types::hash::EXPIRE_NO_FIELD; fields.len()]);
     int_array(ctx, &codes);
     Ok(())

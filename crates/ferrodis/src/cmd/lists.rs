@@ -263,6 +263,7 @@ pub static COMMANDS: &[Command] = &[
         name: "lmpop",
         arity: -4,
         flags: WRITE | MOVABLEKEYS,
+        numkeys_arg: 1,
         acl: acl::LIST,
         keys: KeySpec::NONE,
         handler: lmpop,

@@ -190,6 +190,8 @@ pub struct Command {
     /// For commands whose keys are counted by a `numkeys` argument (SINTERCARD, ZUNIONSTORE, LMPOP, ...): the
     /// index of that argument; the keys follow it. 0 = none. Combined with `keys` (e.g. a STORE destination).
     pub numkeys_arg: usize,
+    /// Key finder for commands whose keys no spec describes (SORT ... STORE dst): argument positions.
+    pub keys_fn: Option<fn(&Args<'_>) -> Vec<usize>>,
     pub handler: Handler,
     pub subcommands: &'static [Command],
     // Documentation, printed by COMMAND DOCS.
@@ -214,6 +216,7 @@ impl Command {
         acl: 0,
         keys: KeySpec::NONE,
         numkeys_arg: 0,
+        keys_fn: None,
         handler: unknown_subcommand_handler,
         subcommands: &[],
         group: "generic",
@@ -260,6 +263,9 @@ impl Command {
     /// Positions of the key arguments of a command line (COMMAND GETKEYS, cluster checks), including keys
     /// counted by a `numkeys` argument. A bad numkeys yields the legacy-spec keys only.
     pub fn key_positions_in(&self, args: &Args<'_>) -> Vec<usize> {
+        if let Some(f) = self.keys_fn {
+            return f(args);
+        }
         let mut pos = self.key_positions(args.len());
         let at = self.numkeys_arg;
         if at > 0 {

@@ -363,8 +363,9 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     for t in cmd.tips {
         r.bulk(t.as_bytes());
     }
+    let nspecs = usize::from(ks.first > 0) + usize::from(cmd.numkeys_arg > 0);
+    r.set(nspecs);
     if ks.first > 0 {
-        r.set(1);
         r.map(3);
         r.bulk(b"flags");
         let kf = key_flags(cmd);
@@ -396,8 +397,36 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
         r.int(ks.step as i64);
         r.bulk(b"limit");
         r.int(0);
-    } else {
-        r.set(0);
+    }
+    if cmd.numkeys_arg > 0 {
+        // Keys counted by a numkeys argument: Redis's "keynum" find_keys spec.
+        r.map(3);
+        r.bulk(b"flags");
+        let kf = key_flags(cmd);
+        r.set(kf.len());
+        for f in kf {
+            r.simple(f);
+        }
+        r.bulk(b"begin_search");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"index");
+        r.bulk(b"spec");
+        r.map(1);
+        r.bulk(b"index");
+        r.int(cmd.numkeys_arg as i64);
+        r.bulk(b"find_keys");
+        r.map(2);
+        r.bulk(b"type");
+        r.bulk(b"keynum");
+        r.bulk(b"spec");
+        r.map(3);
+        r.bulk(b"keynumidx");
+        r.int(0);
+        r.bulk(b"firstkey");
+        r.int(1);
+        r.bulk(b"keystep");
+        r.int(1);
     }
     if cmd.subcommands.is_empty() {
         r.set(0);
@@ -532,7 +561,7 @@ fn getkeys_of(args: &Args<'_>) -> Result<(&'static Command, Vec<usize>), CmdErro
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
         return Err("ERR Invalid number of arguments specified for command".into());
     }
-    let pos = cmd.key_positions(sub.len());
+    let pos = cmd.key_positions_in(&sub);
     if pos.is_empty() {
         return Err("ERR The command has no key arguments".into());
     }

@@ -38,6 +38,7 @@ pub static COMMANDS: &[Command] = &[
         flags: WRITE | DENYOOM | MOVABLEKEYS,
         acl: SORT_ACL,
         keys: KeySpec::ONE,
+        keys_fn: Some(sort_keys),
         handler: sort,
         group: "generic",
         since: "1.0.0",
@@ -73,6 +74,30 @@ struct Opts<'a> {
     by: Option<&'a [u8]>,
     dontsort: bool,
     gets: Vec<&'a [u8]>,
+}
+
+/// SORT's keys for COMMAND GETKEYS and key extraction: the source, plus the STORE destination (the last
+/// one given), skipping the arguments of LIMIT, BY and GET as Redis's sortGetKeys does.
+fn sort_keys(args: &Args<'_>) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        let skip = if a.eq_ignore_ascii_case(b"limit") {
+            2
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            1
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+            1
+        } else {
+            0
+        };
+        i += 1 + skip;
+    }
+    keys.extend(store);
+    keys
 }
 
 fn parse_opts<'a>(args: &Args<'a>, readonly: bool) -> Result<Opts<'a>, CmdError> {

@@ -51,6 +51,9 @@ pub struct Shard {
     version: u64,
     /// Clients blocked on keys of this shard (allocated while any exist).
     waiters: Option<Box<blocking::Waiters>>,
+    /// Hashes of this shard that have fields with TTLs (for the active expiry cycle; like Redis's
+    /// db->hexpires). Entries may be stale (key deleted, TTLs gone): the cycle drops those.
+    hexpires: Option<Box<std::collections::HashSet<(usize, Box<[u8]>)>>>,
 }
 
 impl Shard {
@@ -59,7 +62,55 @@ impl Shard {
             dbs: (0..databases).map(|_| Table::new()).collect(),
             version: 0,
             waiters: None,
+            hexpires: None,
         }
+    }
+
+    /// Remember that the hash at `key` has field TTLs (HEXPIRE and friends call this).
+    pub fn note_field_ttls(&mut self, db: usize, key: &[u8]) {
+        self.hexpires
+            .get_or_insert_with(Default::default)
+            .insert((db, key.into()));
+    }
+
+    /// Reclaim due hash fields nobody touches: up to `budget` fields over this shard's hashes with field
+    /// TTLs; deletes hashes that become empty. Returns (fields removed, keys deleted).
+    pub fn expire_hash_fields(&mut self, now_ms: u64, budget: usize) -> (usize, usize) {
+        let Some(set) = self.hexpires.as_ref() else {
+            return (0, 0);
+        };
+        let keys: Vec<(usize, Box<[u8]>)> = set.iter().cloned().collect();
+        let (mut fields, mut deleted) = (0, 0);
+        let mut done = Vec::new();
+        for (db, key) in keys {
+            if fields >= budget {
+                break;
+            }
+            let table = self.db_mut(db);
+            let (gone, keep) = match table.find_mut(&key).and_then(|e| e.value_mut()) {
+                Some(crate::types::Value::Hash(h)) => {
+                    fields += h.expire_fields(now_ms, budget - fields);
+                    (h.is_empty(), h.has_field_ttls())
+                }
+                _ => (false, false),
+            };
+            if gone {
+                table.remove(&key);
+                deleted += 1;
+            }
+            if gone || !keep {
+                done.push((db, key));
+            }
+        }
+        if let Some(set) = self.hexpires.as_mut() {
+            for k in done {
+                set.remove(&k);
+            }
+            if set.is_empty() {
+                self.hexpires = None;
+            }
+        }
+        (fields, deleted)
     }
 
     /// Read access to one database's table.
