@@ -693,6 +693,8 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         let mut all = ctx.srv.keyspace.lock_all();
         for shard in all.shards() {
             shard.dbs_mut().swap(a, b);
+            // Clients blocked on keys of either database may now find data.
+            shard.all_keys_ready(ctx);
         }
     }
     ctx.srv.workers[ctx.client.worker].dirty.add(1);
