@@ -69,14 +69,64 @@ class Server:
 
 
 def run_benchmark(port, test, clients, pipeline, requests, keyspace, size, cpu):
-    cmd = ["taskset", "-c", str(cpu), "redis-benchmark", "-p", str(port), "-t", test, "-c", str(clients),
+    """`test` is a redis-benchmark -t name, or a list: a custom command line."""
+    what = ["-t", test] if isinstance(test, str) else []
+    cmd = ["taskset", "-c", str(cpu), "redis-benchmark", "-p", str(port)] + what + ["-c", str(clients),
            "-P", str(pipeline), "-n", str(requests), "-r", str(keyspace), "-d", str(size), "--csv"]
+    if not isinstance(test, str):
+        cmd += test
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rows = []
     for line in out.splitlines():
         cols = [c.strip('"') for c in line.split(",")]
         if len(cols) >= 8 and cols[0] != "test":
-            return {"rps": float(cols[1]), "p50": float(cols[4]), "p99": float(cols[6])}
+            rows.append({"rps": float(cols[1]), "p50": float(cols[4]), "p99": float(cols[6])})
+    if rows:
+        # lrange_N runs a LPUSH fill first: the row that matters is the last one.
+        return rows[-1]
     raise RuntimeError("unexpected redis-benchmark output:\n" + out)
+
+
+def pipe_load(srv, commands):
+    """Send RESP commands (lists of bytes) through redis-cli --pipe."""
+    def enc(args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+    data = b"".join(enc(c) for c in commands)
+    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=data, capture_output=True, check=True)
+
+
+def collection_memory(srv, kind, n):
+    """Bytes per element: used_memory delta / elements, for one big collection or many small hashes."""
+    srv.cli("FLUSHALL")
+    time.sleep(0.3)
+    before = srv.info_field("used_memory")
+    batch = 5000
+    if kind == "small-hashes":
+        elements = n * 5
+        cmds = ([b"HSET", b"user:%08d" % i] + sum(([b"field%d" % f, b"value%d" % f] for f in range(5)), [])
+                for i in range(n))
+    else:
+        elements = n
+        def gen():
+            for start in range(0, n, batch):
+                ids = range(start, min(n, start + batch))
+                if kind == "hash":
+                    yield [b"HSET", b"bighash"] + sum(([b"f:%08d" % i, b"v:%08d" % i] for i in ids), [])
+                elif kind == "set":
+                    yield [b"SADD", b"bigset"] + [b"m:%08d" % i for i in ids]
+                elif kind == "zset":
+                    yield [b"ZADD", b"bigzset"] + sum(([b"%d" % i, b"m:%08d" % i] for i in ids), [])
+                elif kind == "list":
+                    yield [b"RPUSH", b"biglist"] + [b"m:%08d" % i for i in ids]
+        cmds = gen()
+    pipe_load(srv, cmds)
+    time.sleep(0.3)
+    after = srv.info_field("used_memory")
+    srv.cli("FLUSHALL")
+    return (after - before) / elements
 
 
 def load_keys(srv, n, size, ttl):
@@ -117,6 +167,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--tests", default="set,get,incr,mset")
+    ap.add_argument("--suite", default="core", choices=["core", "collections"],
+                    help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
@@ -129,6 +181,8 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d')} | redis-server {version} vs ferrodis ({a.threads} worker) | "
           f"server cpu {a.server_cpu}, redis-benchmark cpu {a.client_cpu} | {a.rounds} rounds, median\n")
     try:
+        if a.suite == "collections":
+            return collections_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -161,6 +215,45 @@ def main():
     finally:
         for s in servers.values():
             s.stop()
+
+
+def collections_suite(a, servers):
+    # A 1000-member sorted set for the ZRANGEBYSCORE / ZRANK loads.
+    for srv in servers.values():
+        pipe_load(srv, [[b"ZADD", b"bz"] + sum(([b"%d" % i, b"m:%d" % i] for i in range(1000)), [])])
+    loads = [
+        ("LPUSH", "lpush"), ("RPOP", "rpop"), ("LRANGE_100", "lrange_100"), ("SADD", "sadd"),
+        ("SPOP", "spop"), ("HSET", "hset"), ("ZADD", "zadd"),
+        ("ZRANGEBYSCORE 0 100 LIMIT 0 10", ["ZRANGEBYSCORE", "bz", "0", "100", "LIMIT", "0", "10"]),
+        ("ZRANK", ["ZRANK", "bz", "m:__rand_int__"]),
+    ]
+    print("| test | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for label, test in loads:
+        for pipeline in (1, 16):
+            res = {name: [] for name in servers}
+            for _ in range(a.rounds):
+                for name, srv in servers.items():
+                    keyspace = 1000 if label == "ZRANK" else 100_000
+                    res[name].append(run_benchmark(srv.port, test, 50, pipeline, a.requests // 2,
+                                                   keyspace, 3, a.client_cpu))
+            med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                   for n, rs in res.items()}
+            r, f = med["redis"], med["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
+    if a.skip_memory:
+        return
+    print("\n| memory per element | redis B/elem | ferrodis B/elem | ratio |")
+    print("|---|---|---|---|")
+    for kind, n, label in [("hash", a.memkeys, f"{a.memkeys}-field hash"),
+                           ("set", a.memkeys, f"{a.memkeys}-member set"),
+                           ("zset", a.memkeys, f"{a.memkeys}-member sorted set"),
+                           ("list", a.memkeys, f"{a.memkeys}-element list"),
+                           ("small-hashes", a.memkeys // 10, f"{a.memkeys // 10} hashes of 5 fields")]:
+        vals = {name: collection_memory(srv, kind, n) for name, srv in servers.items()}
+        print(f"| {label} | {vals['redis']:.1f} | {vals['ferrodis']:.1f} | "
+              f"{vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

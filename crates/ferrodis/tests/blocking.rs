@@ -449,22 +449,42 @@ fn keys_arriving_by_rename_move_and_swapdb_wake_waiters() {
     let mut a = srv.raw();
     a.send("BLPOP target 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("RPUSH").arg("source").arg("r").query(&mut con).unwrap();
-    let _: () = redis::cmd("RENAME").arg("source").arg("target").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("source")
+        .arg("r")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("RENAME")
+        .arg("source")
+        .arg("target")
+        .query(&mut con)
+        .unwrap();
     a.expect("*2\r\n$6\r\ntarget\r\n$1\r\nr\r\n");
     // A key overwritten with another type keeps its waiter blocked.
     a.send("BLPOP t2 0");
     wait_blocked(&mut con, 1);
-    let _: () = redis::cmd("SET").arg("t2").arg("string").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("t2")
+        .arg("string")
+        .query(&mut con)
+        .unwrap();
     a.quiet(150);
     let _: () = redis::cmd("DEL").arg("t2").query(&mut con).unwrap();
-    let _: () = redis::cmd("RPUSH").arg("t2").arg("ok").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("t2")
+        .arg("ok")
+        .query(&mut con)
+        .unwrap();
     a.expect("*2\r\n$2\r\nt2\r\n$2\r\nok\r\n");
     // SWAPDB brings a list into the waiter's database.
     a.send("BLPOP swapped 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("SELECT").arg(1).query(&mut con).unwrap();
-    let _: () = redis::cmd("RPUSH").arg("swapped").arg("s").query(&mut con).unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg("swapped")
+        .arg("s")
+        .query(&mut con)
+        .unwrap();
     let _: () = redis::cmd("SWAPDB").arg(0).arg(1).query(&mut con).unwrap();
     a.expect("*2\r\n$7\r\nswapped\r\n$1\r\ns\r\n");
 }

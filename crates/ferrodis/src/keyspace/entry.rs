@@ -40,12 +40,23 @@ enum Kv {
         vlen: u8,
         buf: [u8; PACKED_CAP],
     },
+    /// A short key stored inline, with a non-inline value (collections, big strings): saves the key's own
+    /// allocation.
+    Inline {
+        lru: u32,
+        klen: u8,
+        kbuf: [u8; INLINE_KEY],
+        value: Value,
+    },
     Split {
         lru: u32,
         key: Box<[u8]>,
         value: Value,
     },
 }
+
+/// Longest key stored inline next to a non-inline value.
+const INLINE_KEY: usize = 18;
 
 /// A borrowed view of an entry's value.
 pub enum ValueRef<'a> {
@@ -74,6 +85,7 @@ impl Entry {
     pub fn key(&self) -> &[u8] {
         match &self.kv {
             Kv::Packed { klen, buf, .. } => &buf[..*klen as usize],
+            Kv::Inline { klen, kbuf, .. } => &kbuf[..*klen as usize],
             Kv::Split { key, .. } => key,
         }
     }
@@ -90,8 +102,12 @@ impl Entry {
             Kv::Split {
                 value: Value::Str(s),
                 ..
+            }
+            | Kv::Inline {
+                value: Value::Str(s),
+                ..
             } => ValueRef::Str(s),
-            Kv::Split { value, .. } => ValueRef::Other(value),
+            Kv::Split { value, .. } | Kv::Inline { value, .. } => ValueRef::Other(value),
         }
     }
 
@@ -113,7 +129,7 @@ impl Entry {
     pub fn value_mut(&mut self) -> Option<&mut Value> {
         match &mut self.kv {
             Kv::Packed { .. } => None,
-            Kv::Split { value, .. } => Some(value),
+            Kv::Split { value, .. } | Kv::Inline { value, .. } => Some(value),
         }
     }
 
@@ -131,8 +147,12 @@ impl Entry {
             Kv::Split {
                 value: Value::Str(s),
                 ..
+            }
+            | Kv::Inline {
+                value: Value::Str(s),
+                ..
             } => Some(std::mem::take(s)),
-            Kv::Split { .. } => None,
+            Kv::Split { .. } | Kv::Inline { .. } => None,
         }
     }
 
@@ -148,6 +168,7 @@ impl Entry {
             },
         ) {
             Kv::Packed { klen, buf, .. } => Kv::build(&buf[..klen as usize], value, lru),
+            Kv::Inline { klen, kbuf, .. } => Kv::build(&kbuf[..klen as usize], value, lru),
             Kv::Split { key, .. } => Kv::with_boxed_key(key, value, lru),
         };
         self.kv = kv;
@@ -169,6 +190,15 @@ impl Entry {
                 value: Value::Str(v),
                 ..
             } if key.len() + s.len() > PACKED_CAP => {
+                v.clear();
+                v.extend_from_slice(s);
+                v.shrink_to_fit();
+            }
+            Kv::Inline {
+                klen,
+                value: Value::Str(v),
+                ..
+            } if *klen as usize + s.len() > PACKED_CAP => {
                 v.clear();
                 v.extend_from_slice(s);
                 v.shrink_to_fit();
@@ -207,14 +237,14 @@ impl Entry {
     #[inline]
     fn meta(&self) -> u32 {
         match &self.kv {
-            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
+            Kv::Packed { lru, .. } | Kv::Inline { lru, .. } | Kv::Split { lru, .. } => *lru,
         }
     }
 
     #[inline]
     fn meta_mut(&mut self) -> &mut u32 {
         match &mut self.kv {
-            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => lru,
+            Kv::Packed { lru, .. } | Kv::Inline { lru, .. } | Kv::Split { lru, .. } => lru,
         }
     }
 
@@ -273,7 +303,7 @@ impl Entry {
     pub fn rekey(self: Box<Self>, key: &[u8]) -> Box<Entry> {
         let Entry { expire_at, kv, .. } = *self;
         let lru = match &kv {
-            Kv::Packed { lru, .. } | Kv::Split { lru, .. } => *lru,
+            Kv::Packed { lru, .. } | Kv::Inline { lru, .. } | Kv::Split { lru, .. } => *lru,
         };
         let kv = match kv {
             Kv::Packed {
@@ -282,7 +312,7 @@ impl Entry {
                 let k = klen as usize;
                 Kv::build_str(key, &buf[k..k + vlen as usize], lru)
             }
-            Kv::Split { value, .. } => Kv::build(key, value, lru),
+            Kv::Split { value, .. } | Kv::Inline { value, .. } => Kv::build(key, value, lru),
         };
         Box::new(Entry {
             next: None,
@@ -296,17 +326,34 @@ impl Kv {
     fn build(key: &[u8], value: Value, lru: u32) -> Kv {
         match value {
             Value::Str(s) if key.len() + s.len() <= PACKED_CAP => Kv::build_str(key, &s, lru),
-            value => Kv::Split {
+            value => Kv::unpacked(key, value, lru),
+        }
+    }
+
+    /// A key with a value that is not packed: inline key if short, else a boxed one.
+    fn unpacked(key: &[u8], value: Value, lru: u32) -> Kv {
+        if key.len() <= INLINE_KEY {
+            let mut kbuf = [0u8; INLINE_KEY];
+            kbuf[..key.len()].copy_from_slice(key);
+            Kv::Inline {
+                lru,
+                klen: key.len() as u8,
+                kbuf,
+                value,
+            }
+        } else {
+            Kv::Split {
                 lru,
                 key: key.into(),
                 value,
-            },
+            }
         }
     }
 
     fn with_boxed_key(key: Box<[u8]>, value: Value, lru: u32) -> Kv {
         match value {
             Value::Str(s) if key.len() + s.len() <= PACKED_CAP => Kv::build_str(&key, &s, lru),
+            value if key.len() <= INLINE_KEY => Kv::unpacked(&key, value, lru),
             value => Kv::Split { lru, key, value },
         }
     }
@@ -323,11 +370,7 @@ impl Kv {
                 buf,
             }
         } else {
-            Kv::Split {
-                lru,
-                key: key.into(),
-                value: Value::Str(s.to_vec()),
-            }
+            Kv::unpacked(key, Value::Str(s.to_vec()), lru)
         }
     }
 }
@@ -369,6 +412,21 @@ mod tests {
         assert_eq!(e2.key(), b"other");
         assert_eq!(e2.as_str(), Some(&b"x"[..]));
         assert_eq!(e2.expire_at(), Some(123));
+    }
+
+    #[test]
+    fn short_key_with_collection_value_is_inline() {
+        let mut e = Entry::new(b"user:00000001", Value::Str(vec![b'v'; 100]), 3);
+        assert!(matches!(e.kv, Kv::Inline { .. }));
+        assert_eq!(e.key(), b"user:00000001");
+        assert_eq!(e.as_str().map(|s| s.len()), Some(100));
+        e.set_str(b"tiny");
+        assert!(e.is_packed());
+        e.set_value(Value::Str(vec![b'w'; 64]));
+        assert!(matches!(e.kv, Kv::Inline { .. }));
+        let e = e.rekey(&[b'k'; 30]);
+        assert!(matches!(e.kv, Kv::Split { .. }));
+        assert_eq!(e.as_str().map(|s| s.len()), Some(64));
     }
 
     #[test]
