@@ -183,7 +183,54 @@ pub struct Keyspace {
     databases: usize,
 }
 
-pub type ShardGuard<'a> = MutexGuard<'a, Shard>;
+/// Access to one locked shard: either a lock taken now, or a shard this thread already holds for a
+/// transaction or script ([`Keyspace::hold`]), which is then reused instead of locked again.
+pub enum ShardGuard<'a> {
+    Locked(MutexGuard<'a, Shard>),
+    Held(&'a mut Shard),
+}
+
+impl std::ops::Deref for ShardGuard<'_> {
+    type Target = Shard;
+    #[inline]
+    fn deref(&self) -> &Shard {
+        match self {
+            ShardGuard::Locked(g) => g,
+            ShardGuard::Held(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ShardGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Shard {
+        match self {
+            ShardGuard::Locked(g) => g,
+            ShardGuard::Held(s) => s,
+        }
+    }
+}
+
+thread_local! {
+    /// Shards this thread holds for the transaction or script it is running (sorted by index), as raw
+    /// pointers into their locked mutexes. Set only by [`Held`], which keeps the locks for as long.
+    static HELD: std::cell::RefCell<Vec<(usize, *mut Shard)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Shard locks held for a whole transaction or script (two-phase locking, DESIGN.md §2.3): while it lives,
+/// every lock request of this thread for one of these shards is served from it without locking again, so
+/// the commands inside run unchanged and atomically. Requests for other shards are a planning error.
+pub struct Held<'a> {
+    _guard: MultiGuard<'a>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().clear());
+        HOLDING.with(|h| h.set(false));
+    }
+}
 
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
@@ -199,15 +246,37 @@ impl Keyspace {
         self.databases
     }
 
+    #[inline]
+    fn acquire(&self, idx: usize) -> ShardGuard<'_> {
+        if HOLDING.with(|h| h.get()) {
+            let held = HELD.with(|h| {
+                let h = h.borrow();
+                h.binary_search_by_key(&idx, |(i, _)| *i)
+                    .ok()
+                    .map(|at| h[at].1)
+            });
+            match held {
+                // SAFETY: the pointer targets a shard whose lock this thread holds in a live `Held`; the
+                // commands running under it use one guard per shard at a time (as they must with plain
+                // locks too), so this is the only live reference to the shard.
+                Some(p) => return ShardGuard::Held(unsafe { &mut *p }),
+                None => crate::log::warning(&format!(
+                    "internal: shard {idx} requested outside the transaction's planned locks"
+                )),
+            }
+        }
+        ShardGuard::Locked(self.shards[idx].lock())
+    }
+
     /// Lock the shard that owns `key`.
     #[inline]
     pub fn lock_key(&self, key: &[u8]) -> ShardGuard<'_> {
-        self.shards[shard_of(key)].lock()
+        self.acquire(shard_of(key))
     }
 
     #[inline]
     pub fn lock_shard(&self, idx: usize) -> ShardGuard<'_> {
-        self.shards[idx].lock()
+        self.acquire(idx)
     }
 
     /// Lock the shards of several keys, in ascending order (deadlock-free). The returned set maps a key to
@@ -216,7 +285,7 @@ impl Keyspace {
         let mut idx: Vec<usize> = keys.into_iter().map(shard_of).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx.iter().map(|&i| self.shards[i].lock()).collect();
+        let guards = idx.iter().map(|&i| self.acquire(i)).collect();
         MultiGuard { idx, guards }
     }
 
@@ -224,24 +293,38 @@ impl Keyspace {
     pub fn lock_all(&self) -> MultiGuard<'_> {
         MultiGuard {
             idx: (0..NUM_SHARDS).collect(),
-            guards: self.shards.iter().map(|s| s.lock()).collect(),
+            guards: (0..NUM_SHARDS).map(|i| self.acquire(i)).collect(),
         }
+    }
+
+    /// Keep the shards of `guard` locked for a transaction or script running on this thread: until the
+    /// returned value is dropped, lock requests of this thread for them reuse these locks.
+    pub fn hold<'a>(&self, mut guard: MultiGuard<'a>) -> Held<'a> {
+        let ptrs: Vec<(usize, *mut Shard)> = guard
+            .idx
+            .iter()
+            .zip(guard.guards.iter_mut())
+            .map(|(&i, g)| (i, &mut **g as *mut Shard))
+            .collect();
+        HELD.with(|h| *h.borrow_mut() = ptrs);
+        HOLDING.with(|h| h.set(true));
+        Held { _guard: guard }
     }
 
     /// Number of keys in a database (locks each shard briefly, one at a time).
     pub fn dbsize(&self, db: usize) -> usize {
-        self.shards.iter().map(|s| s.lock().db(db).len()).sum()
+        (0..NUM_SHARDS).map(|i| self.acquire(i).db(db).len()).sum()
     }
 
     /// Number of waiter registrations on keys (INFO total_blocking_keys).
     pub fn blocking_keys(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().waiter_count()).sum()
+        (0..NUM_SHARDS).map(|i| self.acquire(i).waiter_count()).sum()
     }
 
     /// (keys, keys with TTL) of a database.
     pub fn db_counts(&self, db: usize) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(k, v), s| {
-            let s = s.lock();
+        (0..NUM_SHARDS).fold((0, 0), |(k, v), i| {
+            let s = self.acquire(i);
             (k + s.db(db).len(), v + s.db(db).volatile_len())
         })
     }
@@ -271,6 +354,25 @@ impl<'a> MultiGuard<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_shards_are_reused_then_released() {
+        let ks = std::sync::Arc::new(Keyspace::new(1));
+        let held = ks.hold(ks.lock_many([&b"a"[..], &b"b"[..]]));
+        // Re-entrant: these would deadlock with plain mutexes.
+        ks.lock_key(b"a").db_mut(0).insert_new(Entry::new_str(b"a", b"1", 0));
+        {
+            let mut g = ks.lock_many([&b"b"[..], &b"a"[..]]);
+            assert!(g.shard(b"a").db(0).find(b"a").is_some());
+        }
+        // Another thread waits for the held lock until the hold ends.
+        let ks2 = ks.clone();
+        let t = std::thread::spawn(move || ks2.lock_key(b"a").db(0).len());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!t.is_finished());
+        drop(held);
+        assert_eq!(t.join().unwrap(), 1);
+    }
 
     #[test]
     fn slots_match_redis_cluster() {
