@@ -44,6 +44,14 @@ pub struct Blocked {
     pub argv: Vec<Vec<u8>>,
 }
 
+impl Client {
+    /// Subscribed to any channel, pattern or shard channel (RESP2 subscribed mode).
+    #[inline]
+    pub fn subscribed(&self) -> bool {
+        self.info.subs.iter().any(|s| s.load(Relaxed) > 0)
+    }
+}
+
 /// What CLIENT LIST / CLIENT INFO / CLIENT KILL need to see of a connection.
 pub struct ClientInfo {
     pub id: u64,
@@ -69,6 +77,30 @@ pub struct ClientInfo {
     pub kill: tokio::sync::Notify,
     /// The waiter of a blocked command in progress (CLIENT UNBLOCK, CLIENT LIST flags).
     pub waiter: Mutex<Option<Arc<crate::keyspace::blocking::Waiter>>>,
+    /// Messages pushed to this client by others (pub/sub messages, keyspace notifications, invalidations),
+    /// already encoded in its protocol; its connection task writes them out.
+    pub outbox: Mutex<Outbox>,
+    pub outbox_notify: tokio::sync::Notify,
+    /// Subscription counts (channels, patterns, shard channels), kept by the pub/sub commands.
+    pub subs: [AtomicU64; 3],
+}
+
+/// Pending pushed messages of a client, with output-buffer-limit bookkeeping.
+#[derive(Default)]
+pub struct Outbox {
+    pub buf: Vec<u8>,
+    /// Messages in `buf` (CLIENT LIST oll).
+    pub msgs: u64,
+    /// Since when the buffer has been over the soft limit.
+    soft_since: Option<Instant>,
+}
+
+/// One client class's client-output-buffer-limit: hard bytes, soft bytes, soft seconds (0 = no limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
 }
 
 impl ClientInfo {
@@ -94,7 +126,65 @@ impl ClientInfo {
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
             waiter: Mutex::new(None),
+            outbox: Mutex::new(Outbox::default()),
+            outbox_notify: tokio::sync::Notify::new(),
+            subs: Default::default(),
         }
+    }
+
+    /// Queue a pushed message for this client. Past its class's output buffer limit (hard, or soft for
+    /// longer than allowed) the client is disconnected instead, as Redis does, so a subscriber that stops
+    /// reading cannot grow the server's memory without bound. Returns false if the client was dropped.
+    pub fn push(&self, msg: &[u8], limit: OutputLimit) -> bool {
+        let mut o = self.outbox.lock();
+        if self.killed.load(Relaxed) {
+            return false;
+        }
+        o.buf.extend_from_slice(msg);
+        o.msgs += 1;
+        let len = o.buf.len() as u64;
+        let over = if limit.hard > 0 && len > limit.hard {
+            true
+        } else if limit.soft > 0 && len > limit.soft {
+            let since = *o.soft_since.get_or_insert_with(Instant::now);
+            since.elapsed().as_secs() >= limit.soft_secs
+        } else {
+            o.soft_since = None;
+            false
+        };
+        self.omem.store(len, Relaxed);
+        if over {
+            o.buf = Vec::new();
+            o.msgs = 0;
+            drop(o);
+            crate::log::warning(&format!(
+                "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.id, self.addr
+            ));
+            self.request_kill();
+            return false;
+        }
+        drop(o);
+        self.outbox_notify.notify_one();
+        true
+    }
+
+    /// Move pushed messages into `out` (the connection's reply buffer). Returns whether there were any.
+    pub fn drain_outbox(&self, out: &mut Vec<u8>) -> bool {
+        let mut o = self.outbox.lock();
+        if o.buf.is_empty() {
+            return false;
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut o.buf);
+        } else {
+            out.extend_from_slice(&o.buf);
+            o.buf.clear();
+        }
+        o.msgs = 0;
+        o.soft_since = None;
+        self.omem.store(0, Relaxed);
+        true
     }
 
     pub fn request_kill(&self) {
@@ -144,7 +234,7 @@ impl ClientInfo {
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -154,10 +244,14 @@ impl ClientInfo {
             self.idle_secs(),
             flags,
             self.db.load(Relaxed),
+            self.subs[0].load(Relaxed),
+            self.subs[1].load(Relaxed),
+            self.subs[2].load(Relaxed),
             multi,
             qbuf,
             16384u64.saturating_sub(qbuf),
             16384,
+            self.outbox.lock().msgs,
             omem,
             16384 + qbuf + omem,
             cmd_name,

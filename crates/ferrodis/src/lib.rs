@@ -9,6 +9,7 @@ pub mod info;
 pub mod keyspace;
 pub mod log;
 pub mod net;
+pub mod notify;
 pub mod server;
 pub mod types;
 

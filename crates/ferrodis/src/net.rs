@@ -299,13 +299,21 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         let n = tokio::select! {
             biased;
             _ = info.kill.notified() => return,
-            r = read_with_timeout(stream, &mut rbuf, set.timeout) => match r {
+            _ = info.outbox_notify.notified() => 0,
+            r = read_with_timeout(stream, &mut rbuf, idle_timeout(&info, set.timeout)) => match r {
                 Some(n) if n > 0 => n,
                 _ => return,
             },
         };
         if info.killed.load(Relaxed) {
             return;
+        }
+        if n == 0 {
+            // Messages pushed by other clients.
+            if info.drain_outbox(&mut out) && !flush(stream, &mut out, stats).await {
+                return;
+            }
+            continue;
         }
         stats.net_in.add(n as u64);
         if srv.config_epoch.load(Relaxed) != set.epoch {
@@ -376,6 +384,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         info.qbuf.store(rbuf.len() as u64, Relaxed);
         info.last_active_ms
             .store(info.created.elapsed().as_millis() as u64, Relaxed);
+        info.drain_outbox(&mut out);
         if !out.is_empty() && !flush(stream, &mut out, stats).await {
             return;
         }
@@ -459,6 +468,15 @@ async fn wait_blocked<S: AsyncRead + Unpin>(
         }
         None if eof || info.killed.load(Relaxed) => Wake::Gone,
         None => Wake::Reply(b.timeout_reply),
+    }
+}
+
+/// The idle timeout applies to normal clients only (Redis never times out subscribers).
+fn idle_timeout(info: &ClientInfo, timeout: u64) -> u64 {
+    if info.subs.iter().any(|s| s.load(Relaxed) > 0) {
+        0
+    } else {
+        timeout
     }
 }
 

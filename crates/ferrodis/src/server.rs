@@ -117,6 +117,9 @@ pub struct Server {
     pub peak_memory: AtomicU64,
     /// Bytes allocated, sampled from jemalloc by the background cycle (for the maxmemory check on the hot path).
     pub used_memory: AtomicU64,
+    /// Whether any consumer of key events is enabled (keyspace notifications, client tracking): when
+    /// false, writes record nothing.
+    pub key_events: AtomicBool,
     /// Copy of `maxmemory` readable without the config lock.
     pub maxmemory: AtomicU64,
     /// Compact-encoding thresholds, readable without any lock (CONFIG SET stores them).
@@ -190,6 +193,7 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
+            key_events: AtomicBool::new(false),
             encoding: AtomicLimits::new(config.encoding),
             config: RwLock::new(config),
         }

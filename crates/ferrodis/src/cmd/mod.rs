@@ -473,6 +473,8 @@ pub struct Ctx<'a> {
     /// Unix time in milliseconds, sampled once per command (Redis caches it per command too, so a command
     /// sees one consistent "now").
     pub now_ms: u64,
+    /// Key events recorded by this command (see crate::notify), delivered after it.
+    pub events: std::cell::RefCell<Vec<crate::notify::KeyEvent>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -558,6 +560,19 @@ impl Default for BatchClock {
     }
 }
 
+/// What a RESP2 client may run while subscribed.
+const SUBSCRIBED_MODE_OK: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "sunsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
 /// Run one request: resolve it in the table, check authentication, call the handler, account statistics,
 /// write the reply (or error) to `out`, honouring CLIENT REPLY OFF/SKIP.
 pub fn execute(
@@ -586,6 +601,16 @@ pub fn execute(
             if !client.authenticated && !cmd.has(flags::NO_AUTH) {
                 stats.cmds[id].rejected.add(1);
                 Err(err::NOAUTH.into())
+            } else if !client.resp3
+                && client.subscribed()
+                && !SUBSCRIBED_MODE_OK.contains(&cmd.name)
+            {
+                stats.cmds[id].rejected.add(1);
+                Err(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    reg.full_name(id)
+                )
+                .into())
             } else if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
                 stats.cmds[id].rejected.add(1);
                 Err(err::OOM.into())
@@ -595,8 +620,13 @@ pub fn execute(
                     client,
                     out,
                     now_ms: clock.now_ms(),
+                    events: Default::default(),
                 };
                 let r = (cmd.handler)(&mut ctx, args);
+                let events = ctx.events.into_inner();
+                if !events.is_empty() {
+                    crate::notify::after_command(srv, &events);
+                }
                 let st = &stats.cmds[id];
                 st.calls.add(1);
                 st.usec.add(clock.lap_us());
@@ -642,6 +672,7 @@ impl<'a> Ctx<'a> {
             Lookup::Expired => {
                 stats.expired.add(1);
                 stats.misses.add(1);
+                self.key_event(self.client.db, key, "expired");
                 None
             }
             Lookup::Missing => {
@@ -662,6 +693,7 @@ impl<'a> Ctx<'a> {
             }
             Lookup::Expired => {
                 self.srv.workers[self.client.worker].expired.add(1);
+                self.key_event(self.client.db, key, "expired");
                 None
             }
             Lookup::Missing => None,
@@ -678,9 +710,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
-    pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], _event: &'static str) {
+    pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
+        self.key_event(db, key, event);
         shard.key_ready(db, key, self);
+    }
+
+    /// Record a key event for delivery after the command (notifications, invalidation), if anyone
+    /// consumes them. `modified_in` calls this; events without a modification ("expired" on a lazy
+    /// delete is reported as a modification too) may call it directly.
+    pub fn key_event(&self, db: usize, key: &[u8], event: &'static str) {
+        if self
+            .srv
+            .key_events
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.events.borrow_mut().push(crate::notify::KeyEvent {
+                db,
+                key: key.to_vec(),
+                event,
+            });
+        }
     }
 
     /// Count keys removed because their TTL passed.

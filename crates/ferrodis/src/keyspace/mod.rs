@@ -318,7 +318,9 @@ impl Keyspace {
 
     /// Number of waiter registrations on keys (INFO total_blocking_keys).
     pub fn blocking_keys(&self) -> usize {
-        (0..NUM_SHARDS).map(|i| self.acquire(i).waiter_count()).sum()
+        (0..NUM_SHARDS)
+            .map(|i| self.acquire(i).waiter_count())
+            .sum()
     }
 
     /// (keys, keys with TTL) of a database.
@@ -360,7 +362,9 @@ mod tests {
         let ks = std::sync::Arc::new(Keyspace::new(1));
         let held = ks.hold(ks.lock_many([&b"a"[..], &b"b"[..]]));
         // Re-entrant: these would deadlock with plain mutexes.
-        ks.lock_key(b"a").db_mut(0).insert_new(Entry::new_str(b"a", b"1", 0));
+        ks.lock_key(b"a")
+            .db_mut(0)
+            .insert_new(Entry::new_str(b"a", b"1", 0));
         {
             let mut g = ks.lock_many([&b"b"[..], &b"a"[..]]);
             assert!(g.shard(b"a").db(0).find(b"a").is_some());
