@@ -31,6 +31,40 @@ pub struct Client {
     /// Set by a blocking command that found nothing to pop: the connection waits on it before running the
     /// rest of its pipeline.
     pub blocked: Option<Blocked>,
+    /// Inside MULTI: the queued commands.
+    pub multi: Option<MultiState>,
+    /// Keys WATCHed for the next EXEC.
+    pub watch: Option<WatchSet>,
+    /// Running the commands of an EXEC: blocking commands must not block.
+    pub in_exec: bool,
+}
+
+#[derive(Default)]
+pub struct MultiState {
+    pub queued: Vec<Queued>,
+    /// A command failed to queue (unknown, wrong arity, ...): EXEC will answer EXECABORT.
+    pub errored: bool,
+}
+
+/// A queued command: registry id and its arguments (flattened, with spans).
+pub struct Queued {
+    pub id: usize,
+    pub argv: Vec<u8>,
+    pub spans: Vec<(usize, usize)>,
+}
+
+pub struct WatchSet {
+    /// Set by any writer of a watched key (inside its shard lock).
+    pub flag: Arc<AtomicBool>,
+    pub keys: Vec<WatchedKey>,
+}
+
+pub struct WatchedKey {
+    pub db: usize,
+    pub key: Vec<u8>,
+    /// Whether the key existed (unexpired) at WATCH time: if it is gone at EXEC without a write (expired
+    /// or flushed), the transaction fails too.
+    pub existed: bool,
 }
 
 /// A command waiting for keys (see keyspace::blocking).

@@ -243,8 +243,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         no_evict: false,
         no_touch: false,
         blocked: None,
+        multi: None,
+        watch: None,
+        in_exec: false,
     };
     connection_loop(&srv, &mut client, &mut stream).await;
+    cmd::transactions::unwatch(&srv, &mut client);
     let _ = stream.shutdown().await;
 }
 

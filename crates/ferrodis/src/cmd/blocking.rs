@@ -453,6 +453,11 @@ pub fn block(
     timeout_reply: Vec<u8>,
     serve: ServeFn,
 ) {
+    if ctx.client.in_exec {
+        // Inside a transaction a blocking command acts as its non-blocking form: it times out at once.
+        ctx.out.extend_from_slice(&timeout_reply);
+        return;
+    }
     let db = ctx.client.db;
     let mut owned: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
     owned.dedup();

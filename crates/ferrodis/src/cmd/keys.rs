@@ -692,6 +692,7 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if a != b {
         let mut all = ctx.srv.keyspace.lock_all();
         for shard in all.shards() {
+            shard.touch_watched_swap(a, b, ctx.now_ms);
             shard.dbs_mut().swap(a, b);
             // Clients blocked on keys of either database may now find data.
             shard.all_keys_ready(ctx);

@@ -14,6 +14,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 use crate::client::Client;
@@ -302,7 +303,7 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 10] {
+pub fn families() -> [&'static [Command]; 11] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -314,6 +315,7 @@ pub fn families() -> [&'static [Command]; 10] {
         sort::COMMANDS,
         server::COMMANDS,
         connection::COMMANDS,
+        transactions::COMMANDS,
     ]
 }
 
@@ -589,6 +591,7 @@ pub fn execute(
     if skipping {
         client.reply_mode = ReplyMode::On;
     }
+    let mut ran_handler = false;
     let result = match reg.resolve(&args) {
         Err(e) => {
             if let Some(id) = reg.rejected_id(&args) {
@@ -611,36 +614,34 @@ pub fn execute(
                     reg.full_name(id)
                 )
                 .into())
+            } else if client.multi.is_some() && !transactions::runs_in_multi(cmd) {
+                if cmd.has(flags::NO_MULTI) {
+                    stats.cmds[id].rejected.add(1);
+                    Err("ERR Command not allowed inside a transaction".into())
+                } else {
+                    transactions::queue(client, id, &args);
+                    Reply::new(out, client.resp3).simple("QUEUED");
+                    Ok(())
+                }
             } else if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
                 stats.cmds[id].rejected.add(1);
                 Err(err::OOM.into())
             } else {
-                let mut ctx = Ctx {
-                    srv,
-                    client,
-                    out,
-                    now_ms: clock.now_ms(),
-                    events: Default::default(),
-                };
-                let r = (cmd.handler)(&mut ctx, args);
-                let events = ctx.events.into_inner();
+                ran_handler = true;
+                let (r, events) = run(srv, client, out, id, args, clock);
                 if !events.is_empty() {
                     crate::notify::after_command(srv, &events);
                 }
-                let st = &stats.cmds[id];
-                st.calls.add(1);
-                st.usec.add(clock.lap_us());
-                if r.is_err() {
-                    st.failed.add(1);
-                }
-                client
-                    .info
-                    .last_cmd
-                    .store(id as u32, std::sync::atomic::Ordering::Relaxed);
                 r
             }
         }
     };
+    if result.is_err() && !ran_handler {
+        // A command rejected while queueing makes EXEC fail (Redis's flagTransaction).
+        if let Some(m) = client.multi.as_mut() {
+            m.errored = true;
+        }
+    }
     if let Err(e) = result {
         Reply::new(out, client.resp3).error(e.msg());
         srv.record_error(e.msg());
@@ -650,6 +651,39 @@ pub fn execute(
     if skipping || matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext) {
         out.truncate(start_len);
     }
+}
+
+/// Run a resolved command's handler and account it in commandstats. Returns its result and the key events
+/// it recorded (the caller delivers them once no shard lock is held).
+pub fn run(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    out: &mut Vec<u8>,
+    id: usize,
+    args: Args<'_>,
+    clock: &mut BatchClock,
+) -> (CmdResult, Vec<crate::notify::KeyEvent>) {
+    let cmd = Registry::get().command(id);
+    let mut ctx = Ctx {
+        srv,
+        client,
+        out,
+        now_ms: clock.now_ms(),
+        events: Default::default(),
+    };
+    let r = (cmd.handler)(&mut ctx, args);
+    let events = ctx.events.into_inner();
+    let st = &srv.workers[client.worker].cmds[id];
+    st.calls.add(1);
+    st.usec.add(clock.lap_us());
+    if r.is_err() {
+        st.failed.add(1);
+    }
+    client
+        .info
+        .last_cmd
+        .store(id as u32, std::sync::atomic::Ordering::Relaxed);
+    (r, events)
 }
 
 use crate::client::ReplyMode;
@@ -713,6 +747,7 @@ impl<'a> Ctx<'a> {
     pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
         self.key_event(db, key, event);
+        shard.touch_watched(db, key);
         shard.key_ready(db, key, self);
     }
 

@@ -54,7 +54,14 @@ pub struct Shard {
     /// Hashes of this shard that have fields with TTLs (for the active expiry cycle; like Redis's
     /// db->hexpires). Entries may be stale (key deleted, TTLs gone): the cycle drops those.
     hexpires: Option<Box<std::collections::HashSet<(usize, Box<[u8]>)>>>,
+    /// WATCHed keys of this shard and the flags of the clients watching them.
+    watchers: Option<Box<WatchMap>>,
 }
+
+type WatchMap = std::collections::HashMap<
+    (usize, Box<[u8]>),
+    Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+>;
 
 impl Shard {
     fn new(databases: usize) -> Self {
@@ -63,6 +70,71 @@ impl Shard {
             version: 0,
             waiters: None,
             hexpires: None,
+            watchers: None,
+        }
+    }
+
+    pub fn add_watch(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let list = self
+            .watchers
+            .get_or_insert_with(Default::default)
+            .entry((db, key.into()))
+            .or_default();
+        if !list.iter().any(|f| std::sync::Arc::ptr_eq(f, flag)) {
+            list.push(flag.clone());
+        }
+    }
+
+    pub fn remove_watch(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        if let Some(w) = self.watchers.as_mut() {
+            let k = (db, Box::<[u8]>::from(key));
+            if let Some(list) = w.get_mut(&k) {
+                list.retain(|f| !std::sync::Arc::ptr_eq(f, flag));
+                if list.is_empty() {
+                    w.remove(&k);
+                }
+            }
+            if w.is_empty() {
+                self.watchers = None;
+            }
+        }
+    }
+
+    /// A key was written: fail the transactions watching it.
+    #[inline]
+    pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        if let Some(w) = self.watchers.as_ref() {
+            if let Some(list) = w.get(&(db, Box::<[u8]>::from(key))) {
+                for f in list {
+                    f.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// SWAPDB a b: a watched key of either database is touched if it exists in either (as Redis does).
+    pub fn touch_watched_swap(&mut self, a: usize, b: usize, now_ms: u64) {
+        let Some(w) = self.watchers.as_ref() else {
+            return;
+        };
+        for ((db, key), list) in w.iter() {
+            if (*db == a || *db == b)
+                && (self.get(a, key, now_ms).is_some() || self.get(b, key, now_ms).is_some())
+            {
+                for f in list {
+                    f.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
         }
     }
 
