@@ -37,6 +37,8 @@ pub struct Client {
     pub watch: Option<WatchSet>,
     /// Running the commands of an EXEC: blocking commands must not block.
     pub in_exec: bool,
+    /// CLIENT TRACKING state while tracking is on (see crate::tracking).
+    pub tracking: Option<Box<crate::tracking::Tracking>>,
 }
 
 #[derive(Default)]

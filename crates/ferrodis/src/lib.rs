@@ -11,6 +11,7 @@ pub mod log;
 pub mod net;
 pub mod notify;
 pub mod server;
+pub mod tracking;
 pub mod types;
 
 use std::sync::Arc;

@@ -246,6 +246,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         multi: None,
         watch: None,
         in_exec: false,
+        tracking: None,
     };
     connection_loop(&srv, &mut client, &mut stream).await;
     cmd::transactions::unwatch(&srv, &mut client);

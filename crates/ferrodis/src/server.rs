@@ -120,6 +120,8 @@ pub struct Server {
     /// Whether any consumer of key events is enabled (keyspace notifications, client tracking): when
     /// false, writes record nothing.
     pub key_events: AtomicBool,
+    /// Clients with CLIENT TRACKING on (their reads are recorded and writes invalidate them).
+    pub tracking_clients: AtomicUsize,
     /// Copy of `maxmemory` readable without the config lock.
     pub maxmemory: AtomicU64,
     /// Compact-encoding thresholds, readable without any lock (CONFIG SET stores them).
@@ -194,6 +196,7 @@ impl Server {
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
             key_events: AtomicBool::new(false),
+            tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
             config: RwLock::new(config),
         }

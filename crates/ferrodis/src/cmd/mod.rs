@@ -629,8 +629,12 @@ pub fn execute(
             } else {
                 ran_handler = true;
                 let (r, events) = run(srv, client, out, id, args, clock);
+                if client.tracking.is_some() && r.is_ok() && cmd.has(flags::READONLY) {
+                    crate::tracking::note_read(srv, client, cmd, &args);
+                }
                 if !events.is_empty() {
                     crate::notify::after_command(srv, &events);
+                    crate::tracking::invalidate(srv, client, &events);
                 }
                 r
             }
@@ -755,11 +759,8 @@ impl<'a> Ctx<'a> {
     /// consumes them. `modified_in` calls this; events without a modification ("expired" on a lazy
     /// delete is reported as a modification too) may call it directly.
     pub fn key_event(&self, db: usize, key: &[u8], event: &'static str) {
-        if self
-            .srv
-            .key_events
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.srv.key_events.load(Relaxed) || self.srv.tracking_clients.load(Relaxed) > 0 {
             self.events.borrow_mut().push(crate::notify::KeyEvent {
                 db,
                 key: key.to_vec(),
