@@ -461,3 +461,115 @@ fn randmember_shapes() {
         .unwrap();
     assert_eq!(v, vec!["a", "1", "b", "2", "c", "3"]);
 }
+
+/// Random ZADD / ZINCRBY / ZREM / ZPOPMIN / ZPOPMAX / ZREMRANGEBYRANK on a big (skiplist-encoded) sorted set
+/// against a sorted-Vec model: enough elements for a multi-level tree, with score ties (member order).
+#[test]
+fn big_zset_random_ops_match_model() {
+    let srv = Server::start();
+    let mut con = srv.client();
+    let mut model: Vec<(f64, String)> = Vec::new();
+    let sort = |m: &mut Vec<(f64, String)>| {
+        m.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then_with(|| a.1.cmp(&b.1)))
+    };
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..60 {
+        let mut pipe = redis::pipe();
+        for _ in 0..200 {
+            let r = next();
+            let m = format!("m{}", r % 6000);
+            let s = ((r >> 20) % 500) as f64 / 4.0;
+            match (r >> 40) % 20 {
+                0..=12 => {
+                    pipe.cmd("ZADD").arg("z").arg(s).arg(&m).ignore();
+                    match model.iter().position(|x| x.1 == m) {
+                        Some(p) => model[p].0 = s,
+                        None => model.push((s, m)),
+                    }
+                }
+                13 | 14 => {
+                    pipe.cmd("ZINCRBY").arg("z").arg(1.5).arg(&m).ignore();
+                    match model.iter().position(|x| x.1 == m) {
+                        Some(p) => model[p].0 += 1.5,
+                        None => model.push((1.5, m)),
+                    }
+                }
+                15..=17 => {
+                    pipe.cmd("ZREM").arg("z").arg(&m).ignore();
+                    model.retain(|x| x.1 != m);
+                }
+                18 => {
+                    let n = (r >> 8) as usize % 4;
+                    let max = r & 1 == 1;
+                    pipe.cmd(if max { "ZPOPMAX" } else { "ZPOPMIN" })
+                        .arg("z")
+                        .arg(n)
+                        .ignore();
+                    sort(&mut model);
+                    let n = n.min(model.len());
+                    if max {
+                        model.truncate(model.len() - n);
+                    } else {
+                        model.drain(..n);
+                    }
+                }
+                _ => {
+                    sort(&mut model);
+                    let lo = (r >> 8) as usize % (model.len() + 1);
+                    let hi = lo + (r >> 24) as usize % 5;
+                    pipe.cmd("ZREMRANGEBYRANK")
+                        .arg("z")
+                        .arg(lo)
+                        .arg(hi)
+                        .ignore();
+                    let hi = (hi + 1).min(model.len());
+                    if lo < hi {
+                        model.drain(lo..hi);
+                    }
+                }
+            }
+        }
+        let () = pipe.query(&mut con).unwrap();
+        sort(&mut model);
+        let got: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg("z")
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(&mut con)
+            .unwrap();
+        let want: Vec<(String, f64)> = model.iter().map(|(s, m)| (m.clone(), *s)).collect();
+        assert_eq!(got, want, "round {round}");
+        for k in (0..model.len()).step_by(97) {
+            let (s, m) = &model[k];
+            let r: Option<i64> = redis::cmd("ZRANK").arg("z").arg(m).query(&mut con).unwrap();
+            assert_eq!(r, Some(k as i64));
+            let rr: Option<i64> = redis::cmd("ZREVRANK")
+                .arg("z")
+                .arg(m)
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(rr, Some((model.len() - 1 - k) as i64));
+            let lim: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg("z")
+                .arg(*s)
+                .arg("+inf")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(3)
+                .query(&mut con)
+                .unwrap();
+            let first = model.iter().position(|x| x.0 >= *s).unwrap();
+            let want: Vec<String> = model[first..].iter().take(3).map(|x| x.1.clone()).collect();
+            assert_eq!(lim, want);
+        }
+    }
+    assert!(model.len() > 1000, "model too small: {}", model.len());
+    assert_eq!(q(&mut con, &["OBJECT", "ENCODING", "z"]), bulk("skiplist"));
+}

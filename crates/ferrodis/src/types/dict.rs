@@ -530,11 +530,61 @@ fn process_seed() -> u64 {
 // ---------------------------------------------------------------------------------------------------------
 // Packed: a listpack-like list of byte strings.
 
-/// A compact list of byte strings in one buffer (`varint(len) bytes` per entry), in insertion order.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// A compact list of byte strings in one exact-size heap block, in insertion order: Redis's listpack.
+///
+/// The value is one thin pointer (8 bytes) to `[len|tag: u32][count: u16][entries]`, where each entry is
+/// `varint(len) bytes`. `len` is the byte length of the entries (30 bits, at most [`Packed::MAX_BYTES`]);
+/// `tag` is 2 bits the owner may use (e.g. listpack vs listpackex, or an intset's width); `count` is the
+/// number of entries, or `u16::MAX` when there are too many to say (then it is counted by a scan, as a Redis
+/// listpack does). The block is reallocated to its exact size on every write, as Redis does with listpacks
+/// (small collections only: the big encodings live elsewhere).
 pub struct Packed {
-    buf: Vec<u8>,
-    count: u32,
+    ptr: NonNull<u8>,
+}
+
+use std::ptr::NonNull;
+
+const HDR: usize = 6;
+const COUNT_UNKNOWN: u16 = u16::MAX;
+const LEN_MASK: u32 = (1 << 30) - 1;
+
+// SAFETY: a Packed uniquely owns its block, as a Box<[u8]> does.
+unsafe impl Send for Packed {}
+unsafe impl Sync for Packed {}
+
+#[inline]
+fn block_layout(len: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(HDR + len, 2).expect("packed block layout")
+}
+
+impl Default for Packed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for Packed {
+    fn clone(&self) -> Self {
+        let mut p = Packed::with_len(self.bytes());
+        p.header_mut().copy_from_slice(self.header());
+        p.data_mut().copy_from_slice(self.data());
+        p
+    }
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, o: &Self) -> bool {
+        self.tag() == o.tag() && self.data() == o.data()
+    }
+}
+
+impl Eq for Packed {}
+
+impl Drop for Packed {
+    fn drop(&mut self) {
+        // SAFETY: the block was allocated with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), block_layout(self.bytes())) }
+    }
 }
 
 impl std::fmt::Debug for Packed {
@@ -564,33 +614,149 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
 }
 
 impl Packed {
+    /// Largest number of entry bytes a Packed holds (Redis's listpack safety limit is 1 GB too): owners
+    /// convert to their big encoding before [`Packed::fits`] fails.
+    pub const MAX_BYTES: usize = LEN_MASK as usize;
+
     pub fn new() -> Self {
-        Self::default()
+        Self::with_len(0)
+    }
+
+    /// A block of `len` zeroed entry bytes, tag 0, count 0.
+    fn with_len(len: usize) -> Self {
+        assert!(len <= Self::MAX_BYTES, "packed buffer over 1 GB");
+        let layout = block_layout(len);
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let mut p = Packed { ptr };
+        p.header_mut()[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        p
     }
 
     #[inline]
+    fn header(&self) -> &[u8] {
+        // SAFETY: every block starts with HDR header bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), HDR) }
+    }
+
+    #[inline]
+    fn header_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as header(); &mut self gives unique access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), HDR) }
+    }
+
+    #[inline]
+    fn word(&self) -> u32 {
+        let h = self.header();
+        u32::from_le_bytes([h[0], h[1], h[2], h[3]])
+    }
+
+    /// The owner's 2-bit tag.
+    #[inline]
+    pub fn tag(&self) -> u8 {
+        (self.word() >> 30) as u8
+    }
+
+    pub fn set_tag(&mut self, tag: u8) {
+        let w = (self.word() & LEN_MASK) | ((tag as u32 & 3) << 30);
+        self.header_mut()[..4].copy_from_slice(&w.to_le_bytes());
+    }
+
+    /// The raw entry bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the block holds HDR + bytes() bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(HDR), self.bytes()) }
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        let n = self.bytes();
+        // SAFETY: as data(); &mut self gives unique access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(HDR), n) }
+    }
+
+    /// Reallocate to `len` entry bytes (new bytes are unspecified until written).
+    fn resize(&mut self, len: usize) {
+        let old = self.bytes();
+        if len == old {
+            return;
+        }
+        assert!(len <= Self::MAX_BYTES, "packed buffer over 1 GB");
+        // SAFETY: the block was allocated with block_layout(old); the new size is non-zero.
+        let raw = unsafe { std::alloc::realloc(self.ptr.as_ptr(), block_layout(old), HDR + len) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(block_layout(len))
+        };
+        self.ptr = ptr;
+        let w = (len as u32) | (self.word() & !LEN_MASK);
+        self.header_mut()[..4].copy_from_slice(&w.to_le_bytes());
+    }
+
+    /// Replace the raw bytes `range` with `with` (the entry count is the caller's business).
+    pub fn raw_splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        let old = self.bytes();
+        let (a, b) = (range.start, range.end);
+        assert!(a <= b && b <= old, "packed splice out of range");
+        let new = old - (b - a) + with.len();
+        if new > old {
+            self.resize(new);
+            self.data_mut().copy_within(b..old, a + with.len());
+        } else {
+            self.data_mut().copy_within(b..old, a + with.len());
+        }
+        self.data_mut()[a..a + with.len()].copy_from_slice(with);
+        if new < old {
+            self.resize(new);
+        }
+    }
+
+    /// Whether `extra` more bytes still fit.
+    #[inline]
+    pub fn fits(&self, extra: usize) -> bool {
+        self.bytes().saturating_add(extra) <= Self::MAX_BYTES
+    }
+
+    /// Number of entries.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.count as usize
+        let h = self.header();
+        let c = u16::from_le_bytes([h[4], h[5]]);
+        if c != COUNT_UNKNOWN {
+            c as usize
+        } else {
+            self.iter().count()
+        }
+    }
+
+    fn set_count(&mut self, n: usize) {
+        let c = u16::try_from(n).unwrap_or(COUNT_UNKNOWN);
+        self.header_mut()[4..6].copy_from_slice(&c.to_le_bytes());
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes() == 0
     }
 
-    /// Bytes used by the buffer.
+    /// Bytes used by the entries.
+    #[inline]
     pub fn bytes(&self) -> usize {
-        self.buf.len()
+        (self.word() & LEN_MASK) as usize
     }
 
     /// Decode the entry at byte offset `off`: (entry bytes, offset of the next entry).
     #[inline]
     pub fn entry_at(&self, off: usize) -> (&[u8], usize) {
+        let buf = self.data();
         let mut n = 0usize;
         let mut shift = 0;
         let mut p = off;
         loop {
-            let b = self.buf[p];
+            let b = buf[p];
             p += 1;
             n |= ((b & 0x7f) as usize) << shift;
             if b & 0x80 == 0 {
@@ -598,7 +764,7 @@ impl Packed {
             }
             shift += 7;
         }
-        (&self.buf[p..p + n], p + n)
+        (&buf[p..p + n], p + n)
     }
 
     /// Entries in order.
@@ -609,8 +775,9 @@ impl Packed {
     /// Entries with their byte offsets.
     pub fn iter_offsets(&self) -> impl Iterator<Item = (usize, &[u8])> {
         let mut off = 0;
+        let end = self.bytes();
         std::iter::from_fn(move || {
-            if off >= self.buf.len() {
+            if off >= end {
                 return None;
             }
             let (e, next) = self.entry_at(off);
@@ -625,7 +792,8 @@ impl Packed {
     pub fn find(&self, x: &[u8], step: usize) -> Option<usize> {
         let mut off = 0;
         let mut k = 0usize;
-        while off < self.buf.len() {
+        let end = self.bytes();
+        while off < end {
             let (e, next) = self.entry_at(off);
             if k.is_multiple_of(step) && e == x {
                 return Some(off);
@@ -637,9 +805,16 @@ impl Packed {
     }
 
     pub fn push(&mut self, x: &[u8]) {
-        put_varint(&mut self.buf, x.len());
-        self.buf.extend_from_slice(x);
-        self.count += 1;
+        let n = self.len();
+        let old = self.bytes();
+        let vl = varint_len(x.len());
+        self.resize(old + vl + x.len());
+        let mut hdr = Vec::with_capacity(vl);
+        put_varint(&mut hdr, x.len());
+        let d = self.data_mut();
+        d[old..old + vl].copy_from_slice(&hdr);
+        d[old + vl..].copy_from_slice(x);
+        self.set_count(n + 1);
     }
 
     /// Replace the entry at byte offset `off` with `x`.
@@ -648,20 +823,18 @@ impl Packed {
         let mut enc = Vec::with_capacity(varint_len(x.len()) + x.len());
         put_varint(&mut enc, x.len());
         enc.extend_from_slice(x);
-        self.buf.splice(off..end, enc);
+        self.raw_splice(off..end, &enc);
     }
 
     /// Remove `n` consecutive entries starting at byte offset `off`.
     pub fn remove(&mut self, off: usize, n: usize) {
+        let count = self.len();
         let mut end = off;
         for _ in 0..n {
             end = self.entry_at(end).1;
         }
-        self.buf.drain(off..end);
-        self.count -= n as u32;
-        if self.buf.capacity() > 64 && self.buf.len() * 2 < self.buf.capacity() {
-            self.buf.shrink_to(self.buf.len() * 3 / 2);
-        }
+        self.raw_splice(off..end, &[]);
+        self.set_count(count - n);
     }
 
     /// The i-th entry (linear).
@@ -678,12 +851,123 @@ pub struct PackedIter<'a> {
 impl<'a> Iterator for PackedIter<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
-        if self.off >= self.p.buf.len() {
+        if self.off >= self.p.bytes() {
             return None;
         }
         let (e, next) = self.p.entry_at(self.off);
         self.off = next;
         Some(e)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Compact: a Packed or a boxed big representation in one word.
+
+/// Either a [`Packed`] (small encodings) or a `Box<T>` (the big encoding) in 8 bytes: the low pointer bit
+/// tells which (a Packed block is 2-aligned, `T` must be too). So a `Box<Hash>` of a small hash is an 8-byte
+/// allocation next to its exact-size listpack block.
+pub struct Compact<T> {
+    raw: NonNull<u8>,
+    _own: std::marker::PhantomData<Box<T>>,
+}
+
+/// A shared view of a [`Compact`].
+pub enum CompactRef<'a, T> {
+    Packed(&'a Packed),
+    Big(&'a T),
+}
+
+/// A mutable view of a [`Compact`].
+pub enum CompactMut<'a, T> {
+    Packed(&'a mut Packed),
+    Big(&'a mut T),
+}
+
+// SAFETY: a Compact owns either a Packed (Send + Sync) or a Box<T>.
+unsafe impl<T: Send> Send for Compact<T> {}
+unsafe impl<T: Sync> Sync for Compact<T> {}
+
+impl<T> Compact<T> {
+    const ALIGNED: () = assert!(std::mem::align_of::<T>() >= 2);
+
+    pub fn packed(p: Packed) -> Self {
+        let p = std::mem::ManuallyDrop::new(p);
+        Compact {
+            raw: p.ptr,
+            _own: std::marker::PhantomData,
+        }
+    }
+
+    pub fn big(b: Box<T>) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::ALIGNED;
+        let raw = Box::into_raw(b).cast::<u8>().wrapping_add(1);
+        Compact {
+            raw: NonNull::new(raw).expect("non-null box"),
+            _own: std::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    pub fn is_big(&self) -> bool {
+        (self.raw.as_ptr() as usize) & 1 == 1
+    }
+
+    #[inline]
+    fn big_ptr(&self) -> *mut T {
+        self.raw.as_ptr().wrapping_sub(1).cast::<T>()
+    }
+
+    #[inline]
+    pub fn get(&self) -> CompactRef<'_, T> {
+        if self.is_big() {
+            // SAFETY: a tagged pointer came from Box::into_raw and is owned by self.
+            CompactRef::Big(unsafe { &*self.big_ptr() })
+        } else {
+            // SAFETY: an untagged Compact has exactly the representation of a Packed (one NonNull).
+            CompactRef::Packed(unsafe { &*(self as *const Self).cast::<Packed>() })
+        }
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self) -> CompactMut<'_, T> {
+        if self.is_big() {
+            // SAFETY: as get(); &mut self gives unique access.
+            CompactMut::Big(unsafe { &mut *self.big_ptr() })
+        } else {
+            // SAFETY: as get(). A Packed only ever stores pointers to 2-aligned blocks, so it stays untagged.
+            CompactMut::Packed(unsafe { &mut *(self as *mut Self).cast::<Packed>() })
+        }
+    }
+}
+
+impl<T> Drop for Compact<T> {
+    fn drop(&mut self) {
+        if self.is_big() {
+            // SAFETY: the pointer came from Box::into_raw.
+            drop(unsafe { Box::from_raw(self.big_ptr()) });
+        } else {
+            // SAFETY: an untagged Compact owns a Packed; it is read out once, here.
+            drop(unsafe { std::ptr::read((self as *const Self).cast::<Packed>()) });
+        }
+    }
+}
+
+impl<T: Clone> Clone for Compact<T> {
+    fn clone(&self) -> Self {
+        match self.get() {
+            CompactRef::Packed(p) => Compact::packed(p.clone()),
+            CompactRef::Big(b) => Compact::big(Box::new(b.clone())),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Compact<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get() {
+            CompactRef::Packed(p) => p.fmt(f),
+            CompactRef::Big(b) => b.fmt(f),
+        }
     }
 }
 
@@ -752,6 +1036,39 @@ mod tests {
         let (t, ()) = d.remove(b"f").unwrap();
         assert!(t.is_empty());
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn packed_is_thin_and_counts_past_u16() {
+        assert_eq!(std::mem::size_of::<Packed>(), 8);
+        assert_eq!(std::mem::size_of::<Compact<Dict<()>>>(), 8);
+        let mut p = Packed::new();
+        p.set_tag(2);
+        for i in 0..70_000u32 {
+            p.push(&i.to_le_bytes()[..(i % 4) as usize]);
+        }
+        assert_eq!(p.len(), 70_000);
+        assert_eq!(p.tag(), 2);
+        let off = p.iter_offsets().nth(5).unwrap().0;
+        p.remove(off, 5_000);
+        assert_eq!(p.len(), 65_000);
+        p.remove(0, 1);
+        assert_eq!(p.len(), 64_999);
+        assert_eq!(p.tag(), 2);
+        let q = p.clone();
+        assert_eq!(q, p);
+        p.raw_splice(0..p.bytes(), &[]);
+        assert!(p.is_empty());
+        let mut c: Compact<Dict<()>> = Compact::packed(q);
+        assert!(!c.is_big());
+        if let CompactMut::Packed(p) = c.get_mut() {
+            p.push(b"grows the block");
+        }
+        assert!(matches!(c.get(), CompactRef::Packed(p) if p.len() == 65_000));
+        let mut d = Dict::new();
+        d.insert(b"k", ());
+        c = Compact::big(Box::new(d));
+        assert!(c.is_big() && matches!(c.clone().get(), CompactRef::Big(d) if d.len() == 1));
     }
 
     #[test]

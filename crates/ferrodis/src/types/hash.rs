@@ -15,17 +15,27 @@
 //! callers reclaim them first with [`Hash::expire_fields`] (the command layer does it on every access, and the
 //! server's active expiry cycle for hashes nobody touches), so reads never see them.
 
-use super::dict::{Dict, Packed};
+use super::dict::{Compact, CompactMut, CompactRef, Dict, Packed};
 use super::EncodingLimits;
 use std::collections::{BTreeSet, HashMap};
 
+/// The hash table encoding: the dict plus the field TTL side table (None while no field has a TTL).
 #[derive(Clone, Debug)]
-enum Repr {
+struct Table {
+    d: Dict<()>,
+    ttls: Option<Box<Ttls>>,
+}
+
+/// Packed tag of a listpackex (field, value, ttl triples); 0 is a plain listpack.
+const TAG_EX: u8 = 1;
+
+/// A borrowed view of the representation (`P`: &Packed or &mut Packed, and so on).
+enum View<P, D, T> {
     /// field, value, field, value, ...
-    Listpack(Packed),
+    Listpack(P),
     /// field, value, ttl, ... ordered by ttl (persistent fields last).
-    ListpackEx(Packed),
-    Table(Dict<()>, Option<Box<Ttls>>),
+    ListpackEx(P),
+    Table(D, T),
 }
 
 /// Per-field expiry times of a hash table.
@@ -104,6 +114,7 @@ fn triple_at(p: &Packed, foff: usize) -> (usize, usize, usize) {
 /// that expires no earlier, or that has no TTL; at the end for a persistent field.
 fn lpex_with(p: &Packed, f: &[u8], v: &[u8], ttl: Option<u64>) -> Packed {
     let mut out = Packed::new();
+    out.set_tag(TAG_EX);
     let mut done = false;
     let tb = ttl.map(u64::to_be_bytes);
     let tslice: &[u8] = tb.as_ref().map_or(&[], |b| &b[..]);
@@ -131,9 +142,10 @@ fn lpex_with(p: &Packed, f: &[u8], v: &[u8], ttl: Option<u64>) -> Packed {
     out
 }
 
+/// 8 bytes: a thin pointer to the listpack block, or to the boxed [`Table`].
 #[derive(Clone, Debug)]
 pub struct Hash {
-    repr: Repr,
+    repr: Compact<Table>,
 }
 
 impl Default for Hash {
@@ -171,25 +183,57 @@ impl<'a> Iterator for Iter<'a> {
 impl Hash {
     pub fn new() -> Self {
         Hash {
-            repr: Repr::Listpack(Packed::new()),
+            repr: Compact::packed(Packed::new()),
         }
+    }
+
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn view(&self) -> View<&Packed, &Dict<()>, &Option<Box<Ttls>>> {
+        match self.repr.get() {
+            CompactRef::Packed(p) if p.tag() == TAG_EX => View::ListpackEx(p),
+            CompactRef::Packed(p) => View::Listpack(p),
+            CompactRef::Big(t) => View::Table(&t.d, &t.ttls),
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn view_mut(&mut self) -> View<&mut Packed, &mut Dict<()>, &mut Option<Box<Ttls>>> {
+        match self.repr.get_mut() {
+            CompactMut::Packed(p) if p.tag() == TAG_EX => View::ListpackEx(p),
+            CompactMut::Packed(p) => View::Listpack(p),
+            CompactMut::Big(t) => View::Table(&mut t.d, &mut t.ttls),
+        }
+    }
+
+    /// Whether a listpack can take `extra` more bytes (Redis's listpack safety limit); true for a table.
+    fn packed_fits(&self, extra: usize) -> bool {
+        match self.repr.get() {
+            CompactRef::Packed(p) => p.fits(extra.saturating_add(p.len())),
+            CompactRef::Big(_) => true,
+        }
+    }
+
+    fn set_table(&mut self, d: Dict<()>, ttls: Option<Box<Ttls>>) {
+        self.repr = Compact::big(Box::new(Table { d, ttls }));
     }
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Listpack(_) => "listpack",
-            Repr::ListpackEx(_) => "listpackex",
-            Repr::Table(..) => "hashtable",
+        match self.view() {
+            View::Listpack(_) => "listpack",
+            View::ListpackEx(_) => "listpackex",
+            View::Table(..) => "hashtable",
         }
     }
 
     /// Number of fields (including due fields not reclaimed yet).
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Listpack(p) => p.len() / 2,
-            Repr::ListpackEx(p) => p.len() / 3,
-            Repr::Table(d, _) => d.len(),
+        match self.view() {
+            View::Listpack(p) => p.len() / 2,
+            View::ListpackEx(p) => p.len() / 3,
+            View::Table(d, _) => d.len(),
         }
     }
 
@@ -198,18 +242,18 @@ impl Hash {
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.view() {
+            View::Listpack(p) => {
                 let off = p.find(field, 2)?;
                 let (_, next) = p.entry_at(off);
                 Some(p.entry_at(next).0)
             }
-            Repr::ListpackEx(p) => {
+            View::ListpackEx(p) => {
                 let off = p.find(field, 3)?;
                 let (_, next) = p.entry_at(off);
                 Some(p.entry_at(next).0)
             }
-            Repr::Table(d, _) => d.get_tail(field),
+            View::Table(d, _) => d.get_tail(field),
         }
     }
 
@@ -232,16 +276,16 @@ impl Hash {
 
     /// Convert to the hash table encoding (field TTLs carried over).
     pub fn convert_to_table(&mut self) {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.view() {
+            View::Listpack(p) => {
                 let mut d = Dict::with_capacity(p.len() / 2);
                 let mut it = p.iter();
                 while let (Some(f), Some(v)) = (it.next(), it.next()) {
                     d.insert_new(f, v, ());
                 }
-                self.repr = Repr::Table(d, None);
+                self.set_table(d, None);
             }
-            Repr::ListpackEx(p) => {
+            View::ListpackEx(p) => {
                 let mut d = Dict::with_capacity(p.len() / 3);
                 let mut ttls = Ttls::default();
                 let mut it = p.iter();
@@ -252,9 +296,9 @@ impl Hash {
                     }
                 }
                 let ttls = (!ttls.is_empty()).then(|| Box::new(ttls));
-                self.repr = Repr::Table(d, ttls);
+                self.set_table(d, ttls);
             }
-            Repr::Table(..) => {}
+            View::Table(..) => {}
         }
     }
 
@@ -289,12 +333,13 @@ impl Hash {
     fn set_inner(&mut self, field: &[u8], value: &[u8], lim: &EncodingLimits, keep: bool) -> bool {
         if self.is_compact()
             && (field.len() > lim.hash_max_listpack_value
-                || value.len() > lim.hash_max_listpack_value)
+                || value.len() > lim.hash_max_listpack_value
+                || !self.packed_fits(field.len() + value.len() + 64))
         {
             self.convert_to_table();
         }
-        let convert = match &mut self.repr {
-            Repr::Listpack(p) => {
+        let convert = match self.view_mut() {
+            View::Listpack(p) => {
                 if let Some(off) = p.find(field, 2) {
                     let (_, voff) = p.entry_at(off);
                     p.replace(voff, value);
@@ -304,7 +349,7 @@ impl Hash {
                 p.push(value);
                 p.len() / 2 > lim.hash_max_listpack_entries
             }
-            Repr::ListpackEx(p) => {
+            View::ListpackEx(p) => {
                 if let Some(off) = p.find(field, 3) {
                     let (voff, toff, _) = triple_at(p, off);
                     if keep || dec_ttl(p.entry_at(toff).0).is_none() {
@@ -323,7 +368,7 @@ impl Hash {
                 p.push(&[]);
                 p.len() / 3 > lim.hash_max_listpack_entries
             }
-            Repr::Table(d, ttls) => {
+            View::Table(d, ttls) => {
                 let new = d.insert_tail(field, value, ()).is_none();
                 if !new && !keep {
                     clear_ttl(ttls, field);
@@ -339,22 +384,22 @@ impl Hash {
 
     /// Remove `field`; returns true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Listpack(p) => match p.find(field, 2) {
+        match self.view_mut() {
+            View::Listpack(p) => match p.find(field, 2) {
                 Some(off) => {
                     p.remove(off, 2);
                     true
                 }
                 None => false,
             },
-            Repr::ListpackEx(p) => match p.find(field, 3) {
+            View::ListpackEx(p) => match p.find(field, 3) {
                 Some(off) => {
                     p.remove(off, 3);
                     true
                 }
                 None => false,
             },
-            Repr::Table(d, ttls) => {
+            View::Table(d, ttls) => {
                 let found = d.remove(field).is_some();
                 if found {
                     clear_ttl(ttls, field);
@@ -367,18 +412,18 @@ impl Hash {
     /// (field, value) pairs: insertion order for a listpack (expiry order, then insertion order, for a
     /// listpackex), table order otherwise.
     pub fn iter(&self) -> Iter<'_> {
-        match &self.repr {
-            Repr::Listpack(p) => Iter::Listpack(p.iter()),
-            Repr::ListpackEx(p) => Iter::ListpackEx(p.iter()),
-            Repr::Table(d, _) => Iter::Table(Box::new(d.iter().map(|(k, t, _)| (k, t)))),
+        match self.view() {
+            View::Listpack(p) => Iter::Listpack(p.iter()),
+            View::ListpackEx(p) => Iter::ListpackEx(p.iter()),
+            View::Table(d, _) => Iter::Table(Box::new(d.iter().map(|(k, t, _)| (k, t)))),
         }
     }
 
     /// The i-th pair (i < len()); for a hash table, slot order, so `nth(random % len)` is uniform.
     pub fn nth(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        match &self.repr {
-            Repr::Listpack(_) | Repr::ListpackEx(_) => self.iter().nth(i),
-            Repr::Table(d, _) => (i < d.len()).then(|| {
+        match self.view() {
+            View::Listpack(_) | View::ListpackEx(_) => self.iter().nth(i),
+            View::Table(d, _) => (i < d.len()).then(|| {
                 let (k, t, _) = d.at(i);
                 (k, t)
             }),
@@ -387,26 +432,26 @@ impl Hash {
 
     /// HSCAN step: a listpack returns everything with cursor 0; a table scans from `cursor`.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        match &self.repr {
-            Repr::Listpack(_) | Repr::ListpackEx(_) => {
+        match self.view() {
+            View::Listpack(_) | View::ListpackEx(_) => {
                 for (k, v) in self.iter() {
                     f(k, v);
                 }
                 0
             }
-            Repr::Table(d, _) => d.scan(cursor, |k, t, _| f(k, t)),
+            View::Table(d, _) => d.scan(cursor, |k, t, _| f(k, t)),
         }
     }
 
     /// Whether a SCAN over this hash is a single whole-collection reply (compact encoding).
     pub fn is_compact(&self) -> bool {
-        matches!(self.repr, Repr::Listpack(_) | Repr::ListpackEx(_))
+        !self.repr.is_big()
     }
 
     /// Advance an incremental table resize (background cycle).
     pub fn rehash(&mut self, n: usize) -> bool {
-        match &mut self.repr {
-            Repr::Table(d, _) => d.rehash(n),
+        match self.view_mut() {
+            View::Table(d, _) => d.rehash(n),
             _ => false,
         }
     }
@@ -417,7 +462,11 @@ impl Hash {
     /// Prepare the hash to hold field TTLs: a listpack becomes a listpackex (Redis converts the first time an
     /// H*EXPIRE* command runs on the hash, whatever its outcome). A hash table needs nothing.
     pub fn enable_field_ttls(&mut self) {
-        if let Repr::Listpack(p) = &self.repr {
+        if self.is_compact() && !self.packed_fits(64) {
+            // Past the listpack safety limit: the TTLs go to a table's side table instead.
+            self.convert_to_table();
+        }
+        if let View::Listpack(p) = self.view() {
             let mut out = Packed::new();
             let mut it = p.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
@@ -425,20 +474,21 @@ impl Hash {
                 out.push(v);
                 out.push(&[]);
             }
-            self.repr = Repr::ListpackEx(out);
+            out.set_tag(TAG_EX);
+            self.repr = Compact::packed(out);
         }
     }
 
     /// The field's expiry: None if there is no such field, Some(None) if it has no TTL, Some(Some(unix ms)).
     pub fn field_expire(&self, field: &[u8]) -> Option<Option<u64>> {
-        match &self.repr {
-            Repr::Listpack(p) => p.find(field, 2).map(|_| None),
-            Repr::ListpackEx(p) => {
+        match self.view() {
+            View::Listpack(p) => p.find(field, 2).map(|_| None),
+            View::ListpackEx(p) => {
                 let off = p.find(field, 3)?;
                 let (_, toff, _) = triple_at(p, off);
                 Some(dec_ttl(p.entry_at(toff).0))
             }
-            Repr::Table(d, ttls) => {
+            View::Table(d, ttls) => {
                 if !d.contains_key(field) {
                     return None;
                 }
@@ -454,11 +504,11 @@ impl Hash {
 
     /// The soonest field expiry time (unix ms), if any field has a TTL.
     pub fn next_field_expiry(&self) -> Option<u64> {
-        match &self.repr {
-            Repr::Listpack(_) => None,
+        match self.view() {
+            View::Listpack(_) => None,
             // Triples are in expiry order: the first one expires first (or nothing does).
-            Repr::ListpackEx(p) => p.nth(2).and_then(dec_ttl),
-            Repr::Table(_, ttls) => ttls.as_ref().and_then(|t| t.min()),
+            View::ListpackEx(p) => p.nth(2).and_then(dec_ttl),
+            View::Table(_, ttls) => ttls.as_ref().and_then(|t| t.min()),
         }
     }
 
@@ -516,16 +566,16 @@ impl Hash {
         if ttl.is_some() {
             self.enable_field_ttls();
         }
-        match &mut self.repr {
-            Repr::Listpack(_) => {}
-            Repr::ListpackEx(p) => {
+        match self.view_mut() {
+            View::Listpack(_) => {}
+            View::ListpackEx(p) => {
                 let Some(off) = p.find(field, 3) else { return };
                 let (voff, _, _) = triple_at(p, off);
                 let v = p.entry_at(voff).0.to_vec();
                 p.remove(off, 3);
                 *p = lpex_with(p, field, &v, ttl);
             }
-            Repr::Table(_, ttls) => match ttl {
+            View::Table(_, ttls) => match ttl {
                 Some(at) => ttls.get_or_insert_with(Default::default).set(field, at),
                 None => clear_ttl(ttls, field),
             },
@@ -546,9 +596,9 @@ impl Hash {
         mut f: impl FnMut(&[u8]),
     ) -> usize {
         let mut n = 0;
-        match &mut self.repr {
-            Repr::Listpack(_) => {}
-            Repr::ListpackEx(p) => {
+        match self.view_mut() {
+            View::Listpack(_) => {}
+            View::ListpackEx(p) => {
                 let mut it = p.iter();
                 while n < max {
                     let (Some(field), Some(_), Some(t)) = (it.next(), it.next(), it.next()) else {
@@ -564,7 +614,7 @@ impl Hash {
                     p.remove(0, 3 * n);
                 }
             }
-            Repr::Table(d, ttls) => {
+            View::Table(d, ttls) => {
                 let Some(t) = ttls.as_mut() else { return 0 };
                 while n < max {
                     match t.by_time.first() {
@@ -587,9 +637,9 @@ impl Hash {
 
     /// Every field with a TTL as (field, expiry unix ms), e.g. for persistence.
     pub fn field_ttls(&self) -> Vec<(&[u8], u64)> {
-        match &self.repr {
-            Repr::Listpack(_) => Vec::new(),
-            Repr::ListpackEx(p) => {
+        match self.view() {
+            View::Listpack(_) => Vec::new(),
+            View::ListpackEx(p) => {
                 let mut out = Vec::new();
                 let mut it = p.iter();
                 while let (Some(f), Some(_), Some(t)) = (it.next(), it.next(), it.next()) {
@@ -600,7 +650,7 @@ impl Hash {
                 }
                 out
             }
-            Repr::Table(_, ttls) => ttls.as_ref().map_or_else(Vec::new, |t| {
+            View::Table(_, ttls) => ttls.as_ref().map_or_else(Vec::new, |t| {
                 t.by_time.iter().map(|(at, f)| (&f[..], *at)).collect()
             }),
         }
@@ -654,6 +704,28 @@ mod tests {
         let mut h3 = Hash::new();
         h3.try_conversion([&b"f"[..], b"123456789"], &l);
         assert_eq!(h3.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn one_word_and_clone() {
+        assert_eq!(std::mem::size_of::<Hash>(), 8);
+        let l = lim(4, 16);
+        let mut h = Hash::new();
+        for i in 0..3 {
+            h.set(format!("f{i}").as_bytes(), b"v", &l);
+        }
+        h.set_field_expire(b"f1", 500, ExpireCond::Always, 0);
+        let c = h.clone();
+        assert_eq!(c.encoding(), "listpackex");
+        assert_eq!(c.field_expire(b"f1"), Some(Some(500)));
+        for i in 3..6 {
+            h.set(format!("f{i}").as_bytes(), b"v", &l);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        let c = h.clone();
+        assert_eq!(c.len(), 6);
+        assert_eq!(c.field_expire(b"f1"), Some(Some(500)));
+        assert_eq!(c.encoding(), "hashtable");
     }
 
     #[test]

@@ -3,26 +3,116 @@
 //! order) and `hashtable` (a [`Dict`]). Conversions follow Redis's rules (setTypeCreate, setTypeAdd,
 //! setTypeMaybeConvert) and never go back.
 
-use super::dict::{Dict, Packed, PackedIter};
+use super::dict::{Compact, CompactMut, CompactRef, Dict, Packed, PackedIter};
 use super::EncodingLimits;
 use ferrodis_protocol::num::parse_i64;
 
-#[derive(Clone, Debug)]
-enum Repr {
-    Intset(Vec<i64>),
-    Listpack(Packed),
-    Table(Dict<()>),
+/// A borrowed view of the representation.
+enum View<P, D> {
+    Intset(P),
+    Listpack(P),
+    Table(D),
 }
 
+/// An intset: sorted distinct integers, little-endian, all of one width (2, 4 or 8 bytes, the smallest that
+/// holds every member, as Redis's intset), in the raw bytes of a [`Packed`] whose tag is the width class
+/// (1, 2, 3; tag 0 is a listpack of strings).
+mod intset {
+    use super::Packed;
+
+    #[inline]
+    pub fn width(p: &Packed) -> usize {
+        1 << p.tag()
+    }
+
+    fn class_for(x: i64) -> u8 {
+        if i16::try_from(x).is_ok() {
+            1
+        } else if i32::try_from(x).is_ok() {
+            2
+        } else {
+            3
+        }
+    }
+
+    pub fn new() -> Packed {
+        let mut p = Packed::new();
+        p.set_tag(1);
+        p
+    }
+
+    #[inline]
+    pub fn len(p: &Packed) -> usize {
+        p.bytes() / width(p)
+    }
+
+    #[inline]
+    pub fn get(p: &Packed, i: usize) -> i64 {
+        let w = width(p);
+        let b = &p.data()[i * w..i * w + w];
+        match w {
+            2 => i16::from_le_bytes([b[0], b[1]]) as i64,
+            4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+            _ => i64::from_le_bytes(b.try_into().expect("8 bytes")),
+        }
+    }
+
+    fn enc(x: i64, w: usize) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[..w].copy_from_slice(&x.to_le_bytes()[..w]);
+        out
+    }
+
+    pub fn search(p: &Packed, x: i64) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, len(p));
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match get(p, mid).cmp(&x) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// Insert `x` at sorted position `i` (from `search`), widening every member first if needed.
+    pub fn insert(p: &mut Packed, i: usize, x: i64) {
+        let c = class_for(x);
+        if c > p.tag() {
+            let n = len(p);
+            let w = 1usize << c;
+            let mut raw = Vec::with_capacity((n + 1) * w);
+            for k in 0..n {
+                raw.extend_from_slice(&enc(get(p, k), w)[..w]);
+            }
+            let mut q = Packed::new();
+            q.raw_splice(0..0, &raw);
+            q.set_tag(c);
+            *p = q;
+        }
+        let w = width(p);
+        p.raw_splice(i * w..i * w, &enc(x, w)[..w]);
+    }
+
+    pub fn remove(p: &mut Packed, i: usize) -> i64 {
+        let x = get(p, i);
+        let w = width(p);
+        p.raw_splice(i * w..i * w + w, &[]);
+        x
+    }
+}
+
+/// 8 bytes: a thin pointer to the intset/listpack block, or to the boxed [`Dict`].
 #[derive(Clone, Debug)]
 pub struct Set {
-    repr: Repr,
+    repr: Compact<Dict<()>>,
 }
 
 impl Default for Set {
     fn default() -> Self {
         Set {
-            repr: Repr::Intset(Vec::new()),
+            repr: Compact::packed(intset::new()),
         }
     }
 }
@@ -52,7 +142,7 @@ impl Elem<'_> {
 }
 
 pub enum Iter<'a> {
-    Intset(std::slice::Iter<'a, i64>),
+    Intset(&'a Packed, std::ops::Range<usize>),
     Listpack(PackedIter<'a>),
     Table(Box<dyn Iterator<Item = &'a [u8]> + 'a>),
 }
@@ -61,7 +151,7 @@ impl<'a> Iterator for Iter<'a> {
     type Item = Elem<'a>;
     fn next(&mut self) -> Option<Elem<'a>> {
         match self {
-            Iter::Intset(it) => it.next().map(|v| Elem::Int(*v)),
+            Iter::Intset(p, r) => r.next().map(|i| Elem::Int(intset::get(p, i))),
             Iter::Listpack(it) => it.next().map(Elem::Bytes),
             Iter::Table(it) => it.next().map(Elem::Bytes),
         }
@@ -69,15 +159,33 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 impl Set {
+    #[inline]
+    fn view(&self) -> View<&Packed, &Dict<()>> {
+        match self.repr.get() {
+            CompactRef::Packed(p) if p.tag() == 0 => View::Listpack(p),
+            CompactRef::Packed(p) => View::Intset(p),
+            CompactRef::Big(d) => View::Table(d),
+        }
+    }
+
+    #[inline]
+    fn view_mut(&mut self) -> View<&mut Packed, &mut Dict<()>> {
+        match self.repr.get_mut() {
+            CompactMut::Packed(p) if p.tag() == 0 => View::Listpack(p),
+            CompactMut::Packed(p) => View::Intset(p),
+            CompactMut::Big(d) => View::Table(d),
+        }
+    }
+
     /// An empty set in the encoding Redis's setTypeCreate picks for a first member `first` and about
     /// `size_hint` members.
     pub fn create(first: &[u8], size_hint: usize, lim: &EncodingLimits) -> Set {
         let repr = if parse_i64(first).is_some() && size_hint <= lim.set_max_intset_entries {
-            Repr::Intset(Vec::new())
+            Compact::packed(intset::new())
         } else if size_hint <= lim.set_max_listpack_entries {
-            Repr::Listpack(Packed::new())
+            Compact::packed(Packed::new())
         } else {
-            Repr::Table(Dict::with_capacity(size_hint))
+            Compact::big(Box::new(Dict::with_capacity(size_hint)))
         };
         Set { repr }
     }
@@ -101,18 +209,18 @@ impl Set {
 
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Intset(_) => "intset",
-            Repr::Listpack(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.view() {
+            View::Intset(_) => "intset",
+            View::Listpack(_) => "listpack",
+            View::Table(_) => "hashtable",
         }
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Intset(v) => v.len(),
-            Repr::Listpack(p) => p.len(),
-            Repr::Table(d) => d.len(),
+        match self.view() {
+            View::Intset(p) => intset::len(p),
+            View::Listpack(p) => p.len(),
+            View::Table(d) => d.len(),
         }
     }
 
@@ -121,10 +229,10 @@ impl Set {
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
-        match &self.repr {
-            Repr::Intset(v) => parse_i64(m).is_some_and(|x| v.binary_search(&x).is_ok()),
-            Repr::Listpack(p) => p.find(m, 1).is_some(),
-            Repr::Table(d) => d.contains_key(m),
+        match self.view() {
+            View::Intset(p) => parse_i64(m).is_some_and(|x| intset::search(p, x).is_ok()),
+            View::Listpack(p) => p.find(m, 1).is_some(),
+            View::Table(d) => d.contains_key(m),
         }
     }
 
@@ -135,23 +243,23 @@ impl Set {
             for m in &items {
                 d.insert_new(m, &[], ());
             }
-            Repr::Table(d)
+            Compact::big(Box::new(d))
         } else {
             let mut p = Packed::new();
             for m in &items {
                 p.push(m);
             }
-            Repr::Listpack(p)
+            Compact::packed(p)
         };
     }
 
     /// Redis's setTypeMaybeConvert: convert to a hash table up front when `size_hint` members are about to be
     /// added and they cannot fit the compact encoding.
     pub fn maybe_convert(&mut self, size_hint: usize, lim: &EncodingLimits) {
-        let big = match self.repr {
-            Repr::Listpack(_) => size_hint > lim.set_max_listpack_entries,
-            Repr::Intset(_) => size_hint > lim.set_max_intset_entries,
-            Repr::Table(_) => false,
+        let big = match self.view() {
+            View::Listpack(_) => size_hint > lim.set_max_listpack_entries,
+            View::Intset(_) => size_hint > lim.set_max_intset_entries,
+            View::Table(_) => false,
         };
         if big {
             self.convert(true, size_hint);
@@ -160,19 +268,22 @@ impl Set {
 
     /// Add a member; returns true if it was not there.
     pub fn add(&mut self, m: &[u8], lim: &EncodingLimits) -> bool {
-        match &mut self.repr {
-            Repr::Table(d) => {
+        match self.view_mut() {
+            View::Table(d) => {
                 if d.contains_key(m) {
                     return false;
                 }
                 d.insert_new(m, &[], ());
                 true
             }
-            Repr::Listpack(p) => {
+            View::Listpack(p) => {
                 if p.find(m, 1).is_some() {
                     return false;
                 }
-                if p.len() < lim.set_max_listpack_entries && m.len() <= lim.set_max_listpack_value {
+                if p.len() < lim.set_max_listpack_entries
+                    && m.len() <= lim.set_max_listpack_value
+                    && p.fits(m.len() + 16)
+                {
                     p.push(m);
                 } else {
                     let n = p.len() + 1;
@@ -181,19 +292,19 @@ impl Set {
                 }
                 true
             }
-            Repr::Intset(v) => {
+            View::Intset(p) => {
                 if let Some(x) = parse_i64(m) {
-                    match v.binary_search(&x) {
+                    match intset::search(p, x) {
                         Ok(_) => return false,
-                        Err(i) => v.insert(i, x),
+                        Err(i) => intset::insert(p, i, x),
                     }
-                    if v.len() > lim.set_max_intset_entries.min(1 << 30) {
-                        let n = v.len();
+                    let n = intset::len(p);
+                    if n > lim.set_max_intset_entries.min(1 << 26) {
                         self.convert(true, n);
                     }
                     return true;
                 }
-                let n = v.len();
+                let n = intset::len(p);
                 let to_table =
                     !(n < lim.set_max_listpack_entries && m.len() <= lim.set_max_listpack_value);
                 self.convert(to_table, n + 1);
@@ -204,61 +315,61 @@ impl Set {
 
     /// Remove a member; returns true if it was there.
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Intset(v) => match parse_i64(m).map(|x| v.binary_search(&x)) {
+        match self.view_mut() {
+            View::Intset(p) => match parse_i64(m).map(|x| intset::search(p, x)) {
                 Some(Ok(i)) => {
-                    v.remove(i);
+                    intset::remove(p, i);
                     true
                 }
                 _ => false,
             },
-            Repr::Listpack(p) => match p.find(m, 1) {
+            View::Listpack(p) => match p.find(m, 1) {
                 Some(off) => {
                     p.remove(off, 1);
                     true
                 }
                 None => false,
             },
-            Repr::Table(d) => d.remove(m).is_some(),
+            View::Table(d) => d.remove(m).is_some(),
         }
     }
 
     /// Members: ascending for an intset, insertion order for a listpack, table order otherwise.
     pub fn iter(&self) -> Iter<'_> {
-        match &self.repr {
-            Repr::Intset(v) => Iter::Intset(v.iter()),
-            Repr::Listpack(p) => Iter::Listpack(p.iter()),
-            Repr::Table(d) => Iter::Table(Box::new(d.iter().map(|(k, _, _)| k))),
+        match self.view() {
+            View::Intset(p) => Iter::Intset(p, 0..intset::len(p)),
+            View::Listpack(p) => Iter::Listpack(p.iter()),
+            View::Table(d) => Iter::Table(Box::new(d.iter().map(|(k, _, _)| k))),
         }
     }
 
     /// The i-th member (i < len()); `nth(random % len)` is a uniformly random member.
     pub fn nth(&self, i: usize) -> Option<Elem<'_>> {
-        match &self.repr {
-            Repr::Intset(v) => v.get(i).map(|x| Elem::Int(*x)),
-            Repr::Listpack(p) => p.nth(i).map(Elem::Bytes),
-            Repr::Table(d) => (i < d.len()).then(|| Elem::Bytes(d.at(i).0)),
+        match self.view() {
+            View::Intset(p) => (i < intset::len(p)).then(|| Elem::Int(intset::get(p, i))),
+            View::Listpack(p) => p.nth(i).map(Elem::Bytes),
+            View::Table(d) => (i < d.len()).then(|| Elem::Bytes(d.at(i).0)),
         }
     }
 
     /// Remove and return the i-th member (i < len()).
     pub fn remove_nth(&mut self, i: usize) -> Vec<u8> {
-        match &mut self.repr {
-            Repr::Intset(v) => Elem::Int(v.remove(i)).to_vec(),
-            Repr::Listpack(p) => {
+        match self.view_mut() {
+            View::Intset(p) => Elem::Int(intset::remove(p, i)).to_vec(),
+            View::Listpack(p) => {
                 let (off, m) = p.iter_offsets().nth(i).expect("index in range");
                 let m = m.to_vec();
                 p.remove(off, 1);
                 m
             }
-            Repr::Table(d) => d.remove_index(i).0,
+            View::Table(d) => d.remove_index(i).0,
         }
     }
 
     /// SSCAN step: compact encodings return everything with cursor 0; a table scans from `cursor`.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(Elem<'_>)) -> u64 {
-        match &self.repr {
-            Repr::Table(d) => d.scan(cursor, |k, _, _| f(Elem::Bytes(k))),
+        match self.view() {
+            View::Table(d) => d.scan(cursor, |k, _, _| f(Elem::Bytes(k))),
             _ => {
                 for e in self.iter() {
                     f(e);
@@ -269,13 +380,13 @@ impl Set {
     }
 
     pub fn is_compact(&self) -> bool {
-        !matches!(self.repr, Repr::Table(_))
+        !self.repr.is_big()
     }
 
     /// Advance an incremental table resize (background cycle).
     pub fn rehash(&mut self, n: usize) -> bool {
-        match &mut self.repr {
-            Repr::Table(d) => d.rehash(n),
+        match self.view_mut() {
+            View::Table(d) => d.rehash(n),
             _ => false,
         }
     }
@@ -329,6 +440,38 @@ mod tests {
         assert_eq!(Set::create(b"a", 4, &l).encoding(), "hashtable");
         assert_eq!(Set::create(b"1", 4, &l).encoding(), "intset");
         assert_eq!(Set::create(b"1", 5, &l).encoding(), "hashtable");
+    }
+
+    #[test]
+    fn small_sets_are_one_word_and_intsets_widen() {
+        assert_eq!(std::mem::size_of::<Set>(), 8);
+        let l = lim(100, 100, 64);
+        let mut s = Set::create(b"1", 1, &l);
+        for x in [5i64, -3, 300, -40000, 7_000_000_000, 2] {
+            assert!(s.add(x.to_string().as_bytes(), &l));
+        }
+        assert!(!s.add(b"300", &l));
+        assert_eq!(s.encoding(), "intset");
+        let got: Vec<Vec<u8>> = s.iter().map(|e| e.to_vec()).collect();
+        let want: Vec<Vec<u8>> = [-40000i64, -3, 2, 5, 300, 7_000_000_000]
+            .iter()
+            .map(|x| x.to_string().into_bytes())
+            .collect();
+        assert_eq!(got, want);
+        assert!(s.contains(b"7000000000") && !s.contains(b"4"));
+        assert!(s.remove(b"7000000000"));
+        assert_eq!(s.nth(0), Some(Elem::Int(-40000)));
+        assert_eq!(s.remove_nth(0), b"-40000".to_vec());
+        assert_eq!(s.len(), 4);
+        for x in [i64::MIN, i64::MAX, i32::MIN as i64, i16::MAX as i64 + 1] {
+            assert!(s.add(x.to_string().as_bytes(), &l));
+            assert!(s.contains(x.to_string().as_bytes()));
+        }
+        let c = s.clone();
+        assert_eq!(
+            c.iter().map(|e| e.to_vec()).collect::<Vec<_>>(),
+            s.iter().map(|e| e.to_vec()).collect::<Vec<_>>()
+        );
     }
 
     proptest! {

@@ -312,54 +312,99 @@ impl Pack {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Tree: the order-statistic treap + dict
+// Tree: a counted B+tree over (score, dict slot) + dict
 
 const NIL: u32 = u32::MAX;
+/// Entries per leaf: 63 makes a leaf exactly 768 bytes (a jemalloc size class).
+#[cfg(not(test))]
+const LCAP: usize = 63;
+#[cfg(test)]
+const LCAP: usize = 5;
+/// Children per inner node: 38 makes an inner node exactly 768 bytes.
+#[cfg(not(test))]
+const ICAP: usize = 38;
+#[cfg(test)]
+const ICAP: usize = 4;
+/// A non-root node with fewer entries is merged with or refilled from a sibling.
+const LMIN: usize = if LCAP / 4 > 1 { LCAP / 4 } else { 1 };
+const IMIN: usize = if ICAP / 4 > 2 { ICAP / 4 } else { 2 };
+/// Enough levels for 2^32 elements at the minimum fan-out.
+const MAXH: usize = 40;
 
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    score: f64,
-    /// Index of the member's slot in the dict.
-    slot: u32,
-    left: u32,
-    right: u32,
-    /// Elements in this subtree (0 for a free node).
-    size: u32,
+/// A leaf: sorted keys (score, dict slot of the member), linked to its neighbours for range walks.
+struct Leaf {
+    scores: [f64; LCAP],
+    slots: [u32; LCAP],
+    len: u32,
+    prev: u32,
+    next: u32,
 }
 
+/// An inner node: for each child, its subtree's first key (score, slot), element count and node index.
+struct Inner {
+    scores: [f64; ICAP],
+    slots: [u32; ICAP],
+    counts: [u32; ICAP],
+    kids: [u32; ICAP],
+    len: u32,
+}
+
+/// The inner nodes visited from the root down to a leaf, and the child index taken in each.
+struct Path {
+    n: usize,
+    node: [u32; MAXH],
+    idx: [u32; MAXH],
+}
+
+impl Path {
+    #[inline]
+    fn new() -> Path {
+        Path {
+            n: 0,
+            node: [0; MAXH],
+            idx: [0; MAXH],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, node: u32, idx: usize) {
+        self.node[self.n] = node;
+        self.idx[self.n] = idx as u32;
+        self.n += 1;
+    }
+}
+
+/// The big encoding: elements ordered by (score, member) in a B+tree whose inner nodes count the elements
+/// below each child (rank and select in O(log n)); the dict maps member -> score and owns the member bytes,
+/// which the tree references by dict slot index (the dict keeps slots dense, moving its last slot into a
+/// removed one: [`Tree::retarget_last_slot`] follows that move in the tree).
+///
+/// Invariants: every inner node stores the exact first key of each child's subtree; non-root inner nodes
+/// have at least 2 children (IMIN after any removal settles); non-root leaves are never empty.
 struct Tree {
-    nodes: Vec<Node>,
-    /// Head of the free-node list (linked through `left`).
-    free: u32,
+    leaves: Vec<Option<Box<Leaf>>>,
+    inners: Vec<Option<Box<Inner>>>,
+    free_leaves: Vec<u32>,
+    free_inners: Vec<u32>,
     root: u32,
-    /// member -> node index.
-    dict: Dict<u32>,
-    seed: u64,
-}
-
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn tree_seed() -> u64 {
-    use std::sync::OnceLock;
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(rand::random)
+    /// Number of inner levels (0: the root is a leaf).
+    height: u32,
+    dict: Dict<f64>,
 }
 
 impl Tree {
     fn new() -> Tree {
-        Tree {
-            nodes: Vec::new(),
-            free: NIL,
-            root: NIL,
+        let mut t = Tree {
+            leaves: Vec::new(),
+            inners: Vec::new(),
+            free_leaves: Vec::new(),
+            free_inners: Vec::new(),
+            root: 0,
+            height: 0,
             dict: Dict::new(),
-            seed: tree_seed(),
-        }
+        };
+        t.root = t.new_leaf();
+        t
     }
 
     #[inline]
@@ -368,222 +413,712 @@ impl Tree {
     }
 
     #[inline]
-    fn size(&self, n: u32) -> u32 {
-        if n == NIL {
-            0
+    fn lf(&self, i: u32) -> &Leaf {
+        self.leaves[i as usize].as_deref().expect("live leaf")
+    }
+
+    #[inline]
+    fn lf_mut(&mut self, i: u32) -> &mut Leaf {
+        self.leaves[i as usize].as_deref_mut().expect("live leaf")
+    }
+
+    #[inline]
+    fn inn(&self, i: u32) -> &Inner {
+        self.inners[i as usize].as_deref().expect("live inner node")
+    }
+
+    #[inline]
+    fn inn_mut(&mut self, i: u32) -> &mut Inner {
+        self.inners[i as usize]
+            .as_deref_mut()
+            .expect("live inner node")
+    }
+
+    fn two_leaves(&mut self, a: u32, b: u32) -> (&mut Leaf, &mut Leaf) {
+        let (a, b) = (a as usize, b as usize);
+        assert_ne!(a, b);
+        if a < b {
+            let (x, y) = self.leaves.split_at_mut(b);
+            (
+                x[a].as_deref_mut().expect("leaf"),
+                y[0].as_deref_mut().expect("leaf"),
+            )
         } else {
-            self.nodes[n as usize].size
+            let (x, y) = self.leaves.split_at_mut(a);
+            (
+                y[0].as_deref_mut().expect("leaf"),
+                x[b].as_deref_mut().expect("leaf"),
+            )
         }
     }
 
-    #[inline]
-    fn prio(&self, n: u32) -> u64 {
-        mix(u64::from(n) ^ self.seed)
-    }
-
-    #[inline]
-    fn member(&self, n: u32) -> &[u8] {
-        self.dict.at(self.nodes[n as usize].slot as usize).0
-    }
-
-    #[inline]
-    fn score_of(&self, n: u32) -> f64 {
-        self.nodes[n as usize].score
-    }
-
-    #[inline]
-    fn fix(&mut self, n: u32) {
-        let (l, r) = {
-            let x = &self.nodes[n as usize];
-            (x.left, x.right)
-        };
-        let s = self.size(l) + self.size(r) + 1;
-        self.nodes[n as usize].size = s;
-    }
-
-    /// Split `t` into (first `k` elements, the rest).
-    fn split(&mut self, t: u32, k: u32) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        let l = self.nodes[t as usize].left;
-        let ls = self.size(l);
-        if k <= ls {
-            let (a, b) = self.split(l, k);
-            self.nodes[t as usize].left = b;
-            self.fix(t);
-            (a, t)
+    fn two_inners(&mut self, a: u32, b: u32) -> (&mut Inner, &mut Inner) {
+        let (a, b) = (a as usize, b as usize);
+        assert_ne!(a, b);
+        if a < b {
+            let (x, y) = self.inners.split_at_mut(b);
+            (
+                x[a].as_deref_mut().expect("inner"),
+                y[0].as_deref_mut().expect("inner"),
+            )
         } else {
-            let r = self.nodes[t as usize].right;
-            let (a, b) = self.split(r, k - ls - 1);
-            self.nodes[t as usize].right = a;
-            self.fix(t);
-            (t, b)
+            let (x, y) = self.inners.split_at_mut(a);
+            (
+                y[0].as_deref_mut().expect("inner"),
+                x[b].as_deref_mut().expect("inner"),
+            )
         }
     }
 
-    /// Concatenate (every element of `a` precedes every element of `b`).
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
-        }
-        if b == NIL {
-            return a;
-        }
-        if self.prio(a) > self.prio(b) {
-            let r = self.nodes[a as usize].right;
-            let m = self.merge(r, b);
-            self.nodes[a as usize].right = m;
-            self.fix(a);
-            a
+    fn new_leaf(&mut self) -> u32 {
+        let b = Box::new(Leaf {
+            scores: [0.0; LCAP],
+            slots: [0; LCAP],
+            len: 0,
+            prev: NIL,
+            next: NIL,
+        });
+        if let Some(i) = self.free_leaves.pop() {
+            self.leaves[i as usize] = Some(b);
+            i
         } else {
-            let l = self.nodes[b as usize].left;
-            let m = self.merge(a, l);
-            self.nodes[b as usize].left = m;
-            self.fix(b);
-            b
+            self.leaves.push(Some(b));
+            (self.leaves.len() - 1) as u32
         }
     }
 
-    /// Number of leading elements for which `pred` holds (`pred` must be true then false along the order).
-    fn partition_point(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
-        let mut t = self.root;
-        let mut n = 0usize;
-        while t != NIL {
-            let x = &self.nodes[t as usize];
-            if pred(self.member(t), x.score) {
-                n += self.size(x.left) as usize + 1;
-                t = x.right;
-            } else {
-                t = x.left;
-            }
-        }
-        n
+    fn free_leaf(&mut self, i: u32) {
+        self.leaves[i as usize] = None;
+        self.free_leaves.push(i);
     }
 
-    /// The node with rank `k` (< len).
-    fn select(&self, mut k: u32) -> u32 {
-        let mut t = self.root;
-        while t != NIL {
-            let x = &self.nodes[t as usize];
-            let ls = self.size(x.left);
-            match k.cmp(&ls) {
-                Ordering::Less => t = x.left,
-                Ordering::Equal => return t,
-                Ordering::Greater => {
-                    k -= ls + 1;
-                    t = x.right;
+    fn new_inner(&mut self) -> u32 {
+        let b = Box::new(Inner {
+            scores: [0.0; ICAP],
+            slots: [0; ICAP],
+            counts: [0; ICAP],
+            kids: [0; ICAP],
+            len: 0,
+        });
+        if let Some(i) = self.free_inners.pop() {
+            self.inners[i as usize] = Some(b);
+            i
+        } else {
+            self.inners.push(Some(b));
+            (self.inners.len() - 1) as u32
+        }
+    }
+
+    fn free_inner(&mut self, i: u32) {
+        self.inners[i as usize] = None;
+        self.free_inners.push(i);
+    }
+
+    #[inline]
+    fn member(&self, slot: u32) -> &[u8] {
+        self.dict.at(slot as usize).0
+    }
+
+    /// Order of the stored key (`es`, `eslot`) relative to (`s`, `m`): scores first, member bytes on ties.
+    #[inline]
+    fn cmp_key(&self, es: f64, eslot: u32, s: f64, m: &[u8]) -> Ordering {
+        if es < s {
+            Ordering::Less
+        } else if es > s {
+            Ordering::Greater
+        } else {
+            self.member(eslot).cmp(m)
+        }
+    }
+
+    /// Descend to the boundary of `pred` (true then false along the order, on stored (score, slot)):
+    /// returns (leaf, position in the leaf, rank) of the first element for which it is false.
+    #[inline]
+    fn descend(&self, pred: impl Fn(f64, u32) -> bool, path: &mut Path) -> (u32, usize, usize) {
+        path.n = 0;
+        let mut node = self.root;
+        let mut rank = 0usize;
+        for _ in 0..self.height {
+            let x = self.inn(node);
+            let (mut lo, mut hi) = (1, x.len as usize);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if pred(x.scores[mid], x.slots[mid]) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
                 }
             }
+            let j = lo - 1;
+            rank += x.counts[..j].iter().map(|&c| c as usize).sum::<usize>();
+            path.push(node, j);
+            node = x.kids[j];
         }
-        NIL
+        let l = self.lf(node);
+        let (mut lo, mut hi) = (0, l.len as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if pred(l.scores[mid], l.slots[mid]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (node, lo, rank + lo)
     }
 
-    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
-        self.partition_point(|m, s| key_cmp(s, m, score, member) == Ordering::Less)
+    /// (leaf, position, rank) of the stored key (`s`, `m`), which must be present.
+    fn locate(&self, s: f64, m: &[u8], path: &mut Path) -> (u32, usize, usize) {
+        let (leaf, pos, rank) = self.descend(
+            |es, eslot| self.cmp_key(es, eslot, s, m) != Ordering::Greater,
+            path,
+        );
+        debug_assert!(pos > 0, "zset: key not in tree");
+        (leaf, pos.saturating_sub(1), rank.saturating_sub(1))
     }
 
-    fn alloc(&mut self, score: f64, slot: u32) -> u32 {
-        let node = Node {
-            score,
-            slot,
-            left: NIL,
-            right: NIL,
-            size: 1,
-        };
-        if self.free != NIL {
-            let n = self.free;
-            self.free = self.nodes[n as usize].left;
-            self.nodes[n as usize] = node;
-            n
+    /// (leaf, position) of rank `r` (< len).
+    fn descend_rank(&self, mut r: usize, path: &mut Path) -> (u32, usize) {
+        path.n = 0;
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let x = self.inn(node);
+            let last = x.len as usize - 1;
+            let mut j = 0;
+            while j < last && r >= x.counts[j] as usize {
+                r -= x.counts[j] as usize;
+                j += 1;
+            }
+            path.push(node, j);
+            node = x.kids[j];
+        }
+        (node, r)
+    }
+
+    /// The first key of the subtree at `node` (a leaf when `leaf`).
+    fn first_key(&self, node: u32, leaf: bool) -> (f64, u32) {
+        if leaf {
+            let l = self.lf(node);
+            (l.scores[0], l.slots[0])
         } else {
-            self.nodes.push(node);
-            (self.nodes.len() - 1) as u32
+            let x = self.inn(node);
+            (x.scores[0], x.slots[0])
         }
     }
 
-    fn release(&mut self, n: u32) {
-        let x = &mut self.nodes[n as usize];
-        x.size = 0;
-        x.right = NIL;
-        x.left = self.free;
-        self.free = n;
+    /// The node at path level `d` (the leaf when `d == path.n`) has a new first key: update the ancestors'
+    /// copies of it.
+    fn fix_first(&mut self, path: &Path, mut d: usize, s: f64, slot: u32) {
+        while d > 0 {
+            d -= 1;
+            let i = path.idx[d] as usize;
+            let x = self.inn_mut(path.node[d]);
+            x.scores[i] = s;
+            x.slots[i] = slot;
+            if i != 0 {
+                break;
+            }
+        }
     }
 
-    /// Link node `n` into the tree at its ordered position.
-    fn link(&mut self, n: u32) {
-        let r = self.rank_of(self.score_of(n), self.member(n));
-        let (a, b) = self.split(self.root, r as u32);
-        let a = self.merge(a, n);
-        self.root = self.merge(a, b);
+    /// Set the stored first key of child `i` of the inner node at path level `d`.
+    fn set_sep(&mut self, path: &Path, d: usize, i: usize, s: f64, slot: u32) {
+        let x = self.inn_mut(path.node[d]);
+        x.scores[i] = s;
+        x.slots[i] = slot;
+        if i == 0 {
+            self.fix_first(path, d, s, slot);
+        }
     }
 
-    /// Unlink the node with rank `r` from the tree (it stays allocated).
-    fn unlink_rank(&mut self, r: usize) -> u32 {
-        let (a, rest) = self.split(self.root, r as u32);
-        let (m, b) = self.split(rest, 1);
-        self.root = self.merge(a, b);
-        m
+    /// Insert the key (`s`, `slot`) (the member already in the dict at `slot`).
+    fn insert_key(&mut self, s: f64, slot: u32) {
+        let mut path = Path::new();
+        let m = self.member(slot);
+        let (leaf, pos, _) = self.descend(
+            |es, eslot| self.cmp_key(es, eslot, s, m) == Ordering::Less,
+            &mut path,
+        );
+        self.insert_at(&path, leaf, pos, s, slot);
+    }
+
+    /// Append a key greater than every stored one.
+    fn push_back(&mut self, s: f64, slot: u32) {
+        let mut path = Path::new();
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let x = self.inn(node);
+            let j = x.len as usize - 1;
+            path.push(node, j);
+            node = x.kids[j];
+        }
+        let pos = self.lf(node).len as usize;
+        self.insert_at(&path, node, pos, s, slot);
+    }
+
+    fn insert_at(&mut self, path: &Path, leaf: u32, pos: usize, s: f64, slot: u32) {
+        for d in 0..path.n {
+            let i = path.idx[d] as usize;
+            self.inn_mut(path.node[d]).counts[i] += 1;
+        }
+        let len = self.lf(leaf).len as usize;
+        if len < LCAP {
+            let l = self.lf_mut(leaf);
+            l.scores.copy_within(pos..len, pos + 1);
+            l.slots.copy_within(pos..len, pos + 1);
+            l.scores[pos] = s;
+            l.slots[pos] = slot;
+            l.len += 1;
+            if pos == 0 {
+                self.fix_first(path, path.n, s, slot);
+            }
+            return;
+        }
+        // Split: half and half, except that an append (or a prepend) leaves the full leaf full, so that
+        // ascending loads fill leaves completely.
+        let k = if pos == LCAP {
+            LCAP
+        } else if pos == 0 {
+            0
+        } else {
+            LCAP / 2
+        };
+        let r = self.new_leaf();
+        let next = self.lf(leaf).next;
+        {
+            let (l, rr) = self.two_leaves(leaf, r);
+            let n = LCAP - k;
+            rr.scores[..n].copy_from_slice(&l.scores[k..]);
+            rr.slots[..n].copy_from_slice(&l.slots[k..]);
+            rr.len = n as u32;
+            l.len = k as u32;
+            rr.prev = leaf;
+            rr.next = next;
+            l.next = r;
+        }
+        if next != NIL {
+            self.lf_mut(next).prev = r;
+        }
+        let (tgt, p) = if pos < k || (pos == k && k < LCAP) {
+            (leaf, pos)
+        } else {
+            (r, pos - k)
+        };
+        {
+            let l = self.lf_mut(tgt);
+            let len = l.len as usize;
+            l.scores.copy_within(p..len, p + 1);
+            l.slots.copy_within(p..len, p + 1);
+            l.scores[p] = s;
+            l.slots[p] = slot;
+            l.len += 1;
+        }
+        if tgt == leaf && p == 0 {
+            self.fix_first(path, path.n, s, slot);
+        }
+        let lc = self.lf(leaf).len;
+        let (rc, fs, fslot) = {
+            let x = self.lf(r);
+            (x.len, x.scores[0], x.slots[0])
+        };
+        self.add_child(path, path.n, leaf, r, (fs, fslot), lc, rc);
+    }
+
+    /// The node `left` at path level `d` was split, `right` (first key `first`) must follow it in its parent;
+    /// `lc` and `rc` are their element counts.
+    #[allow(clippy::too_many_arguments)]
+    fn add_child(
+        &mut self,
+        path: &Path,
+        d: usize,
+        left: u32,
+        right: u32,
+        first: (f64, u32),
+        lc: u32,
+        rc: u32,
+    ) {
+        if d == 0 {
+            let (s0, sl0) = self.first_key(left, path.n == 0);
+            let nr = self.new_inner();
+            let x = self.inn_mut(nr);
+            x.scores[0] = s0;
+            x.slots[0] = sl0;
+            x.counts[0] = lc;
+            x.kids[0] = left;
+            x.scores[1] = first.0;
+            x.slots[1] = first.1;
+            x.counts[1] = rc;
+            x.kids[1] = right;
+            x.len = 2;
+            self.root = nr;
+            self.height += 1;
+            return;
+        }
+        let p = path.node[d - 1];
+        let i = path.idx[d - 1] as usize;
+        let at = i + 1;
+        let len = self.inn(p).len as usize;
+        self.inn_mut(p).counts[i] = lc;
+        fn put(x: &mut Inner, at: usize, first: (f64, u32), cnt: u32, kid: u32) {
+            let len = x.len as usize;
+            x.scores.copy_within(at..len, at + 1);
+            x.slots.copy_within(at..len, at + 1);
+            x.counts.copy_within(at..len, at + 1);
+            x.kids.copy_within(at..len, at + 1);
+            x.scores[at] = first.0;
+            x.slots[at] = first.1;
+            x.counts[at] = cnt;
+            x.kids[at] = kid;
+            x.len += 1;
+        }
+        if len < ICAP {
+            put(self.inn_mut(p), at, first, rc, right);
+            return;
+        }
+        let k = ICAP / 2;
+        let q = self.new_inner();
+        let (c1, c2, f2) = {
+            let (x, y) = self.two_inners(p, q);
+            let n = ICAP - k;
+            y.scores[..n].copy_from_slice(&x.scores[k..]);
+            y.slots[..n].copy_from_slice(&x.slots[k..]);
+            y.counts[..n].copy_from_slice(&x.counts[k..]);
+            y.kids[..n].copy_from_slice(&x.kids[k..]);
+            y.len = n as u32;
+            x.len = k as u32;
+            if at <= k {
+                put(x, at, first, rc, right);
+            } else {
+                put(y, at - k, first, rc, right);
+            }
+            let c1: u32 = x.counts[..x.len as usize].iter().sum();
+            let c2: u32 = y.counts[..y.len as usize].iter().sum();
+            (c1, c2, (y.scores[0], y.slots[0]))
+        };
+        self.add_child(path, d - 1, p, q, f2, c1, c2);
+    }
+
+    /// Remove the entry at (`leaf`, `pos`) reached through `path` (the dict is not touched).
+    fn delete_at(&mut self, path: &Path, leaf: u32, pos: usize) {
+        for d in 0..path.n {
+            let i = path.idx[d] as usize;
+            self.inn_mut(path.node[d]).counts[i] -= 1;
+        }
+        let l = self.lf_mut(leaf);
+        let len = l.len as usize;
+        l.scores.copy_within(pos + 1..len, pos);
+        l.slots.copy_within(pos + 1..len, pos);
+        l.len -= 1;
+        let nl = l.len as usize;
+        if pos == 0 && nl > 0 {
+            let (s, slot) = (l.scores[0], l.slots[0]);
+            self.fix_first(path, path.n, s, slot);
+        }
+        if path.n > 0 && nl < LMIN {
+            self.rebalance(path, path.n);
+        }
+    }
+
+    /// The node at path level `d` (the leaf when `d == path.n`, d > 0) is under its minimum: merge it with a
+    /// sibling or move entries over from one.
+    fn rebalance(&mut self, path: &Path, d: usize) {
+        let is_leaf = d == path.n;
+        let p = path.node[d - 1];
+        let i = path.idx[d - 1] as usize;
+        let plen = self.inn(p).len as usize;
+        if plen < 2 {
+            return;
+        }
+        let (a, b) = if i > 0 { (i - 1, i) } else { (0, 1) };
+        let (ka, kb) = {
+            let x = self.inn(p);
+            (x.kids[a], x.kids[b])
+        };
+        let merged;
+        if is_leaf {
+            let (la, lb) = (self.lf(ka).len as usize, self.lf(kb).len as usize);
+            if la + lb <= LCAP {
+                let nx = {
+                    let (x, y) = self.two_leaves(ka, kb);
+                    x.scores[la..la + lb].copy_from_slice(&y.scores[..lb]);
+                    x.slots[la..la + lb].copy_from_slice(&y.slots[..lb]);
+                    x.len = (la + lb) as u32;
+                    x.next = y.next;
+                    y.next
+                };
+                if nx != NIL {
+                    self.lf_mut(nx).prev = ka;
+                }
+                self.free_leaf(kb);
+                merged = true;
+            } else {
+                let total = la + lb;
+                let na = total / 2;
+                {
+                    let (x, y) = self.two_leaves(ka, kb);
+                    if la > na {
+                        let mv = la - na;
+                        y.scores.copy_within(0..lb, mv);
+                        y.slots.copy_within(0..lb, mv);
+                        y.scores[..mv].copy_from_slice(&x.scores[na..la]);
+                        y.slots[..mv].copy_from_slice(&x.slots[na..la]);
+                    } else {
+                        let mv = na - la;
+                        x.scores[la..na].copy_from_slice(&y.scores[..mv]);
+                        x.slots[la..na].copy_from_slice(&y.slots[..mv]);
+                        y.scores.copy_within(mv..lb, 0);
+                        y.slots.copy_within(mv..lb, 0);
+                    }
+                    x.len = na as u32;
+                    y.len = (total - na) as u32;
+                }
+                let (fs, fslot) = self.first_key(kb, true);
+                let x = self.inn_mut(p);
+                x.counts[a] = na as u32;
+                x.counts[b] = (total - na) as u32;
+                x.scores[b] = fs;
+                x.slots[b] = fslot;
+                merged = false;
+            }
+            if la == 0 {
+                let (fs, fslot) = self.first_key(ka, true);
+                self.set_sep(path, d - 1, a, fs, fslot);
+            }
+        } else {
+            let (la, lb) = (self.inn(ka).len as usize, self.inn(kb).len as usize);
+            if la + lb <= ICAP {
+                {
+                    let (x, y) = self.two_inners(ka, kb);
+                    x.scores[la..la + lb].copy_from_slice(&y.scores[..lb]);
+                    x.slots[la..la + lb].copy_from_slice(&y.slots[..lb]);
+                    x.counts[la..la + lb].copy_from_slice(&y.counts[..lb]);
+                    x.kids[la..la + lb].copy_from_slice(&y.kids[..lb]);
+                    x.len = (la + lb) as u32;
+                }
+                self.free_inner(kb);
+                merged = true;
+            } else {
+                let total = la + lb;
+                let na = total / 2;
+                let (ca, cb, f2) = {
+                    let (x, y) = self.two_inners(ka, kb);
+                    if la > na {
+                        let mv = la - na;
+                        y.scores.copy_within(0..lb, mv);
+                        y.slots.copy_within(0..lb, mv);
+                        y.counts.copy_within(0..lb, mv);
+                        y.kids.copy_within(0..lb, mv);
+                        y.scores[..mv].copy_from_slice(&x.scores[na..la]);
+                        y.slots[..mv].copy_from_slice(&x.slots[na..la]);
+                        y.counts[..mv].copy_from_slice(&x.counts[na..la]);
+                        y.kids[..mv].copy_from_slice(&x.kids[na..la]);
+                    } else {
+                        let mv = na - la;
+                        x.scores[la..na].copy_from_slice(&y.scores[..mv]);
+                        x.slots[la..na].copy_from_slice(&y.slots[..mv]);
+                        x.counts[la..na].copy_from_slice(&y.counts[..mv]);
+                        x.kids[la..na].copy_from_slice(&y.kids[..mv]);
+                        y.scores.copy_within(mv..lb, 0);
+                        y.slots.copy_within(mv..lb, 0);
+                        y.counts.copy_within(mv..lb, 0);
+                        y.kids.copy_within(mv..lb, 0);
+                    }
+                    x.len = na as u32;
+                    y.len = (total - na) as u32;
+                    let ca: u32 = x.counts[..na].iter().sum();
+                    let cb: u32 = y.counts[..total - na].iter().sum();
+                    (ca, cb, (y.scores[0], y.slots[0]))
+                };
+                let x = self.inn_mut(p);
+                x.counts[a] = ca;
+                x.counts[b] = cb;
+                x.scores[b] = f2.0;
+                x.slots[b] = f2.1;
+                merged = false;
+            }
+        }
+        if !merged {
+            return;
+        }
+        // Child b is gone from p.
+        let plen = {
+            let x = self.inn_mut(p);
+            x.counts[a] += x.counts[b];
+            let len = x.len as usize;
+            x.scores.copy_within(b + 1..len, b);
+            x.slots.copy_within(b + 1..len, b);
+            x.counts.copy_within(b + 1..len, b);
+            x.kids.copy_within(b + 1..len, b);
+            x.len -= 1;
+            x.len as usize
+        };
+        if d - 1 == 0 {
+            if plen == 1 {
+                self.root = self.inn(p).kids[0];
+                self.height -= 1;
+                self.free_inner(p);
+            }
+        } else if plen < IMIN {
+            self.rebalance(path, d - 1);
+        }
+    }
+
+    /// Before the dict removes slot `slot`, moving its last slot there: make the tree reference the moved
+    /// element by its new slot.
+    fn retarget_last_slot(&mut self, slot: usize) {
+        let last = self.dict.len() - 1;
+        if slot == last {
+            return;
+        }
+        let mut path = Path::new();
+        let (leaf, pos) = {
+            let (lm, _, &ls) = self.dict.at(last);
+            let (leaf, pos, _) = self.locate(ls, lm, &mut path);
+            (leaf, pos)
+        };
+        for d in 0..path.n {
+            let i = path.idx[d] as usize;
+            let x = self.inn_mut(path.node[d]);
+            if x.slots[i] == last as u32 {
+                x.slots[i] = slot as u32;
+            }
+        }
+        let l = self.lf_mut(leaf);
+        debug_assert_eq!(l.slots[pos], last as u32);
+        l.slots[pos] = slot as u32;
     }
 
     fn insert_new(&mut self, member: &[u8], score: f64) {
-        let n = self.alloc(score, self.dict.len() as u32);
-        self.dict.insert_new(member, &[], n);
-        self.link(n);
+        self.dict.insert_new(member, &[], score);
+        let slot = (self.dict.len() - 1) as u32;
+        self.insert_key(score, slot);
     }
 
-    /// Remove `member`'s entry from the dict, keeping node slots right after the dict moves its last slot.
-    fn dict_remove(&mut self, slot: usize) {
-        self.dict.remove_index(slot);
-        if slot < self.dict.len() {
-            let moved = *self.dict.at(slot).2;
-            self.nodes[moved as usize].slot = slot as u32;
+    /// Append in order (`member` greater than every element).
+    fn push_new(&mut self, member: &[u8], score: f64) {
+        self.dict.insert_new(member, &[], score);
+        let slot = (self.dict.len() - 1) as u32;
+        self.push_back(score, slot);
+    }
+
+    /// Change the score of the member at dict slot `slot` from `old` to `new`.
+    fn update_score(&mut self, slot: usize, member: &[u8], old: f64, new: f64) {
+        if let Some(v) = self.dict.get_mut(member) {
+            *v = new;
         }
-    }
-
-    fn update_score(&mut self, n: u32, score: f64) {
-        let r = self.rank_of(self.score_of(n), self.member(n));
-        let m = self.unlink_rank(r);
-        debug_assert_eq!(m, n);
-        let x = &mut self.nodes[n as usize];
-        x.score = score;
-        x.left = NIL;
-        x.right = NIL;
-        x.size = 1;
-        self.link(n);
+        let mut path = Path::new();
+        let (leaf, pos, _) = self.locate(old, member, &mut path);
+        // Keep the entry where it is when it stays between its neighbours (Redis's zslUpdateScore).
+        let l = self.lf(leaf);
+        let len = l.len as usize;
+        let after_prev = if pos > 0 {
+            self.cmp_key(l.scores[pos - 1], l.slots[pos - 1], new, member) == Ordering::Less
+        } else if l.prev != NIL {
+            let p = self.lf(l.prev);
+            p.len > 0 && {
+                let j = p.len as usize - 1;
+                self.cmp_key(p.scores[j], p.slots[j], new, member) == Ordering::Less
+            }
+        } else {
+            true
+        };
+        let before_next = after_prev
+            && if pos + 1 < len {
+                self.cmp_key(l.scores[pos + 1], l.slots[pos + 1], new, member) == Ordering::Greater
+            } else if l.next != NIL {
+                let nx = self.lf(l.next);
+                nx.len > 0
+                    && self.cmp_key(nx.scores[0], nx.slots[0], new, member) == Ordering::Greater
+            } else {
+                true
+            };
+        if before_next {
+            self.lf_mut(leaf).scores[pos] = new;
+            if pos == 0 {
+                self.fix_first(&path, path.n, new, slot as u32);
+            }
+            return;
+        }
+        self.delete_at(&path, leaf, pos);
+        self.insert_key(new, slot as u32);
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let n = *self.dict.get(member)?;
-        let score = self.score_of(n);
-        let r = self.rank_of(score, member);
-        self.unlink_rank(r);
-        let slot = self.nodes[n as usize].slot as usize;
-        self.dict_remove(slot);
-        self.release(n);
+        let slot = self.dict.find_index(member)?;
+        let score = *self.dict.at(slot).2;
+        let mut path = Path::new();
+        let (leaf, pos, _) = self.locate(score, member, &mut path);
+        self.delete_at(&path, leaf, pos);
+        self.retarget_last_slot(slot);
+        self.dict.remove(member);
+        self.maybe_reset();
         Some(score)
+    }
+
+    /// Drop all nodes once empty.
+    fn maybe_reset(&mut self) {
+        if self.dict.is_empty() && (self.height > 0 || self.leaves.len() > 1) {
+            *self = Tree::new();
+        }
+    }
+
+    /// Remove the element of rank `r` (< len); returns its member and score.
+    fn remove_rank(&mut self, r: usize) -> (Vec<u8>, f64) {
+        let mut path = Path::new();
+        let (leaf, pos) = self.descend_rank(r, &mut path);
+        let (score, slot) = {
+            let l = self.lf(leaf);
+            (l.scores[pos], l.slots[pos] as usize)
+        };
+        self.delete_at(&path, leaf, pos);
+        self.retarget_last_slot(slot);
+        let (m, _, _) = self.dict.remove_index(slot);
+        (m, score)
     }
 
     /// Remove ranks [lo, hi).
     fn remove_ranks(&mut self, lo: usize, hi: usize) {
-        let (a, rest) = self.split(self.root, lo as u32);
-        let (m, b) = self.split(rest, (hi - lo) as u32);
-        self.root = self.merge(a, b);
-        let mut stack = vec![m];
-        while let Some(t) = stack.pop() {
-            if t == NIL {
-                continue;
-            }
-            let x = self.nodes[t as usize];
-            stack.push(x.left);
-            stack.push(x.right);
-            self.dict_remove(x.slot as usize);
-            self.release(t);
+        for _ in lo..hi {
+            self.remove_rank(lo);
         }
-        if self.dict.is_empty() {
-            self.nodes = Vec::new();
-            self.free = NIL;
+        self.maybe_reset();
+    }
+
+    /// Pop `n` elements from the low end (or the high end when `max`), in pop order.
+    fn pop(&mut self, max: bool, n: usize) -> Vec<(Vec<u8>, f64)> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let r = if max { self.len() - 1 } else { 0 };
+            out.push(self.remove_rank(r));
         }
+        self.maybe_reset();
+        out
+    }
+
+    /// The member and score of rank `r` (< len).
+    fn select(&self, r: usize) -> (&[u8], f64) {
+        let mut path = Path::new();
+        let (leaf, pos) = self.descend_rank(r, &mut path);
+        let l = self.lf(leaf);
+        (self.member(l.slots[pos]), l.scores[pos])
+    }
+
+    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
+        let mut path = Path::new();
+        self.locate(score, member, &mut path).2
+    }
+
+    /// Number of leading elements for which `pred` holds (`pred` must be true then false along the order).
+    fn partition_point(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
+        let mut path = Path::new();
+        self.descend(|s, slot| pred(self.member(slot), s), &mut path)
+            .2
+    }
+
+    /// As [`Tree::partition_point`] for a predicate on scores only (no member bytes fetched).
+    fn partition_point_score(&self, pred: impl Fn(f64) -> bool) -> usize {
+        let mut path = Path::new();
+        self.descend(|s, _| pred(s), &mut path).2
     }
 
     /// Visit ranks [lo, hi) in ascending order, or descending when `rev`.
@@ -591,44 +1126,40 @@ impl Tree {
         if lo >= hi {
             return;
         }
-        let mut stack: Vec<u32> = Vec::with_capacity(64);
-        // Descend to the first element to visit, keeping the nodes still to be visited after it.
-        let mut k = if rev { hi - 1 } else { lo } as u32;
-        let mut t = self.root;
-        while t != NIL {
-            let x = &self.nodes[t as usize];
-            let ls = self.size(x.left);
-            match k.cmp(&ls) {
-                Ordering::Equal => {
-                    stack.push(t);
+        let mut path = Path::new();
+        let (mut leaf, pos) = self.descend_rank(if rev { hi - 1 } else { lo }, &mut path);
+        let mut left = hi - lo;
+        if !rev {
+            let mut pos = pos;
+            while leaf != NIL {
+                let l = self.lf(leaf);
+                let end = (l.len as usize).min(pos + left);
+                for k in pos..end {
+                    f(self.member(l.slots[k]), l.scores[k]);
+                }
+                left -= end.saturating_sub(pos);
+                if left == 0 {
                     break;
                 }
-                Ordering::Less => {
-                    if !rev {
-                        stack.push(t);
-                    }
-                    t = x.left;
-                }
-                Ordering::Greater => {
-                    if rev {
-                        stack.push(t);
-                    }
-                    k -= ls + 1;
-                    t = x.right;
-                }
+                leaf = l.next;
+                pos = 0;
             }
-        }
-        let mut remaining = hi - lo;
-        while remaining > 0 {
-            let Some(t) = stack.pop() else { break };
-            let x = &self.nodes[t as usize];
-            f(self.member(t), x.score);
-            remaining -= 1;
-            let mut c = if rev { x.left } else { x.right };
-            while c != NIL {
-                stack.push(c);
-                let y = &self.nodes[c as usize];
-                c = if rev { y.right } else { y.left };
+        } else {
+            let mut pos = pos + 1; // exclusive end within the leaf
+            while leaf != NIL {
+                let l = self.lf(leaf);
+                let start = pos.saturating_sub(left);
+                for k in (start..pos).rev() {
+                    f(self.member(l.slots[k]), l.scores[k]);
+                }
+                left -= pos - start;
+                if left == 0 {
+                    break;
+                }
+                leaf = l.prev;
+                if leaf != NIL {
+                    pos = self.lf(leaf).len as usize;
+                }
             }
         }
     }
@@ -647,11 +1178,7 @@ impl Clone for Tree {
     fn clone(&self) -> Self {
         let mut t = Tree::new();
         self.for_range(0, self.len(), false, |m, s| {
-            // Appending in order: rank = len.
-            let n = t.alloc(s, t.dict.len() as u32);
-            t.dict.insert_new(m, &[], n);
-            let r = t.merge(t.root, n);
-            t.root = r;
+            t.push_new(m, s);
         });
         t
     }
@@ -740,10 +1267,7 @@ impl ZSet {
         } else {
             let mut t = Tree::new();
             for (m, s) in v {
-                let n = t.alloc(s, t.dict.len() as u32);
-                t.dict.insert_new(m, &[], n);
-                let r = t.merge(t.root, n);
-                t.root = r;
+                t.push_new(m, s);
             }
             ZSet {
                 enc: Enc::Tree(Box::new(t)),
@@ -773,7 +1297,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.enc {
             Enc::Pack(p) => p.find(member).map(|(_, s)| s),
-            Enc::Tree(t) => t.dict.get(member).map(|&n| t.score_of(n)),
+            Enc::Tree(t) => t.dict.get(member).copied(),
         }
     }
 
@@ -781,10 +1305,7 @@ impl ZSet {
         if let Enc::Pack(p) = &self.enc {
             let mut t = Tree::new();
             for (_, m, s) in p.iter() {
-                let n = t.alloc(s, t.dict.len() as u32);
-                t.dict.insert_new(m, &[], n);
-                let r = t.merge(t.root, n);
-                t.root = r;
+                t.push_new(m, s);
             }
             self.enc = Enc::Tree(Box::new(t));
         }
@@ -821,10 +1342,11 @@ impl ZSet {
         let Enc::Tree(t) = &mut self.enc else {
             return false;
         };
-        match t.dict.get(member) {
-            Some(&n) => {
-                if t.score_of(n) != score {
-                    t.update_score(n, score);
+        match t.dict.find_index(member) {
+            Some(slot) => {
+                let old = *t.dict.at(slot).2;
+                if old != score {
+                    t.update_score(slot, member, old, score);
                 }
                 false
             }
@@ -843,7 +1365,20 @@ impl ZSet {
         f: AddFlags,
         lim: &ZLimits,
     ) -> Result<(AddOutcome, f64), NanScore> {
-        match self.score(member) {
+        // The big encoding: one dict lookup, then the tree.
+        let slot = match &self.enc {
+            Enc::Tree(t) => Some(t.dict.find_index(member)),
+            Enc::Pack(_) => None,
+        };
+        let cur = match slot {
+            Some(Some(i)) => match &self.enc {
+                Enc::Tree(t) => Some(*t.dict.at(i).2),
+                Enc::Pack(_) => None,
+            },
+            Some(None) => None,
+            None => self.score(member),
+        };
+        match cur {
             Some(cur) => {
                 if f.nx {
                     return Ok((AddOutcome::Skipped, cur));
@@ -858,7 +1393,12 @@ impl ZSet {
                     return Ok((AddOutcome::Skipped, cur));
                 }
                 if score != cur {
-                    self.insert(member, score, lim);
+                    match (&mut self.enc, slot) {
+                        (Enc::Tree(t), Some(Some(i))) => t.update_score(i, member, cur, score),
+                        _ => {
+                            self.insert(member, score, lim);
+                        }
+                    }
                     Ok((AddOutcome::Updated, score))
                 } else {
                     Ok((AddOutcome::Unchanged, score))
@@ -868,7 +1408,12 @@ impl ZSet {
                 if f.xx {
                     return Ok((AddOutcome::Skipped, 0.0));
                 }
-                self.insert(member, score, lim);
+                match &mut self.enc {
+                    Enc::Tree(t) => t.insert_new(member, score),
+                    Enc::Pack(_) => {
+                        self.insert(member, score, lim);
+                    }
+                }
                 Ok((AddOutcome::Added, score))
             }
         }
@@ -895,8 +1440,7 @@ impl ZSet {
                 .find(|(_, (_, m, _))| *m == member)
                 .map(|(i, (_, _, s))| (i, s)),
             Enc::Tree(t) => {
-                let n = *t.dict.get(member)?;
-                let s = t.score_of(n);
+                let s = *t.dict.get(member)?;
                 Some((t.rank_of(s, member), s))
             }
         }
@@ -909,10 +1453,7 @@ impl ZSet {
         }
         match &self.enc {
             Enc::Pack(p) => p.iter().nth(r).map(|(_, m, s)| (m, s)),
-            Enc::Tree(t) => {
-                let n = t.select(r as u32);
-                Some((t.member(n), t.score_of(n)))
-            }
+            Enc::Tree(t) => Some(t.select(r)),
         }
     }
 
@@ -959,13 +1500,21 @@ impl ZSet {
         }
     }
 
+    /// As [`ZSet::partition_point`] for a predicate on scores only.
+    fn partition_point_score(&self, pred: impl Fn(f64) -> bool) -> usize {
+        match &self.enc {
+            Enc::Pack(p) => p.iter().take_while(|(_, _, s)| pred(*s)).count(),
+            Enc::Tree(t) => t.partition_point_score(pred),
+        }
+    }
+
     /// Ranks [lo, hi) of the elements whose score is in `r`.
     pub fn score_ranks(&self, r: &ScoreRange) -> (usize, usize) {
         if r.is_empty() {
             return (0, 0);
         }
-        let lo = self.partition_point(|_, s| !r.gte_min(s));
-        let hi = self.partition_point(|_, s| r.lte_max(s));
+        let lo = self.partition_point_score(|s| !r.gte_min(s));
+        let hi = self.partition_point_score(|s| r.lte_max(s));
         (lo, hi.max(lo))
     }
 
@@ -1000,6 +1549,9 @@ impl ZSet {
         } else {
             (0, n)
         };
+        if let Enc::Tree(t) = &mut self.enc {
+            return t.pop(max, n);
+        }
         let mut out = Vec::with_capacity(n);
         self.for_range(lo, hi, max, |m, s| out.push((m.to_vec(), s)));
         self.remove_ranks(lo, hi);
@@ -1026,8 +1578,8 @@ impl ZSet {
         match &self.enc {
             Enc::Pack(p) => p.iter().nth(i).map(|(_, m, s)| (m, s)),
             Enc::Tree(t) => {
-                let (m, _, &node) = t.dict.at(i);
-                Some((m, t.score_of(node)))
+                let (m, _, &s) = t.dict.at(i);
+                Some((m, s))
             }
         }
     }
@@ -1042,7 +1594,7 @@ impl ZSet {
                 }
                 0
             }
-            Enc::Tree(t) => t.dict.scan(cursor, |m, _, &n| f(m, t.score_of(n))),
+            Enc::Tree(t) => t.dict.scan(cursor, |m, _, &s| f(m, s)),
         }
     }
 
@@ -1097,16 +1649,67 @@ mod tests {
         want.reverse();
         assert_eq!(rv, want);
         if let Enc::Tree(t) = &z.enc {
-            fn walk(t: &Tree, n: u32) -> u32 {
-                if n == NIL {
-                    return 0;
+            t.check_invariants();
+        }
+    }
+
+    impl Tree {
+        /// Check the B+tree invariants: counts, exact first keys, fill, leaf links, order, dict agreement.
+        fn check_invariants(&self) {
+            // Returns (count, first key) of the subtree; collects leaves in order.
+            fn walk(
+                t: &Tree,
+                node: u32,
+                depth: u32,
+                root: bool,
+                leaves: &mut Vec<u32>,
+            ) -> (usize, Option<(f64, u32)>) {
+                if depth == t.height {
+                    let l = t.lf(node);
+                    assert!(root || l.len > 0, "empty non-root leaf");
+                    leaves.push(node);
+                    let first = (l.len > 0).then(|| (l.scores[0], l.slots[0]));
+                    return (l.len as usize, first);
                 }
-                let x = t.nodes[n as usize];
-                let s = walk(t, x.left) + walk(t, x.right) + 1;
-                assert_eq!(s, x.size);
-                s
+                let x = t.inn(node);
+                assert!(x.len >= 2 || (!root && x.len >= 1), "inner node too small");
+                if !root {
+                    assert!(x.len as usize >= IMIN, "inner node under minimum");
+                }
+                let mut total = 0;
+                for j in 0..x.len as usize {
+                    let (c, f) = walk(t, x.kids[j], depth + 1, false, leaves);
+                    assert_eq!(c, x.counts[j] as usize, "count");
+                    let f = f.expect("non-empty child");
+                    assert_eq!(f.0.to_bits(), x.scores[j].to_bits(), "first score");
+                    assert_eq!(f.1, x.slots[j], "first slot");
+                    total += c;
+                }
+                (total, Some((x.scores[0], x.slots[0])))
             }
-            assert_eq!(walk(t, t.root) as usize, t.len());
+            let mut leaves = Vec::new();
+            let (n, _) = walk(self, self.root, 0, true, &mut leaves);
+            assert_eq!(n, self.len());
+            for (k, &l) in leaves.iter().enumerate() {
+                let x = self.lf(l);
+                assert_eq!(x.prev, if k == 0 { NIL } else { leaves[k - 1] });
+                assert_eq!(x.next, leaves.get(k + 1).copied().unwrap_or(NIL));
+            }
+            let mut prev: Option<(f64, u32)> = None;
+            for &l in &leaves {
+                let x = self.lf(l);
+                for k in 0..x.len as usize {
+                    let (s, slot) = (x.scores[k], x.slots[k]);
+                    let (m, _, &ds) = self.dict.at(slot as usize);
+                    assert_eq!(ds.to_bits(), s.to_bits(), "dict score");
+                    if let Some((ps, pslot)) = prev {
+                        assert_eq!(self.cmp_key(ps, pslot, s, m), Ordering::Less, "order");
+                    }
+                    prev = Some((s, slot));
+                }
+            }
+            let live = self.leaves.iter().filter(|l| l.is_some()).count();
+            assert_eq!(live, leaves.len(), "leaked leaves");
         }
     }
 
@@ -1128,7 +1731,17 @@ mod tests {
     }
 
     fn member(i: u8) -> Vec<u8> {
-        format!("m{}", i % 60).into_bytes()
+        format!("m{i}").into_bytes()
+    }
+
+    /// Wider member space and score range: deeper trees, more splits, merges and in-place updates.
+    fn wide_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (any::<u8>(), any::<i8>()).prop_map(|(m, s)| Op::Add(m, s)),
+            3 => any::<u8>().prop_map(Op::Rem),
+            1 => (0u8..200, 0u8..40).prop_map(|(a, b)| Op::RemRanks(a, b)),
+            1 => (any::<bool>(), 0u8..30).prop_map(|(x, c)| Op::Pop(x, c)),
+        ]
     }
 
     fn run(ops: Vec<Op>, lim: ZLimits, ranges: Vec<(i8, i8, bool, bool)>) {
@@ -1229,6 +1842,11 @@ mod tests {
         fn tree_matches_model(ops in proptest::collection::vec(op(), 0..300),
                               ranges in proptest::collection::vec((-6i8..6, -6i8..6, any::<bool>(), any::<bool>()), 0..8)) {
             run(ops, ZLimits { max_entries: 0, max_value: 64 }, ranges);
+        }
+
+        #[test]
+        fn wide_tree_matches_model(ops in proptest::collection::vec(wide_op(), 0..1500)) {
+            run(ops, ZLimits { max_entries: 0, max_value: 64 }, vec![(-6, 6, false, true)]);
         }
 
         #[test]
