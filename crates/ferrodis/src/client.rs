@@ -261,6 +261,8 @@ impl ClientInfo {
         if multi >= 0 {
             flags.push('x');
         }
+        let (tracking_flags, redir) = crate::tracking::list_fields(self.id);
+        flags.push_str(&tracking_flags);
         if self.unix {
             flags.push('U');
         }
@@ -270,7 +272,7 @@ impl ClientInfo {
         let qbuf = self.qbuf.load(Relaxed);
         let omem = self.omem.load(Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -291,6 +293,7 @@ impl ClientInfo {
             omem,
             16384 + qbuf + omem,
             cmd_name,
+            redir,
             self.resp.load(Relaxed),
             self.lib_name.lock(),
             self.lib_ver.lock(),

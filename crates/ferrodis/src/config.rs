@@ -29,6 +29,12 @@ pub struct Config {
     pub encoding: crate::types::EncodingLimits,
     /// Who may run DEBUG: "yes", "no" or "local" (loopback and unix socket connections).
     pub enable_debug_command: String,
+    /// `notify-keyspace-events` as [`crate::notify`] flag bits.
+    pub notify_keyspace_events: u32,
+    /// client-output-buffer-limit per class: normal, replica, pubsub.
+    pub client_output_buffer_limit: [crate::client::OutputLimit; 3],
+    /// Most keys the client-side caching table remembers (0 = no limit); see crate::tracking.
+    pub tracking_table_max_keys: u64,
     /// The config file we were started with (CONFIG REWRITE target).
     pub config_file: Option<PathBuf>,
 }
@@ -62,6 +68,9 @@ impl Default for Config {
             active_expire: true,
             encoding: crate::types::EncodingLimits::default(),
             enable_debug_command: "local".into(),
+            notify_keyspace_events: 0,
+            client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS,
+            tracking_table_max_keys: 1_000_000,
             config_file: None,
         }
     }
@@ -141,6 +150,75 @@ const MEMORY_POLICIES: &[&str] = &[
     "noeviction",
 ];
 
+/// Redis's default client-output-buffer-limit: normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60.
+pub const DEFAULT_OUTPUT_LIMITS: [crate::client::OutputLimit; 3] = [
+    crate::client::OutputLimit {
+        hard: 0,
+        soft: 0,
+        soft_secs: 0,
+    },
+    crate::client::OutputLimit {
+        hard: 256 << 20,
+        soft: 64 << 20,
+        soft_secs: 60,
+    },
+    crate::client::OutputLimit {
+        hard: 32 << 20,
+        soft: 8 << 20,
+        soft_secs: 60,
+    },
+];
+
+const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Format client-output-buffer-limit as CONFIG GET prints it.
+fn output_limits_string(l: &[crate::client::OutputLimit; 3]) -> String {
+    let mut s = String::new();
+    for (name, l) in OUTPUT_CLASSES.iter().zip(l) {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&format!("{name} {} {} {}", l.hard, l.soft, l.soft_secs));
+    }
+    s
+}
+
+/// Parse "class hard soft seconds [class hard soft seconds ...]" (one argument or several words) onto the
+/// current limits, as Redis does: all or nothing.
+fn parse_output_limits(
+    args: &[String],
+    cur: &[crate::client::OutputLimit; 3],
+) -> Result<[crate::client::OutputLimit; 3], String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = *cur;
+    for w in words.chunks(4) {
+        let class = match w[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "replica" | "slave" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(w[1]).ok_or_else(bad)?;
+        let soft = parse_memory(w[2]).ok_or_else(bad)?;
+        let secs: i64 = w[3].parse().map_err(|_| bad())?;
+        if secs < 0 {
+            return Err(bad().into());
+        }
+        out[class] = crate::client::OutputLimit {
+            hard,
+            soft,
+            soft_secs: secs as u64,
+        };
+    }
+    Ok(out)
+}
+
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 
 pub static DIRECTIVES: &[Directive] = &[
@@ -211,6 +289,16 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, a| {
             let v = one(a)?;
             c.requirepass = (!v.is_empty()).then(|| v.as_bytes().to_vec());
+            Ok(())
+        },
+    },
+    Directive {
+        name: "tracking-table-max-keys",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.tracking_table_max_keys.to_string(),
+        set: |c, a| {
+            c.tracking_table_max_keys = int_in(a, 0, i64::MAX)? as u64;
             Ok(())
         },
     },
@@ -379,6 +467,28 @@ pub static DIRECTIVES: &[Directive] = &[
                 return Err("argument(s) must be one of the following: no, yes, local".into());
             }
             c.enable_debug_command = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "notify-keyspace-events",
+        aliases: &[],
+        mutable: true,
+        get: |c| crate::notify::flags_to_string(c.notify_keyspace_events),
+        set: |c, a| {
+            c.notify_keyspace_events = crate::notify::parse_flags(one(a)?).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+            })?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "client-output-buffer-limit",
+        aliases: &[],
+        mutable: true,
+        get: |c| output_limits_string(&c.client_output_buffer_limit),
+        set: |c, a| {
+            c.client_output_buffer_limit = parse_output_limits(a, &c.client_output_buffer_limit)?;
             Ok(())
         },
     },
@@ -695,5 +805,39 @@ mod tests {
         assert!(c.set("maxclients", "x").is_err());
         c.set("maxmemory", "2gb").unwrap();
         assert_eq!(c.maxmemory, 2 << 30);
+    }
+
+    #[test]
+    fn output_buffer_limits() {
+        let mut c = Config::default();
+        let get = |c: &Config| (find_directive("client-output-buffer-limit").unwrap().get)(c);
+        assert_eq!(
+            get(&c),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        c.set(
+            "client-output-buffer-limit",
+            "pubsub 1mb 512kb 5 normal 1 2 3",
+        )
+        .unwrap();
+        assert_eq!(
+            get(&c),
+            "normal 1 2 3 slave 268435456 67108864 60 pubsub 1048576 524288 5"
+        );
+        assert!(c
+            .set("client-output-buffer-limit", "pubsub 1 2")
+            .unwrap_err()
+            .contains("Wrong number of arguments in buffer limit configuration."));
+        assert!(c
+            .set("client-output-buffer-limit", "master 1 2 3")
+            .unwrap_err()
+            .contains("Invalid client class"));
+        assert!(c
+            .set("client-output-buffer-limit", "pubsub x 2 3")
+            .unwrap_err()
+            .contains("Error in hard, soft"));
+        c.load_text("client-output-buffer-limit replica 1 2 3\n", "t")
+            .unwrap();
+        assert_eq!(c.client_output_buffer_limit[1].hard, 1);
     }
 }

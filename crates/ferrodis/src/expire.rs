@@ -40,6 +40,11 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             let mut shard = srv.keyspace.lock_shard(mine[si]);
             let now = unix_ms();
             let mut removed = 0u64;
+            // Keys deleted, for "expired" notifications once the lock is released (only while
+            // notifications are on).
+            let notify = srv.notify_flags.load(Relaxed) & crate::notify::EXPIRED != 0
+                && srv.key_events.load(Relaxed);
+            let mut expired_keys: Vec<(usize, Vec<u8>)> = Vec::new();
             if active {
                 shard.expire_hash_fields(now, 1000);
             }
@@ -56,7 +61,13 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
                 }
                 let c = &mut cursors[si * dbs + db];
                 for _ in 0..STEPS_PER_LOCK {
-                    let (next, n) = table.scan_remove(*c, |e| e.is_expired(now));
+                    let (next, n) = table.scan_remove(*c, |e| {
+                        let gone = e.is_expired(now);
+                        if gone && notify {
+                            expired_keys.push((db, e.key().to_vec()));
+                        }
+                        gone
+                    });
                     removed += n as u64;
                     *c = next;
                     if next == 0 {
@@ -67,6 +78,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             drop(shard);
             if removed > 0 {
                 srv.workers[worker].expired.add(removed);
+            }
+            for (db, key) in expired_keys {
+                crate::notify::notify(&srv, "expired", &key, db);
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod keyspace;
 pub mod log;
 pub mod net;
 pub mod notify;
+pub mod pubsub;
 pub mod server;
 pub mod tracking;
 pub mod types;

@@ -260,8 +260,10 @@ struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
+        self.srv.pubsub.remove_client(self.id);
         self.srv.clients.lock().remove(&self.id);
         self.srv.connected.fetch_sub(1, Relaxed);
+        crate::tracking::client_gone(self.srv, self.id);
     }
 }
 

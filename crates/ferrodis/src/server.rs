@@ -120,6 +120,10 @@ pub struct Server {
     /// Whether any consumer of key events is enabled (keyspace notifications, client tracking): when
     /// false, writes record nothing.
     pub key_events: AtomicBool,
+    /// Pub/Sub subscriptions (channels, patterns, shard channels).
+    pub pubsub: crate::pubsub::PubSub,
+    /// `notify-keyspace-events` flags (crate::notify bits), readable without the config lock.
+    pub notify_flags: std::sync::atomic::AtomicU32,
     /// Clients with CLIENT TRACKING on (their reads are recorded and writes invalidate them).
     pub tracking_clients: AtomicUsize,
     /// Copy of `maxmemory` readable without the config lock.
@@ -195,7 +199,13 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
-            key_events: AtomicBool::new(false),
+            key_events: AtomicBool::new(crate::notify::active(config.notify_keyspace_events)),
+            pubsub: {
+                let p = crate::pubsub::PubSub::new();
+                p.set_limit(config.client_output_buffer_limit[2]);
+                p
+            },
+            notify_flags: std::sync::atomic::AtomicU32::new(config.notify_keyspace_events),
             tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
             config: RwLock::new(config),
@@ -226,6 +236,12 @@ impl Server {
         self.maxmemory.store(c.maxmemory, Relaxed);
         self.encoding.set(c.encoding);
         crate::log::set_level(&c.loglevel);
+        self.pubsub.set_limit(c.client_output_buffer_limit[2]);
+        let nf = c.notify_keyspace_events;
+        self.notify_flags.store(nf, Relaxed);
+        // Key events are recorded while keyspace notifications are on (client tracking will OR its own
+        // consumer in here).
+        self.key_events.store(crate::notify::active(nf), Relaxed);
         drop(c);
         self.config_epoch.fetch_add(1, Relaxed);
     }

@@ -259,6 +259,56 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "tracking",
+        arity: -3,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: crate::tracking::client_tracking,
+        group: "connection",
+        since: "6.0.0",
+        summary: "Controls server-assisted client-side caching for the connection.",
+        complexity: "O(1). Some options may introduce additional complexity.",
+        syntax: "<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "caching",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: crate::tracking::client_caching,
+        group: "connection",
+        since: "6.0.0",
+        summary: "Instructs the server whether to track the keys in the next request.",
+        complexity: "O(1)",
+        syntax: "<YES | NO>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "getredir",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: crate::tracking::client_getredir,
+        group: "connection",
+        since: "6.0.0",
+        summary: "Returns the client ID to which the connection's tracking notifications are redirected.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "trackinginfo",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: CONN,
+        handler: crate::tracking::client_trackinginfo,
+        group: "connection",
+        since: "6.2.0",
+        summary: "Returns information about server-assisted client-side caching for the connection.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "help",
         arity: 2,
         flags: LOADING | STALE,
@@ -273,6 +323,18 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    if !ctx.client.resp3 && ctx.client.subscribed() {
+        // RESP2 subscribed mode: ["pong", message-or-""].
+        if args.len() > 2 {
+            return Err("ERR wrong number of arguments for 'ping' command".into());
+        }
+        let msg = args.try_get(1).unwrap_or(b"");
+        let mut r = ctx.reply();
+        r.array(2);
+        r.bulk(b"pong");
+        r.bulk(msg);
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.reply().simple("PONG"),
         2 => ctx.reply().bulk(args.get(1)),
@@ -306,6 +368,10 @@ fn set_resp(ctx: &mut Ctx<'_>, resp3: bool) {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    crate::cmd::pubsub::unsubscribe_all(ctx);
+    ctx.client.multi = None;
+    crate::cmd::transactions::unwatch(ctx.srv, ctx.client);
+    crate::tracking::disable(ctx.srv, ctx.client);
     set_db(ctx, 0);
     set_resp(ctx, false);
     ctx.client.reply_mode = ReplyMode::On;
@@ -529,9 +595,14 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     })
 }
 
-/// The type of a connection: every connection is a normal client until pub/sub and replication exist.
-fn type_of(_c: &ClientInfo) -> ClientType {
-    ClientType::Normal
+/// The type of a connection: a client with any subscription is a pubsub client (as Redis's
+/// CLIENT_PUBSUB flag), every other one is normal until replication exists.
+fn type_of(c: &ClientInfo) -> ClientType {
+    if c.subs.iter().any(|s| s.load(Relaxed) > 0) {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
 }
 
 fn snapshot(ctx: &Ctx<'_>) -> Vec<Arc<ClientInfo>> {

@@ -679,6 +679,7 @@ fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let lazy = flush_mode(&args)?;
     let n = flush(ctx, Some(ctx.client.db), lazy);
     ctx.srv.workers[ctx.client.worker].dirty.add(n);
+    crate::tracking::flushed(ctx.srv); // client-side caching: null invalidation
     ctx.reply().ok();
     Ok(())
 }
@@ -687,6 +688,7 @@ fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let lazy = flush_mode(&args)?;
     let n = flush(ctx, None, lazy);
     ctx.srv.workers[ctx.client.worker].dirty.add(n + 1);
+    crate::tracking::flushed(ctx.srv); // client-side caching: null invalidation
     ctx.reply().ok();
     Ok(())
 }
