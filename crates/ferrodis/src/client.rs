@@ -192,6 +192,7 @@ impl ClientInfo {
         if over {
             o.buf = Vec::new();
             o.msgs = 0;
+            self.omem.store(0, Relaxed);
             drop(o);
             crate::log::warning(&format!(
                 "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",

@@ -397,7 +397,7 @@ fn clients(srv: &Server, o: &mut String) {
     line!(o, "client_recent_max_output_buffer:{maxout}");
     line!(o, "blocked_clients:{}", srv.blocked_clients.load(Relaxed));
     line!(o, "total_blocking_keys:{}", srv.keyspace.blocking_keys());
-    line!(o, "tracking_clients:0");
+    line!(o, "tracking_clients:{}", crate::tracking::stats(srv).0);
     line!(o, "pubsub_clients:0");
     line!(o, "watching_clients:0");
     line!(o, "clients_in_timeout_table:0");
@@ -549,9 +549,10 @@ fn stats(srv: &Server, o: &mut String) {
     line!(o, "active_defrag_key_misses:0");
     line!(o, "total_active_defrag_time:0");
     line!(o, "current_active_defrag_time:0");
-    line!(o, "tracking_total_keys:0");
-    line!(o, "tracking_total_items:0");
-    line!(o, "tracking_total_prefixes:0");
+    let (_, tkeys, titems, tprefixes) = crate::tracking::stats(srv);
+    line!(o, "tracking_total_keys:{tkeys}");
+    line!(o, "tracking_total_items:{titems}");
+    line!(o, "tracking_total_prefixes:{tprefixes}");
     line!(o, "unexpected_error_replies:0");
     line!(
         o,

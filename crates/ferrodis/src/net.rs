@@ -317,7 +317,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if n == 0 {
             // Messages pushed by other clients.
-            if info.drain_outbox(&mut out) && !flush(stream, &mut out, stats).await {
+            if info.drain_outbox(&mut out) && !flush(stream, &mut out, stats, &info).await {
                 return;
             }
             continue;
@@ -349,7 +349,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                             parser.limits_mut().authenticated = client.authenticated;
                         }
                         while let Some(b) = client.blocked.take() {
-                            if !flush(stream, &mut out, stats).await {
+                            if !flush(stream, &mut out, stats, &info).await {
                                 return;
                             }
                             let argv = b.argv.clone();
@@ -367,7 +367,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                     pos += used;
                     if out.len() >= FLUSH_AT {
-                        if !flush(stream, &mut out, stats).await {
+                        if !flush(stream, &mut out, stats, &info).await {
                             return;
                         }
                     }
@@ -392,7 +392,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         info.last_active_ms
             .store(info.created.elapsed().as_millis() as u64, Relaxed);
         info.drain_outbox(&mut out);
-        if !out.is_empty() && !flush(stream, &mut out, stats).await {
+        if !out.is_empty() && !flush(stream, &mut out, stats, &info).await {
             return;
         }
         if client.close_after_reply || srv.shutting_down.load(Relaxed) {
@@ -501,12 +501,18 @@ async fn read_with_timeout<S: AsyncRead + Unpin>(
     }
 }
 
+/// Write out the pending replies. Gives up (false) on a write error, or when the client is killed while the
+/// peer is not reading (CLIENT KILL, output buffer limit): a stuck socket must not keep the client alive.
 async fn flush<S: AsyncWrite + Unpin>(
     stream: &mut S,
     out: &mut Vec<u8>,
     stats: &crate::server::WorkerStats,
+    info: &ClientInfo,
 ) -> bool {
-    let ok = stream.write_all(out).await.is_ok();
+    let ok = tokio::select! {
+        r = stream.write_all(out) => r.is_ok(),
+        _ = info.kill.notified() => false,
+    };
     stats.net_out.add(out.len() as u64);
     out.clear();
     ok

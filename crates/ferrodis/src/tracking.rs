@@ -333,7 +333,8 @@ pub fn invalidate(srv: &Server, writer: &Client, events: &[KeyEvent]) {
         .map_or(0, |_| writer.id);
     let now = r.ns(Instant::now());
     for (i, e) in events.iter().enumerate() {
-        if events[..i].iter().any(|p| p.key == e.key) {
+        // A key miss is a read, not a change.
+        if e.event == "keymiss" || events[..i].iter().any(|p| p.key == e.key) {
             continue;
         }
         let (s, b) = r.slot(&e.key);

@@ -630,9 +630,18 @@ pub fn execute(
                 Err(err::OOM.into())
             } else {
                 ran_handler = true;
+                if client.tracking.is_some() {
+                    crate::tracking::before_command(client);
+                }
                 let (r, events) = run(srv, client, out, id, args, clock);
-                if client.tracking.is_some() && r.is_ok() && cmd.has(flags::READONLY) {
-                    crate::tracking::note_read(srv, client, cmd, &args);
+                if client.tracking.is_some() {
+                    if r.is_ok() && cmd.has(flags::READONLY) {
+                        crate::tracking::note_read(srv, client, cmd, &args);
+                    }
+                    crate::tracking::after_command(
+                        client,
+                        reg.full_name(id).starts_with("client|"),
+                    );
                 }
                 if !events.is_empty() {
                     crate::notify::after_command(srv, &events);
@@ -717,6 +726,7 @@ impl<'a> Ctx<'a> {
             }
             Lookup::Missing => {
                 stats.misses.add(1);
+                self.key_event(self.client.db, key, "keymiss");
                 None
             }
         }

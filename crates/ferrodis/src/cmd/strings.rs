@@ -581,6 +581,10 @@ fn set_generic(
     let db = ctx.client.db;
     store_str!(shard, db, existing, key, val, ttl, lru);
     ctx.modified(&mut shard, key, "set");
+    if when.is_some() {
+        // SET with a TTL (and SETEX/PSETEX) also notifies "expire", as Redis does.
+        ctx.key_event(db, key, "expire");
+    }
     drop(shard);
     match (old, how) {
         (Some(o), _) => reply_opt_bulk(ctx, o.as_deref()),

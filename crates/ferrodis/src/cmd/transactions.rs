@@ -235,6 +235,9 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             Err(err::OOM.into())
         } else {
             let (r, ev) = run(srv, ctx.client, ctx.out, q.id, args, &mut clock);
+            if r.is_ok() && cmd.has(READONLY) && ctx.client.tracking.is_some() {
+                crate::tracking::note_read(srv, ctx.client, cmd, &args);
+            }
             events.extend(ev);
             r
         };
@@ -249,6 +252,7 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     // Delivered after the locks are gone; `execute` delivers EXEC's own (none).
     if !events.is_empty() {
         crate::notify::after_command(srv, &events);
+        crate::tracking::invalidate(srv, ctx.client, &events);
     }
     Ok(())
 }
