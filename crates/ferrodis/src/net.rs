@@ -366,10 +366,8 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     pos += used;
-                    if out.len() >= FLUSH_AT {
-                        if !flush(stream, &mut out, stats, &info).await {
-                            return;
-                        }
+                    if out.len() >= FLUSH_AT && !flush(stream, &mut out, stats, &info).await {
+                        return;
                     }
                 }
                 Ok(None) => break,

@@ -121,10 +121,12 @@ impl Waiter {
     }
 }
 
+type Queues = HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>;
+
 /// The waiters of one shard, by (db, key).
 #[derive(Default)]
 pub struct Waiters {
-    queues: HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>>,
+    queues: Queues,
     /// A serve function is running: keys it makes ready (BLMOVE pushing to a key of this shard) are queued
     /// here and served after it, instead of re-entering.
     serving: bool,

@@ -299,13 +299,16 @@ impl Entry {
         e
     }
 
-    /// Move this entry's value under a new key, keeping TTL and clock.
-    pub fn rekey(self: Box<Self>, key: &[u8]) -> Box<Entry> {
-        let Entry { expire_at, kv, .. } = *self;
-        let lru = match &kv {
-            Kv::Packed { lru, .. } | Kv::Inline { lru, .. } | Kv::Split { lru, .. } => *lru,
+    /// Move this entry's value under a new key, keeping TTL and clock (reusing the allocation).
+    pub fn rekey(mut self: Box<Self>, key: &[u8]) -> Box<Entry> {
+        let lru = self.meta();
+        let placeholder = Kv::Packed {
+            lru,
+            klen: 0,
+            vlen: 0,
+            buf: [0; PACKED_CAP],
         };
-        let kv = match kv {
+        self.kv = match std::mem::replace(&mut self.kv, placeholder) {
             Kv::Packed {
                 klen, vlen, buf, ..
             } => {
@@ -314,11 +317,8 @@ impl Entry {
             }
             Kv::Split { value, .. } | Kv::Inline { value, .. } => Kv::build(key, value, lru),
         };
-        Box::new(Entry {
-            next: None,
-            expire_at,
-            kv,
-        })
+        self.next = None;
+        self
     }
 }
 

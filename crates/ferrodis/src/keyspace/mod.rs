@@ -53,11 +53,12 @@ pub struct Shard {
     waiters: Option<Box<blocking::Waiters>>,
     /// Hashes of this shard that have fields with TTLs (for the active expiry cycle; like Redis's
     /// db->hexpires). Entries may be stale (key deleted, TTLs gone): the cycle drops those.
-    hexpires: Option<Box<std::collections::HashSet<(usize, Box<[u8]>)>>>,
+    hexpires: Option<Box<KeySet>>,
     /// WATCHed keys of this shard and the flags of the clients watching them.
     watchers: Option<Box<WatchMap>>,
 }
 
+type KeySet = std::collections::HashSet<(usize, Box<[u8]>)>;
 type WatchMap = std::collections::HashMap<
     (usize, Box<[u8]>),
     Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>,
