@@ -140,8 +140,10 @@ test('Socket.IO redis adapter: a broadcast on server B reaches a client of serve
     client.close();
     for (const s of [a, b]) {
       await new Promise((r) => s.io.close(() => r()));
-      s.pubClient.disconnect();
-      s.subClient.disconnect();
+      // Let the adapter finish its own cleanup (unsubscribes) before the clients go away.
+      await sleep(50);
+      await s.subClient.quit().catch(() => {});
+      await s.pubClient.quit().catch(() => {});
     }
   }
 });
