@@ -302,6 +302,32 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
     },
+    // Persistence does not exist yet: `save ""` / `appendonly no` (what test setups and tools such as
+    // redis-benchmark ask about) are accepted and reported; enabling either is refused rather than silently
+    // ignored.
+    Directive {
+        name: "save",
+        aliases: &[],
+        mutable: true,
+        get: |_| String::new(),
+        set: |_, a| {
+            if a.iter().all(|v| v.is_empty()) {
+                Ok(())
+            } else {
+                Err("RDB save points are not supported yet (persistence is not implemented)".into())
+            }
+        },
+    },
+    Directive {
+        name: "appendonly",
+        aliases: &[],
+        mutable: true,
+        get: |_| "no".into(),
+        set: |_, a| match yes_no(a)? {
+            false => Ok(()),
+            true => Err("the append only file is not supported yet (persistence is not implemented)".into()),
+        },
+    },
     Directive {
         name: "maxclients",
         aliases: &[],
