@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: Ferrodis vs redis-server on the same machine, same loads, run alternately.
 
-Each server is pinned to one core (SERVER_CPU), redis-benchmark to another (CLIENT_CPU). Every load runs
+Each server is pinned to one core (SERVER_CPU), the load generator (redis-benchmark, or bench/loadgen for
+--suite realtime) to another (CLIENT_CPU). Every load runs
 ROUNDS times per server, alternating servers, and the median is reported with the Ferrodis/Redis ratio.
 Memory per key is used_memory delta / DBSIZE after loading 1M keys through a pipeline.
 
@@ -19,6 +20,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOADGEN = os.path.join(ROOT, "bench/loadgen/target/release/loadgen")
 
 
 def free_port():
@@ -167,11 +169,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections"],
-                    help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets")
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime"],
+                    help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
+                         "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen)")
+    ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
+    if a.suite == "realtime":
+        ensure_loadgen(a.loadgen)
 
     servers = {
         "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no"], a.server_cpu),
@@ -179,10 +185,12 @@ def main():
     }
     version = servers["redis"].cli("INFO", "server").split("redis_version:")[1].split()[0]
     print(f"# {time.strftime('%Y-%m-%d')} | redis-server {version} vs ferrodis ({a.threads} worker) | "
-          f"server cpu {a.server_cpu}, redis-benchmark cpu {a.client_cpu} | {a.rounds} rounds, median\n")
+          f"server cpu {a.server_cpu}, load generator cpu {a.client_cpu} | {a.rounds} rounds, median\n")
     try:
         if a.suite == "collections":
             return collections_suite(a, servers)
+        if a.suite == "realtime":
+            return realtime_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -254,6 +262,111 @@ def collections_suite(a, servers):
         vals = {name: collection_memory(srv, kind, n) for name, srv in servers.items()}
         print(f"| {label} | {vals['redis']:.1f} | {vals['ferrodis']:.1f} | "
               f"{vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
+
+
+def ensure_loadgen(path):
+    """Build bench/loadgen (a standalone crate) when the default binary is missing or older than its sources."""
+    if path != LOADGEN:
+        if not os.path.exists(path):
+            raise SystemExit(f"loadgen binary {path} not found")
+        return
+    src = os.path.join(ROOT, "bench/loadgen")
+    inputs = [os.path.join(src, "Cargo.toml"), os.path.join(src, "Cargo.lock")]
+    inputs += [os.path.join(src, "src", f) for f in os.listdir(os.path.join(src, "src"))]
+    newest = max(os.path.getmtime(f) for f in inputs if os.path.exists(f))
+    if not os.path.exists(path) or os.path.getmtime(path) < newest:
+        subprocess.run(["cargo", "build", "--release", "--manifest-path", os.path.join(src, "Cargo.toml")],
+                       check=True)
+
+
+def run_loadgen(a, port, argv):
+    """Run the loadgen pinned to the client CPU; returns its RESULT lines as dicts (numbers as floats)."""
+    cmd = ["taskset", "-c", str(a.client_cpu), a.loadgen, argv[0], "--port", str(port)] + argv[1:]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    results = []
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            row = {}
+            for kv in line.split()[1:]:
+                k, v = kv.split("=", 1)
+                try:
+                    row[k] = float(v)
+                except ValueError:
+                    row[k] = v
+            results.append(row)
+    if not results:
+        raise RuntimeError(f"no RESULT from {' '.join(cmd)}:\n{p.stdout}{p.stderr}")
+    errors = sum(r.get("errors", 0) for r in results)
+    if errors:
+        notes = [l.strip() for l in p.stdout.splitlines() if "error" in l and not l.startswith("RESULT")]
+        results[0]["note"] = f"{int(errors)} errors: " + "; ".join(notes[:3])
+    return results
+
+
+def alternate(a, servers, fn):
+    """Run fn(srv) a.rounds times per server, alternating; returns {name: [results]} and prints notes."""
+    res = {name: [] for name in servers}
+    for _ in range(a.rounds):
+        for name, srv in servers.items():
+            r = fn(srv)
+            res[name].append(r)
+            note = r.get("note") if isinstance(r, dict) else None
+            if note:
+                print(f"<!-- {name}: {note} -->", flush=True)
+    return res
+
+
+def med(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def realtime_suite(a, servers):
+    # Pub/sub fan-out: about `deliveries` messages delivered per pipelined run, the publisher's message
+    # count scaled down as subscribers grow; latency comes from a separate unpipelined run (one PUBLISH in
+    # flight), so it is delivery time, not publisher queueing.
+    deliveries = a.requests * 4
+    cap = a.requests // 5
+    print("PUBLISH (32-byte payload; pipelined in batches of 16 for rates; p50/p99 = publish-to-subscriber "
+          "delivery latency with one PUBLISH in flight)\n")
+    print("| load | redis PUBLISH/s | ferrodis PUBLISH/s | ratio | redis delivered/s | ferrodis delivered/s | "
+          "ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for subs, pattern in ((1, False), (100, False), (1000, False), (100, True)):
+        messages = min(cap, max(200, deliveries // subs))
+        lat_messages = min(messages, max(100, min(10_000, messages // 4)))
+        argv = ["pubsub", "--subscribers", str(subs), "--messages", str(messages), "--latency-messages",
+                str(lat_messages), "--size", "32"] + (["--pattern"] if pattern else [])
+
+        def one(srv):
+            pipelined, unpipelined = run_loadgen(a, srv.port, argv)[:2]
+            row = {"pub": pipelined["publish_rate"], "del": pipelined["delivery_rate"],
+                   "p50": unpipelined["p50_ms"], "p99": unpipelined["p99_ms"]}
+            if "note" in pipelined:
+                row["note"] = pipelined["note"]
+            return row
+        res = alternate(a, servers, one)
+        r = {k: med(res["redis"], k) for k in ("pub", "del", "p50", "p99")}
+        f = {k: med(res["ferrodis"], k) for k in ("pub", "del", "p50", "p99")}
+        label = f"{subs} {'pattern (PSUBSCRIBE ch*)' if pattern else 'channel'} subscriber{'s' if subs > 1 else ''}"
+        print(f"| {label} | {r['pub']:.0f} | {f['pub']:.0f} | {f['pub'] / r['pub']:.2f} | {r['del']:.0f} | "
+              f"{f['del']:.0f} | {f['del'] / r['del']:.2f} | {r['p50']:.3f}/{r['p99']:.3f} | "
+              f"{f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
+
+    print("\nMULTI/EXEC (MULTI, 5 x INCR on one client's hash-tagged keys, EXEC; 50 clients; "
+          "p50/p99 per transaction)\n")
+    print("| load | P | redis tx/s | ferrodis tx/s | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for pipeline in (1, 16):
+        argv = ["multi", "--clients", "50", "--pipeline", str(pipeline), "--transactions",
+                str(a.requests // 2 if pipeline == 1 else a.requests)]
+        res = alternate(a, servers, lambda srv: run_loadgen(a, srv.port, argv)[0])
+        r = {k: med(res["redis"], k) for k in ("tps", "p50_ms", "p99_ms")}
+        f = {k: med(res["ferrodis"], k) for k in ("tps", "p50_ms", "p99_ms")}
+        print(f"| MULTI + 5 INCR + EXEC | {pipeline} | {r['tps']:.0f} | {f['tps']:.0f} | "
+              f"{f['tps'] / r['tps']:.2f} | {r['p50_ms']:.3f}/{r['p99_ms']:.3f} | "
+              f"{f['p50_ms']:.3f}/{f['p99_ms']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Build release and run the side-by-side benchmark against redis-server. Extra arguments go to bench.py
-# (e.g. --quick, --rounds 5, --threads 2, --tests set,get).
+# (e.g. --quick, --rounds 5, --threads 2, --tests set,get, --suite collections|realtime).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v redis-benchmark >/dev/null || { echo "needs redis-benchmark (apt-get install redis-tools)"; exit 1; }
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 1; }
 cargo build --release -p ferrodis
+# --suite realtime drives the servers with bench/loadgen (a standalone crate, not in the workspace).
+for arg in "$@"; do
+  case "$arg" in
+    realtime|--suite=realtime) cargo build --release --manifest-path bench/loadgen/Cargo.toml ;;
+  esac
+done
 exec python3 bench/bench.py "$@"
