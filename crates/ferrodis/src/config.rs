@@ -325,7 +325,9 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |_| "no".into(),
         set: |_, a| match yes_no(a)? {
             false => Ok(()),
-            true => Err("the append only file is not supported yet (persistence is not implemented)".into()),
+            true => Err(
+                "the append only file is not supported yet (persistence is not implemented)".into(),
+            ),
         },
     },
     Directive {

@@ -41,7 +41,7 @@ fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
     out
 }
 
-fn listen_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+fn tcp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -53,11 +53,35 @@ fn listen_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         s.set_only_v6(true)?;
     }
     s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.set_nonblocking(true)?;
+    s.set_reuse_port(reuse_port)?;
     s.bind(&addr.into())?;
+    Ok(s)
+}
+
+fn listen_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let s = tcp_socket(addr, true)?;
+    s.set_nonblocking(true)?;
     s.listen(511)?;
     Ok(s.into())
+}
+
+/// Fail like Redis ("Address already in use") when anything else holds the port: SO_REUSEPORT, which
+/// spreads our own connections over the workers, would otherwise let a second server (same user) join the
+/// port and silently receive half of the clients. A plain bind is refused by any socket bound there.
+fn check_port_free(bind: &[String], port: u16) -> io::Result<()> {
+    for (addr, optional) in bind_addrs(bind, port) {
+        match tcp_socket(addr, false) {
+            Ok(_) => {}
+            Err(_) if optional => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bind one set of listeners (one per bind address) for a worker.
@@ -91,6 +115,9 @@ pub fn start(srv: Arc<Server>) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
         )
     };
     let n = srv.workers.len();
+    if port != 0 {
+        check_port_free(&bind, port)?;
+    }
     let mut sets = Vec::with_capacity(n);
     for _ in 0..n {
         sets.push(bind_set(&bind, port)?);

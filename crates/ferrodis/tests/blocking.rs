@@ -2,117 +2,12 @@
 //! under concurrency, multi-key waits, BLMOVE across shards, sorted sets, CLIENT UNBLOCK, disconnects,
 //! pipelines behind a blocked command.
 
+mod common;
+
+use common::Server;
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--threads",
-                "3",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { s, buf: Vec::new() }
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw connection that sends inline commands and reads exact reply bytes.
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn send(&mut self, cmd: &str) {
-        let parts: Vec<&str> = cmd.split(' ').collect();
-        let mut req = format!("*{}\r\n", parts.len());
-        for p in parts {
-            req.push_str(&format!("${}\r\n{}\r\n", p.len(), p));
-        }
-        self.s.write_all(req.as_bytes()).unwrap();
-    }
-
-    /// Read until exactly `want` is buffered; returns it (panics on mismatch or timeout).
-    fn expect(&mut self, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut tmp = [0u8; 4096];
-        while self.buf.len() < want.len() {
-            assert!(Instant::now() < deadline, "timed out waiting for {want:?}");
-            match self.s.read(&mut tmp) {
-                Ok(0) => panic!("connection closed waiting for {want:?}"),
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(_) => {}
-            }
-        }
-        let got: Vec<u8> = self.buf.drain(..want.len()).collect();
-        assert_eq!(String::from_utf8_lossy(&got), want);
-    }
-
-    /// Nothing arrives within `ms`.
-    fn quiet(&mut self, ms: u64) {
-        self.s
-            .set_read_timeout(Some(Duration::from_millis(ms)))
-            .unwrap();
-        let mut tmp = [0u8; 64];
-        match self.s.read(&mut tmp) {
-            Ok(n) if n > 0 => panic!("unexpected reply {:?}", String::from_utf8_lossy(&tmp[..n])),
-            _ => {}
-        }
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
-
-    fn cmd(&mut self, cmd: &str, want: &str) {
-        self.send(cmd);
-        self.expect(want);
-    }
-}
 
 fn wait_blocked(con: &mut redis::Connection, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -138,40 +33,40 @@ fn wait_blocked(con: &mut redis::Connection, n: u64) {
 
 #[test]
 fn blpop_immediate_wake_and_timeout() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut a = srv.raw();
     let mut b = srv.raw();
-    b.cmd("RPUSH l x y", ":2\r\n");
-    a.cmd("BLPOP l 0", "*2\r\n$1\r\nl\r\n$1\r\nx\r\n");
-    a.cmd("BRPOP l 0", "*2\r\n$1\r\nl\r\n$1\r\ny\r\n");
+    b.exchange("RPUSH l x y", ":2\r\n");
+    a.exchange("BLPOP l 0", "*2\r\n$1\r\nl\r\n$1\r\nx\r\n");
+    a.exchange("BRPOP l 0", "*2\r\n$1\r\nl\r\n$1\r\ny\r\n");
     // Now empty: block, then get woken by a push.
-    a.send("BLPOP l 0");
+    a.send_line("BLPOP l 0");
     a.quiet(200);
-    b.cmd("LPUSH l z", ":1\r\n");
+    b.exchange("LPUSH l z", ":1\r\n");
     a.expect("*2\r\n$1\r\nl\r\n$1\r\nz\r\n");
-    b.cmd("EXISTS l", ":0\r\n");
+    b.exchange("EXISTS l", ":0\r\n");
     // Timeout: nil array after about the time asked.
     let t = Instant::now();
-    a.cmd("BLPOP l 0.2", "*-1\r\n");
+    a.exchange("BLPOP l 0.2", "*-1\r\n");
     assert!(
         t.elapsed() >= Duration::from_millis(190),
         "{:?}",
         t.elapsed()
     );
     // RESP3 null.
-    a.send("HELLO 3");
+    a.send_line("HELLO 3");
     let mut tmp = [0u8; 4096];
     std::thread::sleep(Duration::from_millis(100));
-    let _ = a.s.read(&mut tmp);
-    a.cmd("BLPOP l 0.05", "_\r\n");
+    let _ = a.read(&mut tmp);
+    a.exchange("BLPOP l 0.05", "_\r\n");
     // Errors.
-    a.cmd("BLPOP l -1", "-ERR timeout is negative\r\n");
-    a.cmd(
+    a.exchange("BLPOP l -1", "-ERR timeout is negative\r\n");
+    a.exchange(
         "BLPOP l abc",
         "-ERR timeout is not a float or out of range\r\n",
     );
-    b.cmd("SET s v", "+OK\r\n");
-    a.cmd(
+    b.exchange("SET s v", "+OK\r\n");
+    a.exchange(
         "BLPOP s 0",
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
     );
@@ -179,16 +74,16 @@ fn blpop_immediate_wake_and_timeout() {
 
 #[test]
 fn fifo_order_and_multiple_keys() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut c1 = srv.raw();
     let mut c2 = srv.raw();
     let mut c3 = srv.raw();
-    c1.send("BLPOP q 0");
+    c1.send_line("BLPOP q 0");
     wait_blocked(&mut con, 1);
-    c2.send("BLPOP other q 0");
+    c2.send_line("BLPOP other q 0");
     wait_blocked(&mut con, 2);
-    c3.send("BLPOP q 0");
+    c3.send_line("BLPOP q 0");
     wait_blocked(&mut con, 3);
     let _: () = redis::cmd("RPUSH")
         .arg("q")
@@ -201,7 +96,7 @@ fn fifo_order_and_multiple_keys() {
     c2.expect("*2\r\n$1\r\nq\r\n$1\r\n2\r\n");
     c3.expect("*2\r\n$1\r\nq\r\n$1\r\n3\r\n");
     // A waiter on several keys gets whichever becomes ready first.
-    c1.send("BLPOP k1 k2 k3 0");
+    c1.send_line("BLPOP k1 k2 k3 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("RPUSH")
         .arg("k3")
@@ -222,7 +117,7 @@ fn fifo_order_and_multiple_keys() {
 
 #[test]
 fn every_element_delivered_exactly_once() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let port = srv.port;
     let consumers = 12;
     let per_producer = 300;
@@ -290,11 +185,11 @@ fn every_element_delivered_exactly_once() {
 
 #[test]
 fn blmove_same_and_cross_shard() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut a = srv.raw();
     // Same shard (shared hash tag): served inside the writer's lock.
-    a.send("BLMOVE {t}src {t}dst RIGHT LEFT 0");
+    a.send_line("BLMOVE {t}src {t}dst RIGHT LEFT 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("RPUSH")
         .arg("{t}src")
@@ -310,7 +205,7 @@ fn blmove_same_and_cross_shard() {
         .unwrap();
     assert_eq!(v, vec!["e1"]);
     // Different shards: the client re-runs the move itself.
-    a.send("BRPOPLPUSH src9 dst9 0");
+    a.send_line("BRPOPLPUSH src9 dst9 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("RPUSH")
         .arg("src9")
@@ -327,15 +222,15 @@ fn blmove_same_and_cross_shard() {
     assert_eq!(v, vec!["e2"]);
     let n: u64 = redis::cmd("EXISTS").arg("src9").query(&mut con).unwrap();
     assert_eq!(n, 0);
-    a.cmd("BLMOVE nothing x LEFT LEFT 0.05", "$-1\r\n");
+    a.exchange("BLMOVE nothing x LEFT LEFT 0.05", "$-1\r\n");
 }
 
 #[test]
 fn blmpop_and_sorted_sets() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut a = srv.raw();
-    a.send("BLMPOP 0 2 l1 l2 RIGHT COUNT 2");
+    a.send_line("BLMPOP 0 2 l1 l2 RIGHT COUNT 2");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("RPUSH")
         .arg("l2")
@@ -345,7 +240,7 @@ fn blmpop_and_sorted_sets() {
         .query(&mut con)
         .unwrap();
     a.expect("*2\r\n$2\r\nl2\r\n*2\r\n$1\r\nc\r\n$1\r\nb\r\n");
-    a.send("BZPOPMIN z1 z2 0");
+    a.send_line("BZPOPMIN z1 z2 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("ZADD")
         .arg("z2")
@@ -356,7 +251,7 @@ fn blmpop_and_sorted_sets() {
         .query(&mut con)
         .unwrap();
     a.expect("*3\r\n$2\r\nz2\r\n$2\r\nm2\r\n$1\r\n2\r\n");
-    a.send("BZMPOP 0 1 z3 MAX COUNT 5");
+    a.send_line("BZMPOP 0 1 z3 MAX COUNT 5");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("ZADD")
         .arg("z3")
@@ -367,21 +262,21 @@ fn blmpop_and_sorted_sets() {
         .query(&mut con)
         .unwrap();
     a.expect("*2\r\n$2\r\nz3\r\n*2\r\n*2\r\n$1\r\ny\r\n$1\r\n2\r\n*2\r\n$1\r\nx\r\n$1\r\n1\r\n");
-    a.cmd("BZPOPMAX z3 0.05", "*-1\r\n");
+    a.exchange("BZPOPMAX z3 0.05", "*-1\r\n");
 }
 
 #[test]
 fn client_unblock_and_disconnect() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut a = srv.raw();
     let id: i64 = {
-        a.send("CLIENT ID");
+        a.send_line("CLIENT ID");
         let mut tmp = [0u8; 64];
-        let n = a.s.read(&mut tmp).unwrap();
+        let n = a.read(&mut tmp).unwrap();
         String::from_utf8_lossy(&tmp[1..n - 2]).parse().unwrap()
     };
-    a.send("BLPOP u 0");
+    a.send_line("BLPOP u 0");
     wait_blocked(&mut con, 1);
     let r: i64 = redis::cmd("CLIENT")
         .arg("UNBLOCK")
@@ -390,7 +285,7 @@ fn client_unblock_and_disconnect() {
         .unwrap();
     assert_eq!(r, 1);
     a.expect("*-1\r\n");
-    a.send("BLPOP u 0");
+    a.send_line("BLPOP u 0");
     wait_blocked(&mut con, 1);
     let r: i64 = redis::cmd("CLIENT")
         .arg("UNBLOCK")
@@ -407,7 +302,7 @@ fn client_unblock_and_disconnect() {
         .unwrap();
     assert_eq!(r, 0);
     // A client that disconnects while blocked takes nothing with it.
-    a.send("BLPOP gone 0");
+    a.send_line("BLPOP gone 0");
     wait_blocked(&mut con, 1);
     drop(a);
     wait_blocked(&mut con, 0);
@@ -422,11 +317,11 @@ fn client_unblock_and_disconnect() {
 
 #[test]
 fn pipeline_behind_a_blocked_command_runs_after_it() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut a = srv.raw();
     let req = "*3\r\n$5\r\nBLPOP\r\n$1\r\np\r\n$1\r\n0\r\n*2\r\n$3\r\nGET\r\n$1\r\ng\r\n";
-    a.s.write_all(req.as_bytes()).unwrap();
+    a.write_all(req.as_bytes()).unwrap();
     wait_blocked(&mut con, 1);
     a.quiet(100);
     let _: () = redis::cmd("SET")
@@ -444,10 +339,10 @@ fn pipeline_behind_a_blocked_command_runs_after_it() {
 
 #[test]
 fn keys_arriving_by_rename_move_and_swapdb_wake_waiters() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "3"]);
     let mut con = srv.client();
     let mut a = srv.raw();
-    a.send("BLPOP target 0");
+    a.send_line("BLPOP target 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("RPUSH")
         .arg("source")
@@ -461,7 +356,7 @@ fn keys_arriving_by_rename_move_and_swapdb_wake_waiters() {
         .unwrap();
     a.expect("*2\r\n$6\r\ntarget\r\n$1\r\nr\r\n");
     // A key overwritten with another type keeps its waiter blocked.
-    a.send("BLPOP t2 0");
+    a.send_line("BLPOP t2 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("SET")
         .arg("t2")
@@ -477,7 +372,7 @@ fn keys_arriving_by_rename_move_and_swapdb_wake_waiters() {
         .unwrap();
     a.expect("*2\r\n$2\r\nt2\r\n$2\r\nok\r\n");
     // SWAPDB brings a list into the waiter's database.
-    a.send("BLPOP swapped 0");
+    a.send_line("BLPOP swapped 0");
     wait_blocked(&mut con, 1);
     let _: () = redis::cmd("SELECT").arg(1).query(&mut con).unwrap();
     let _: () = redis::cmd("RPUSH")

@@ -1,116 +1,16 @@
 //! Integration tests for the hash commands: the built binary on a free port, driven with the `redis` crate
 //! and raw RESP (RESP3 reply shapes).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{query as q, query_err as qerr, Server};
 use std::thread;
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        for _ in 0..20 {
-            let port = {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.local_addr().unwrap().port()
-            };
-            let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ferrodis");
-            let mut s = Server { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(_)) = s.child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
-        panic!("ferrodis did not start");
-    }
-
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    /// Send one command as RESP and return the raw reply bytes (read until the socket is quiet).
-    fn raw(&self, resp3: bool, cmds: &[&[&str]]) -> Vec<Vec<u8>> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let send = |s: &mut TcpStream, args: &[&str]| -> Vec<u8> {
-            let mut b = format!("*{}\r\n", args.len()).into_bytes();
-            for a in args {
-                b.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-            }
-            s.write_all(&b).unwrap();
-            let mut out = Vec::new();
-            let mut buf = [0u8; 65536];
-            thread::sleep(Duration::from_millis(30));
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-            }
-            s.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            out
-        };
-        if resp3 {
-            send(&mut s, &["HELLO", "3"]);
-        }
-        cmds.iter().map(|c| send(&mut s, c)).collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn qerr(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    match c.query::<redis::Value>(con) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn hash_basics_and_types() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     assert_eq!(q::<i64>(&mut c, &["HSET", "h", "a", "1", "b", "2"]), 2);
     assert_eq!(q::<i64>(&mut c, &["HSET", "h", "a", "3", "c", "4"]), 1);
     assert_eq!(
@@ -142,8 +42,8 @@ fn hash_basics_and_types() {
 
 #[test]
 fn big_hash_converts_and_scans_everything() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     for i in 0..1000 {
         q::<i64>(&mut c, &["HSET", "big", &format!("f{i}"), &format!("v{i}")]);
     }
@@ -190,10 +90,10 @@ fn big_hash_converts_and_scans_everything() {
 
 #[test]
 fn resp3_shapes() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["HSET", "h", "a", "1"]);
-    let r = srv.raw(
+    let r = srv.raw_replies(
         true,
         &[
             &["HGETALL", "h"],
@@ -206,7 +106,7 @@ fn resp3_shapes() {
     assert_eq!(r[1], b"%0\r\n");
     assert_eq!(r[2], b"*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n");
     assert_eq!(r[3], b"_\r\n");
-    let r = srv.raw(false, &[&["HRANDFIELD", "h", "1", "WITHVALUES"]]);
+    let r = srv.raw_replies(false, &[&["HRANDFIELD", "h", "1", "WITHVALUES"]]);
     assert_eq!(r[0], b"*2\r\n$1\r\na\r\n$1\r\n1\r\n");
 }
 
@@ -222,8 +122,8 @@ fn now_ms() -> i64 {
 
 #[test]
 fn hexpire_codes_conditions_and_queries() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
     assert_eq!(
         q::<Vec<i64>>(&mut c, &["HEXPIRE", "h", "100", "FIELDS", "2", "a", "zz"]),
@@ -382,8 +282,8 @@ fn hexpire_codes_conditions_and_queries() {
 
 #[test]
 fn hexpire_errors() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["HSET", "h", "a", "1"]);
     q::<()>(&mut c, &["SET", "s", "x"]);
     let e = |c: &mut redis::Connection, args: &[&str]| qerr(c, args);
@@ -445,7 +345,7 @@ fn hexpire_errors() {
     assert!(e(&mut c, &["HEXPIRETIME", "h", "FIELDS", "3", "a"])
         .contains("The `numfields` parameter must match the number of arguments"));
     // Exact bytes of one error and of a reply array.
-    let r = srv.raw(
+    let r = srv.raw_replies(
         false,
         &[
             &["HEXPIRE", "h", "10", "FIELDS", "0", "a"],
@@ -462,8 +362,8 @@ fn hexpire_errors() {
 
 #[test]
 fn expired_fields_are_invisible_and_reclaimed() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
     assert_eq!(
         q::<Vec<i64>>(&mut c, &["HPEXPIRE", "h", "100", "FIELDS", "2", "a", "b"]),
@@ -514,8 +414,8 @@ fn expired_fields_are_invisible_and_reclaimed() {
 
 #[test]
 fn writes_and_ttls() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(
         &mut c,
         &["HSET", "h", "a", "1", "b", "2", "n", "10", "fl", "1.5"],
@@ -569,8 +469,8 @@ fn writes_and_ttls() {
 
 #[test]
 fn hashtable_field_expiry_with_scan_and_random() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     let mut args: Vec<String> = vec!["HSET".into(), "big".into()];
     for i in 0..300 {
         args.push(format!("f{i}"));
@@ -624,19 +524,19 @@ fn hashtable_field_expiry_with_scan_and_random() {
 
 #[test]
 fn field_expiry_command_info() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     let v: redis::Value = q(&mut c, &["COMMAND", "INFO", "hexpire", "httl", "hpersist"]);
     let s = format!("{v:?}");
     assert!(
         s.contains("hexpire") && s.contains("httl") && s.contains("hpersist"),
         "{s}"
     );
-    let r = srv.raw(false, &[&["COMMAND", "INFO", "hexpire"]]);
+    let r = srv.raw_replies(false, &[&["COMMAND", "INFO", "hexpire"]]);
     let text = String::from_utf8_lossy(&r[0]);
     assert!(text.contains(":-6\r\n"), "{text}");
     assert!(text.contains("denyoom"), "{text}");
-    let r = srv.raw(false, &[&["COMMAND", "INFO", "hpttl"]]);
+    let r = srv.raw_replies(false, &[&["COMMAND", "INFO", "hpttl"]]);
     let text = String::from_utf8_lossy(&r[0]);
     assert!(
         text.contains(":-5\r\n") && text.contains("readonly") && text.contains("fast"),

@@ -6,131 +6,12 @@
 //! Replies are checked as raw RESP bytes through a minimal client ([`Raw`]); the heavier tests use the `redis`
 //! crate. Other databases are observed without SELECT (COPY ... DB, MOVE and SWAPDB give enough handles).
 
+mod common;
+
+use common::{Raw, Server};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start ferrodis");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Raw {
-            w: s.try_clone().unwrap(),
-            r: BufReader::new(s),
-        }
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal RESP client returning each reply as its raw bytes.
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn send(&mut self, args: &[&[u8]]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&out).unwrap();
-    }
-
-    fn read_reply(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        self.r.read_until(b'\n', &mut line).unwrap();
-        assert!(line.ends_with(b"\r\n"), "truncated reply {line:?}");
-        let body = &line[1..line.len() - 2];
-        let n = || -> i64 { std::str::from_utf8(body).unwrap().parse().unwrap() };
-        match line[0] {
-            b'$' | b'=' if n() >= 0 => {
-                let mut data = vec![0; n() as usize + 2];
-                self.r.read_exact(&mut data).unwrap();
-                line.extend_from_slice(&data);
-            }
-            b'*' | b'~' | b'>' | b'%' if n() >= 0 => {
-                let items = if line[0] == b'%' { n() * 2 } else { n() };
-                for _ in 0..items {
-                    let item = self.read_reply();
-                    line.extend_from_slice(&item);
-                }
-            }
-            _ => {}
-        }
-        line
-    }
-
-    /// Run a command given as space-separated words; returns the raw reply.
-    fn cmd(&mut self, line: &str) -> Vec<u8> {
-        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        self.args(&words)
-    }
-
-    fn args(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.send(args);
-        self.read_reply()
-    }
-
-    /// Assert a command's exact reply.
-    #[track_caller]
-    fn check(&mut self, line: &str, expect: &str) {
-        let got = self.cmd(line);
-        assert_eq!(String::from_utf8_lossy(&got), expect, "command: {line}");
-    }
-
-    /// The integer a command replies with.
-    #[track_caller]
-    fn int(&mut self, line: &str) -> i64 {
-        let got = self.cmd(line);
-        assert_eq!(got[0], b':', "command {line}: {got:?}");
-        std::str::from_utf8(&got[1..got.len() - 2])
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -193,7 +74,7 @@ fn arity(cmd: &str) -> String {
 
 #[test]
 fn del_unlink_exists_touch_type() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     for k in ["a", "b", "c"] {
         c.check(&format!("SET {k} 1"), "+OK\r\n");
@@ -232,7 +113,7 @@ fn del_unlink_exists_touch_type() {
 
 #[test]
 fn rename_and_renamenx() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     let (k1, k2) = keys_on_two_shards("rn");
     c.check(&format!("SET {k1} v1"), "+OK\r\n");
@@ -269,7 +150,7 @@ fn rename_and_renamenx() {
     c.check(&format!("SET {k1} {big}"), "+OK\r\n");
     c.check(&format!("RENAME {k1} {k2}"), "+OK\r\n");
     assert_eq!(
-        c.cmd(&format!("GET {k2}")),
+        c.cmd_bytes(&format!("GET {k2}")),
         format!("$5000\r\n{big}\r\n").into_bytes()
     );
     // An expired source is no such key.
@@ -282,7 +163,7 @@ fn rename_and_renamenx() {
 
 #[test]
 fn expire_family() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("SET k v", "+OK\r\n");
     // Option errors come first, then the number.
@@ -392,7 +273,7 @@ fn expire_family() {
 
 #[test]
 fn ttl_family_and_persist() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     for cmd in ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"] {
         c.check(&format!("{cmd} nokey"), ":-2\r\n");
@@ -421,7 +302,7 @@ fn ttl_family_and_persist() {
 
 #[test]
 fn keys_with_glob_patterns() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("KEYS *", "*0\r\n");
     for k in [
@@ -501,7 +382,7 @@ fn scan_all(c: &mut Raw, opts: &[&str]) -> Vec<String> {
 
 #[test]
 fn scan_options_and_errors() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("SCAN 0", "*2\r\n$1\r\n0\r\n*0\r\n");
     for k in ["s1", "s2", "s3", "t1", "t2", "u1"] {
@@ -569,7 +450,7 @@ fn scan_options_and_errors() {
 
 #[test]
 fn randomkey() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("RANDOMKEY", "$-1\r\n");
     c.check("SET only v", "+OK\r\n");
@@ -585,7 +466,7 @@ fn randomkey() {
     }
     let mut seen = HashSet::new();
     for _ in 0..400 {
-        seen.insert(c.cmd("RANDOMKEY"));
+        seen.insert(c.cmd_bytes("RANDOMKEY"));
     }
     assert_eq!(seen.len(), 8);
     c.check("RANDOMKEY x", &arity("randomkey"));
@@ -593,7 +474,7 @@ fn randomkey() {
 
 #[test]
 fn object_subcommands() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     for (v, enc) in [
         ("123", "int"),
@@ -630,7 +511,7 @@ fn object_subcommands() {
         "OBJECT FREQ o",
         "-ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n",
     );
-    let help = c.cmd("OBJECT HELP");
+    let help = c.cmd_bytes("OBJECT HELP");
     assert!(help.starts_with(
         b"*15\r\n+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+ENCODING <key>\r\n"
     ));
@@ -647,7 +528,7 @@ fn object_subcommands() {
 
 #[test]
 fn object_idletime_and_touch() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("SET k v", "+OK\r\n");
     std::thread::sleep(Duration::from_millis(2100));
@@ -662,7 +543,7 @@ fn object_idletime_and_touch() {
 
 #[test]
 fn copy_command() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     let (src, dst) = keys_on_two_shards("cp");
     c.check(&format!("SET {src} hello"), "+OK\r\n");
@@ -712,7 +593,7 @@ fn copy_command() {
 
 #[test]
 fn move_command() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("SET mv v", "+OK\r\n");
     c.check("MOVE mv 0", SAME_OBJECT);
@@ -745,7 +626,7 @@ fn move_command() {
 
 #[test]
 fn swapdb_command() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
     c.check("SET d0 zero", "+OK\r\n");
     c.check("SWAPDB 0 1", "+OK\r\n");
@@ -770,17 +651,17 @@ fn swapdb_command() {
         c.check(&format!("SET many:{i} v EX 1000"), "+OK\r\n");
     }
     c.check("SWAPDB 0 15", "+OK\r\n");
-    assert_eq!(sorted_strings(&c.cmd("KEYS many:*")).len(), 0);
+    assert_eq!(sorted_strings(&c.cmd_bytes("KEYS many:*")).len(), 0);
     c.check("SWAPDB 15 0", "+OK\r\n");
-    assert_eq!(sorted_strings(&c.cmd("KEYS many:*")).len(), 500);
+    assert_eq!(sorted_strings(&c.cmd_bytes("KEYS many:*")).len(), 500);
     assert!(c.int("TTL many:7") > 990);
 }
 
 #[test]
 fn resp3_reply_types() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
-    let hello = c.cmd("HELLO 3");
+    let hello = c.cmd_bytes("HELLO 3");
     if hello.starts_with(b"-ERR unknown command") {
         eprintln!("HELLO not available yet: RESP3 checks skipped");
         return;
@@ -803,9 +684,9 @@ fn resp3_reply_types() {
 
 #[test]
 fn object_freq_with_lfu_policy() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut c = srv.raw();
-    let r = c.cmd("CONFIG SET maxmemory-policy allkeys-lfu");
+    let r = c.cmd_bytes("CONFIG SET maxmemory-policy allkeys-lfu");
     if r.starts_with(b"-ERR unknown command") {
         eprintln!("CONFIG not available yet: LFU checks skipped");
         return;
@@ -830,7 +711,7 @@ fn object_freq_with_lfu_policy() {
 /// shard.
 #[test]
 fn scan_guarantee_under_growth_and_shrinking() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut con = srv.client();
     const STABLE: usize = 20_000;
     const CHURN: usize = 50_000;
@@ -912,7 +793,7 @@ fn scan_guarantee_under_growth_and_shrinking() {
 /// and a multi-key reader never sees a half-done rename.
 #[test]
 fn concurrent_rename_across_shards_never_loses_the_value() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let (a, b) = keys_on_two_shards("conc");
     let mut con = srv.client();
     redis::cmd("SET")

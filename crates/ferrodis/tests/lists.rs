@@ -3,96 +3,15 @@
 //! redis-server). `LISTS_TEST_SERVER=redis-server` runs the same tests against the reference server (the
 //! OBJECT ENCODING test expects Redis 7.2's listpack/quicklist rules and is skipped there).
 
+mod common;
+
+use common::Server;
 use redis::Value;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::thread;
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-    reference: bool,
-}
-
-impl Server {
-    fn start() -> Server {
-        for _ in 0..20 {
-            let port = {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.local_addr().unwrap().port()
-            };
-            let bin = std::env::var("LISTS_TEST_SERVER")
-                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferrodis").to_string());
-            let reference = bin.contains("redis-server");
-            let mut cmd = Command::new(&bin);
-            if reference {
-                cmd.args(["--save", "", "--appendonly", "no"]);
-            }
-            let child = cmd
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn server");
-            let mut s = Server {
-                child,
-                port,
-                reference,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(_)) = s.child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
-        panic!("server did not start");
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    /// Send one command as RESP and return the raw reply bytes (read until the socket is quiet).
-    fn raw(&self, args: &[&str]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
-        }
-        s.write_all(req.as_bytes()).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 fn q(con: &mut redis::Connection, args: &[&[u8]]) -> Value {
     let mut c = redis::cmd(std::str::from_utf8(args[0]).unwrap());
@@ -134,40 +53,43 @@ fn lrange_all(con: &mut redis::Connection, key: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn exact_replies() {
-    let s = Server::start();
-    assert_eq!(s.raw(&["LPOP", "nokey", "1"]), "*-1\r\n");
-    assert_eq!(s.raw(&["LPOP", "nokey"]), "$-1\r\n");
-    assert_eq!(s.raw(&["LMPOP", "1", "nokey", "LEFT"]), "*-1\r\n");
-    assert_eq!(s.raw(&["RPUSH", "l", "a", "12"]), ":2\r\n");
-    assert_eq!(s.raw(&["LPOP", "l", "0"]), "*0\r\n");
+    let s = Server::start_overridable("LISTS_TEST_SERVER", &[]);
+    assert_eq!(s.raw_once(&["LPOP", "nokey", "1"]), "*-1\r\n");
+    assert_eq!(s.raw_once(&["LPOP", "nokey"]), "$-1\r\n");
+    assert_eq!(s.raw_once(&["LMPOP", "1", "nokey", "LEFT"]), "*-1\r\n");
+    assert_eq!(s.raw_once(&["RPUSH", "l", "a", "12"]), ":2\r\n");
+    assert_eq!(s.raw_once(&["LPOP", "l", "0"]), "*0\r\n");
     assert_eq!(
-        s.raw(&["LRANGE", "l", "0", "-1"]),
+        s.raw_once(&["LRANGE", "l", "0", "-1"]),
         "*2\r\n$1\r\na\r\n$2\r\n12\r\n"
     );
     assert_eq!(
-        s.raw(&["LMPOP", "2", "x", "l", "RIGHT", "COUNT", "5"]),
+        s.raw_once(&["LMPOP", "2", "x", "l", "RIGHT", "COUNT", "5"]),
         "*2\r\n$1\r\nl\r\n*2\r\n$2\r\n12\r\n$1\r\na\r\n"
     );
-    assert_eq!(s.raw(&["EXISTS", "l"]), ":0\r\n");
+    assert_eq!(s.raw_once(&["EXISTS", "l"]), ":0\r\n");
     assert_eq!(
-        s.raw(&["LPOS", "l", "a", "RANK", "0"]),
+        s.raw_once(&["LPOS", "l", "a", "RANK", "0"]),
         "-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n"
     );
-    assert_eq!(s.raw(&["LSET", "l", "0", "x"]), "-ERR no such key\r\n");
-    assert_eq!(s.raw(&["RPUSH", "l", "a"]), ":1\r\n");
+    assert_eq!(s.raw_once(&["LSET", "l", "0", "x"]), "-ERR no such key\r\n");
+    assert_eq!(s.raw_once(&["RPUSH", "l", "a"]), ":1\r\n");
     assert_eq!(
-        s.raw(&["LSET", "l", "1", "x"]),
+        s.raw_once(&["LSET", "l", "1", "x"]),
         "-ERR index out of range\r\n"
     );
     assert_eq!(
-        s.raw(&["LMPOP", "0", "l", "LEFT"]),
+        s.raw_once(&["LMPOP", "0", "l", "LEFT"]),
         "-ERR numkeys should be greater than 0\r\n"
     );
     assert_eq!(
-        s.raw(&["LMPOP", "1", "l", "LEFT", "COUNT", "0"]),
+        s.raw_once(&["LMPOP", "1", "l", "LEFT", "COUNT", "0"]),
         "-ERR count should be greater than 0\r\n"
     );
-    assert_eq!(s.raw(&["LMPOP", "3", "l", "LEFT"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        s.raw_once(&["LMPOP", "3", "l", "LEFT"]),
+        "-ERR syntax error\r\n"
+    );
     // RESP3 nulls.
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_millis(300)))
@@ -186,7 +108,7 @@ fn exact_replies() {
 
 #[test]
 fn encodings_follow_redis_7_2() {
-    let s = Server::start();
+    let s = Server::start_overridable("LISTS_TEST_SERVER", &[]);
     if s.reference {
         eprintln!("skipped against the reference server (7.0 reports quicklist always)");
         return;
@@ -222,7 +144,7 @@ fn encodings_follow_redis_7_2() {
 /// Random operations on a long list (many chunks), checked against a client-side model.
 #[test]
 fn random_ops_against_model() {
-    let s = Server::start();
+    let s = Server::start_overridable("LISTS_TEST_SERVER", &[]);
     let mut con = s.client();
     let mut m: VecDeque<Vec<u8>> = VecDeque::new();
     let mut seed: u64 = 0x9E3779B97F4A7C15;
@@ -371,7 +293,7 @@ fn random_ops_against_model() {
 /// or duplicated and nothing deadlocks.
 #[test]
 fn concurrent_moves_keep_every_element() {
-    let s = Server::start();
+    let s = Server::start_overridable("LISTS_TEST_SERVER", &[]);
     let mut con = s.client();
     let keys = ["la", "lb", "lc", "ld"];
     let total = 400;
@@ -446,7 +368,7 @@ fn concurrent_moves_keep_every_element() {
 
 #[test]
 fn wrong_type_and_same_key_moves() {
-    let s = Server::start();
+    let s = Server::start_overridable("LISTS_TEST_SERVER", &[]);
     let mut con = s.client();
     qs(&mut con, "SET str x");
     for line in [

@@ -132,3 +132,30 @@ fn port_in_use_fails_cleanly() {
         "{log}"
     );
 }
+
+#[test]
+fn second_server_on_the_same_port_is_refused() {
+    let port = free_port();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--threads",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    // SO_REUSEPORT must not let a second server share the port.
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Address already in use"));
+}

@@ -1,50 +1,12 @@
 //! Protocol edge cases over raw TCP: inline commands, deep pipelines, split requests, protocol errors (reply
 //! then close), limits, garbage input, big values, and that the server survives all of it.
 
+mod common;
+
+use common::Server;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start ferrodis");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn conn(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 /// Send bytes and read until `expect` bytes arrived (or the peer closed / timeout); returns what was read.
 fn roundtrip(s: &mut TcpStream, send: &[u8], expect: usize) -> Vec<u8> {
@@ -80,7 +42,7 @@ fn closed(s: &mut TcpStream) -> bool {
 #[test]
 fn inline_and_multibulk() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
     assert_eq!(roundtrip(&mut c, b"ping\n", 7), b"+PONG\r\n");
     assert_eq!(
@@ -105,7 +67,7 @@ fn inline_and_multibulk() {
 #[test]
 fn requests_split_at_every_byte() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     c.set_nodelay(true).unwrap();
     let req =
         b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$5\r\nsplit\r\n";
@@ -119,7 +81,7 @@ fn requests_split_at_every_byte() {
 #[test]
 fn deep_pipeline_in_order() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let n = 20_000;
     let mut req = Vec::new();
     for i in 0..n {
@@ -159,7 +121,7 @@ fn deep_pipeline_in_order() {
 #[test]
 fn big_values_round_trip() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let v: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let mut req = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", v.len()).into_bytes();
     req.extend_from_slice(&v);
@@ -197,7 +159,7 @@ fn protocol_errors_reply_then_close() {
         ),
     ];
     for (send, want) in cases {
-        let mut c = srv.conn();
+        let mut c = srv.stream();
         let got = roundtrip(&mut c, send, want.len());
         assert_eq!(&got[..], *want, "for {:?}", String::from_utf8_lossy(send));
         assert!(
@@ -207,26 +169,26 @@ fn protocol_errors_reply_then_close() {
         );
     }
     // Requests before the bad one are still answered, in order.
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let got = roundtrip(&mut c, b"PING\r\n*1\r\n$x\r\n", 7 + 42);
     assert_eq!(
         &got[..],
         b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
     );
     // The server is fine afterwards.
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
 }
 
 #[test]
 fn too_big_inline_and_count_strings() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let junk = vec![b'a'; 70 * 1024];
     let want = b"-ERR Protocol error: too big inline request\r\n";
     assert_eq!(&roundtrip(&mut c, &junk, want.len())[..], want);
     assert!(closed(&mut c));
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let mut junk = b"*".to_vec();
     junk.extend(vec![b'1'; 70 * 1024]);
     let want = b"-ERR Protocol error: too big mbulk count string\r\n";
@@ -236,13 +198,13 @@ fn too_big_inline_and_count_strings() {
 #[test]
 fn query_buffer_limit_closes_client() {
     let srv = Server::start(&["--client-query-buffer-limit", "1mb"]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     // Announce a 4 MB bulk and send 2 MB of it: the buffered query passes the 1 MB limit.
     let mut req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4194304\r\n".to_vec();
     req.extend(vec![b'x'; 2 * 1024 * 1024]);
     let _ = c.write_all(&req);
     assert!(closed(&mut c));
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
 }
 
@@ -257,7 +219,7 @@ fn garbage_never_kills_the_server() {
         seed
     };
     for _ in 0..200 {
-        let mut c = srv.conn();
+        let mut c = srv.stream();
         c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let len = (rnd() % 600) as usize;
         let prefix: &[u8] = match rnd() % 4 {
@@ -272,14 +234,14 @@ fn garbage_never_kills_the_server() {
         let mut buf = [0u8; 4096];
         let _ = c.read(&mut buf);
     }
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n");
 }
 
 #[test]
 fn unknown_command_and_arity_errors() {
     let srv = Server::start(&[]);
-    let mut c = srv.conn();
+    let mut c = srv.stream();
     let want = b"-ERR unknown command 'foo', with args beginning with: 'bar' 'baz' \r\n";
     assert_eq!(
         &roundtrip(&mut c, b"foo bar baz\r\n", want.len())[..],

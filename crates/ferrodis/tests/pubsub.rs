@@ -2,134 +2,12 @@
 //! delivery order across worker threads, keyspace notifications (including expiry by the active cycle),
 //! and a slow subscriber disconnected by client-output-buffer-limit with bounded server memory.
 
+mod common;
+
+use common::{encode, Raw, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut args = vec![
-            "--port".to_string(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--threads".into(),
-            "3".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { s, buf: Vec::new() }
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw connection that sends commands (arguments split on spaces) and checks exact reply bytes.
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-fn encode(parts: &[&[u8]]) -> Vec<u8> {
-    let mut req = format!("*{}\r\n", parts.len()).into_bytes();
-    for p in parts {
-        req.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
-        req.extend_from_slice(p);
-        req.extend_from_slice(b"\r\n");
-    }
-    req
-}
-
-impl Raw {
-    fn send(&mut self, cmd: &str) {
-        let parts: Vec<&[u8]> = cmd.split(' ').map(|p| p.as_bytes()).collect();
-        self.s.write_all(&encode(&parts)).unwrap();
-    }
-
-    fn expect(&mut self, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut tmp = [0u8; 4096];
-        while self.buf.len() < want.len() {
-            assert!(Instant::now() < deadline, "timed out waiting for {want:?}");
-            match self.s.read(&mut tmp) {
-                Ok(0) => panic!(
-                    "connection closed waiting for {want:?}, have {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                ),
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(_) => {}
-            }
-        }
-        let got: Vec<u8> = self.buf.drain(..want.len()).collect();
-        assert_eq!(String::from_utf8_lossy(&got), want);
-    }
-
-    fn quiet(&mut self, ms: u64) {
-        assert!(
-            self.buf.is_empty(),
-            "{:?}",
-            String::from_utf8_lossy(&self.buf)
-        );
-        self.s
-            .set_read_timeout(Some(Duration::from_millis(ms)))
-            .unwrap();
-        let mut tmp = [0u8; 256];
-        if let Ok(n) = self.s.read(&mut tmp) {
-            assert!(
-                n == 0,
-                "unexpected bytes {:?}",
-                String::from_utf8_lossy(&tmp[..n])
-            );
-        }
-        self.s
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
-
-    fn cmd(&mut self, cmd: &str, want: &str) {
-        self.send(cmd);
-        self.expect(want);
-    }
-}
 
 /// RESP2 / RESP3 frame builders.
 fn frame(resp3: bool, parts: &[&str]) -> String {
@@ -159,21 +37,21 @@ fn int(con: &mut redis::Connection, args: &[&str]) -> i64 {
 
 #[test]
 fn resp2_frames() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let mut sub = srv.raw();
     let mut p = srv.client();
     // Unsubscribing from nothing.
-    sub.cmd("UNSUBSCRIBE", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
-    sub.cmd("PUNSUBSCRIBE", "*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n");
-    sub.cmd("SUNSUBSCRIBE", "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n");
-    sub.send("SUBSCRIBE news sport news");
+    sub.exchange("UNSUBSCRIBE", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+    sub.exchange("PUNSUBSCRIBE", "*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n");
+    sub.exchange("SUNSUBSCRIBE", "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n");
+    sub.send_line("SUBSCRIBE news sport news");
     sub.expect(&confirm(false, "subscribe", "news", 1));
     sub.expect(&confirm(false, "subscribe", "sport", 2));
     sub.expect(&confirm(false, "subscribe", "news", 2));
-    sub.cmd("PSUBSCRIBE n*", &confirm(false, "psubscribe", "n*", 3));
-    sub.cmd("PING", "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
-    sub.cmd("PING hello", "*2\r\n$4\r\npong\r\n$5\r\nhello\r\n");
-    sub.cmd(
+    sub.exchange("PSUBSCRIBE n*", &confirm(false, "psubscribe", "n*", 3));
+    sub.exchange("PING", "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    sub.exchange("PING hello", "*2\r\n$4\r\npong\r\n$5\r\nhello\r\n");
+    sub.exchange(
         "GET k",
         "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
     );
@@ -185,53 +63,53 @@ fn resp2_frames() {
     assert_eq!(int(&mut p, &["PUBLISH", "other", "x"]), 0);
     sub.quiet(100);
     // Unsubscribe with no arguments: every channel, in subscription order; patterns stay.
-    sub.send("UNSUBSCRIBE");
+    sub.send_line("UNSUBSCRIBE");
     sub.expect(&confirm(false, "unsubscribe", "news", 2));
     sub.expect(&confirm(false, "unsubscribe", "sport", 1));
-    sub.cmd("UNSUBSCRIBE", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:1\r\n");
-    sub.cmd(
+    sub.exchange("UNSUBSCRIBE", "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:1\r\n");
+    sub.exchange(
         "PUNSUBSCRIBE nope",
         &confirm(false, "punsubscribe", "nope", 1),
     );
-    sub.cmd("PUNSUBSCRIBE", &confirm(false, "punsubscribe", "n*", 0));
+    sub.exchange("PUNSUBSCRIBE", &confirm(false, "punsubscribe", "n*", 0));
     // Out of subscribed mode: normal commands work again.
-    sub.cmd("PING", "+PONG\r\n");
-    sub.cmd("GET k", "$-1\r\n");
+    sub.exchange("PING", "+PONG\r\n");
+    sub.exchange("GET k", "$-1\r\n");
     // RESET leaves subscribed mode.
-    sub.cmd("SUBSCRIBE a", &confirm(false, "subscribe", "a", 1));
-    sub.cmd("RESET", "+RESET\r\n");
-    sub.cmd("GET k", "$-1\r\n");
+    sub.exchange("SUBSCRIBE a", &confirm(false, "subscribe", "a", 1));
+    sub.exchange("RESET", "+RESET\r\n");
+    sub.exchange("GET k", "$-1\r\n");
     assert_eq!(int(&mut p, &["PUBLISH", "a", "x"]), 0);
 }
 
 #[test]
 fn resp3_pushes_interleave_with_replies() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let mut sub = srv.raw();
     let mut p = srv.client();
-    sub.send("HELLO 3");
+    sub.send_line("HELLO 3");
     std::thread::sleep(Duration::from_millis(100));
     let mut tmp = [0u8; 4096];
-    let _ = sub.s.read(&mut tmp).unwrap();
-    sub.cmd("UNSUBSCRIBE", ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n");
-    sub.cmd("SUBSCRIBE c1", &confirm(true, "subscribe", "c1", 1));
-    sub.cmd("PSUBSCRIBE c?", &confirm(true, "psubscribe", "c?", 2));
-    sub.cmd("SET k v", "+OK\r\n");
-    sub.cmd("GET k", "$1\r\nv\r\n");
-    sub.cmd("PING", "+PONG\r\n");
+    let _ = sub.read(&mut tmp).unwrap();
+    sub.exchange("UNSUBSCRIBE", ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n");
+    sub.exchange("SUBSCRIBE c1", &confirm(true, "subscribe", "c1", 1));
+    sub.exchange("PSUBSCRIBE c?", &confirm(true, "psubscribe", "c?", 2));
+    sub.exchange("SET k v", "+OK\r\n");
+    sub.exchange("GET k", "$1\r\nv\r\n");
+    sub.exchange("PING", "+PONG\r\n");
     assert_eq!(int(&mut p, &["PUBLISH", "c1", "m"]), 2);
     sub.expect(&frame(true, &["message", "c1", "m"]));
     sub.expect(&frame(true, &["pmessage", "c?", "c1", "m"]));
-    sub.cmd("SSUBSCRIBE s", &confirm(true, "ssubscribe", "s", 1));
+    sub.exchange("SSUBSCRIBE s", &confirm(true, "ssubscribe", "s", 1));
     assert_eq!(int(&mut p, &["SPUBLISH", "s", "sm"]), 1);
     sub.expect(&frame(true, &["smessage", "s", "sm"]));
-    sub.cmd("SUNSUBSCRIBE", &confirm(true, "sunsubscribe", "s", 0));
-    sub.cmd("PUNSUBSCRIBE", &confirm(true, "punsubscribe", "c?", 1));
-    sub.cmd("UNSUBSCRIBE c1", &confirm(true, "unsubscribe", "c1", 0));
+    sub.exchange("SUNSUBSCRIBE", &confirm(true, "sunsubscribe", "s", 0));
+    sub.exchange("PUNSUBSCRIBE", &confirm(true, "punsubscribe", "c?", 1));
+    sub.exchange("UNSUBSCRIBE c1", &confirm(true, "unsubscribe", "c1", 0));
     // A RESP2 and a RESP3 subscriber of the same channel each get their own encoding.
     let mut sub2 = srv.raw();
-    sub.cmd("SUBSCRIBE both", &confirm(true, "subscribe", "both", 1));
-    sub2.cmd("SUBSCRIBE both", &confirm(false, "subscribe", "both", 1));
+    sub.exchange("SUBSCRIBE both", &confirm(true, "subscribe", "both", 1));
+    sub2.exchange("SUBSCRIBE both", &confirm(false, "subscribe", "both", 1));
     assert_eq!(int(&mut p, &["PUBLISH", "both", "x"]), 2);
     sub.expect(&frame(true, &["message", "both", "x"]));
     sub2.expect(&frame(false, &["message", "both", "x"]));
@@ -239,17 +117,17 @@ fn resp3_pushes_interleave_with_replies() {
 
 #[test]
 fn sharded_channels_and_introspection() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let mut a = srv.raw();
     let mut b = srv.raw();
     let mut p = srv.client();
-    a.send("SSUBSCRIBE s1 s2");
+    a.send_line("SSUBSCRIBE s1 s2");
     a.expect(&confirm(false, "ssubscribe", "s1", 1));
     a.expect(&confirm(false, "ssubscribe", "s2", 2));
     // Shard subscriptions count apart from channel ones.
-    a.cmd("SUBSCRIBE c1", &confirm(false, "subscribe", "c1", 1));
-    b.cmd("SUBSCRIBE c1", &confirm(false, "subscribe", "c1", 1));
-    b.cmd("PSUBSCRIBE s*", &confirm(false, "psubscribe", "s*", 2));
+    a.exchange("SUBSCRIBE c1", &confirm(false, "subscribe", "c1", 1));
+    b.exchange("SUBSCRIBE c1", &confirm(false, "subscribe", "c1", 1));
+    b.exchange("PSUBSCRIBE s*", &confirm(false, "psubscribe", "s*", 2));
     // SPUBLISH reaches shard subscribers only, PUBLISH channel and pattern subscribers only.
     assert_eq!(int(&mut p, &["SPUBLISH", "s1", "x"]), 1);
     a.expect(&frame(false, &["smessage", "s1", "x"]));
@@ -353,14 +231,14 @@ fn sharded_channels_and_introspection() {
 /// Messages of one publisher arrive in publish order, to subscribers on every worker thread.
 #[test]
 fn order_across_threads() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let n = 2000;
     let mut subs: Vec<Raw> = (0..6).map(|_| srv.raw()).collect();
     for (i, s) in subs.iter_mut().enumerate() {
         if i % 2 == 0 {
-            s.cmd("SUBSCRIBE ord", &confirm(false, "subscribe", "ord", 1));
+            s.exchange("SUBSCRIBE ord", &confirm(false, "subscribe", "ord", 1));
         } else {
-            s.cmd("PSUBSCRIBE or?", &confirm(false, "psubscribe", "or?", 1));
+            s.exchange("PSUBSCRIBE or?", &confirm(false, "psubscribe", "or?", 1));
         }
     }
     let port = srv.port;
@@ -396,7 +274,14 @@ fn order_across_threads() {
 
 #[test]
 fn keyspace_notifications() {
-    let srv = Server::start(&["--notify-keyspace-events", "KEA", "--hz", "50"]);
+    let srv = Server::start(&[
+        "--threads",
+        "3",
+        "--notify-keyspace-events",
+        "KEA",
+        "--hz",
+        "50",
+    ]);
     let mut c = srv.client();
     let got: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
@@ -405,7 +290,7 @@ fn keyspace_notifications() {
         .unwrap();
     assert_eq!(got, vec!["notify-keyspace-events", "AKE"]);
     let mut sub = srv.raw();
-    sub.cmd(
+    sub.exchange(
         "PSUBSCRIBE __key*@0__:*",
         &confirm(false, "psubscribe", "__key*@0__:*", 1),
     );
@@ -475,7 +360,7 @@ fn keyspace_notifications() {
     while !String::from_utf8_lossy(&tmp).contains(&want) {
         assert!(Instant::now() < deadline, "no expired event");
         let mut b = [0u8; 4096];
-        if let Ok(k) = sub.s.read(&mut b) {
+        if let Ok(k) = sub.read(&mut b) {
             tmp.extend_from_slice(&b[..k]);
         }
     }
@@ -520,7 +405,14 @@ fn keyspace_notifications() {
 
 #[test]
 fn lazy_expiry_notification() {
-    let srv = Server::start(&["--notify-keyspace-events", "Ex", "--hz", "1"]);
+    let srv = Server::start(&[
+        "--threads",
+        "3",
+        "--notify-keyspace-events",
+        "Ex",
+        "--hz",
+        "1",
+    ]);
     let mut c = srv.client();
     let _: () = redis::cmd("DEBUG")
         .arg("SET-ACTIVE-EXPIRE")
@@ -528,7 +420,7 @@ fn lazy_expiry_notification() {
         .query(&mut c)
         .unwrap();
     let mut sub = srv.raw();
-    sub.cmd(
+    sub.exchange(
         "SUBSCRIBE __keyevent@0__:expired",
         &confirm(false, "subscribe", "__keyevent@0__:expired", 1),
     );
@@ -560,7 +452,7 @@ fn used_memory(c: &mut redis::Connection) -> u64 {
 /// default) while a publisher sends 64 MB, and the server's memory stays bounded.
 #[test]
 fn slow_subscriber_is_disconnected() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let mut c = srv.client();
     let got: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
@@ -572,7 +464,7 @@ fn slow_subscriber_is_disconnected() {
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
     );
     let mut slow = srv.raw();
-    slow.cmd(
+    slow.exchange(
         "SUBSCRIBE firehose",
         &confirm(false, "subscribe", "firehose", 1),
     );
@@ -616,13 +508,12 @@ fn slow_subscriber_is_disconnected() {
         "used_memory grew from {base} to {max_mem}"
     );
     // The subscriber's socket ends (after the bytes already in flight).
-    slow.s
-        .set_read_timeout(Some(Duration::from_secs(10)))
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut tmp = vec![0u8; 1 << 20];
     let mut total = 0usize;
     loop {
-        match slow.s.read(&mut tmp) {
+        match slow.read(&mut tmp) {
             Ok(0) => break,
             Ok(k) => total += k,
             Err(e) => panic!("subscriber connection not closed: {e} after {total} bytes"),
@@ -635,18 +526,13 @@ fn slow_subscriber_is_disconnected() {
 /// (the connection task must stop waiting on its blocked write when the client is killed).
 #[test]
 fn slow_subscriber_closed_without_reading() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--threads", "3"]);
     let mut c = srv.client();
     let mut slow = srv.raw();
-    slow.send("CLIENT ID");
-    let mut tmp = [0u8; 64];
-    while !slow.buf.ends_with(b"\r\n") {
-        let k = slow.s.read(&mut tmp).unwrap();
-        slow.buf.extend_from_slice(&tmp[..k]);
-    }
-    let id = String::from_utf8_lossy(&slow.buf[1..slow.buf.len() - 2]).into_owned();
-    slow.buf.clear();
-    slow.cmd(
+    slow.send_line("CLIENT ID");
+    let reply = slow.read_reply();
+    let id = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
+    slow.exchange(
         "SUBSCRIBE firehose",
         &confirm(false, "subscribe", "firehose", 1),
     );

@@ -2,154 +2,23 @@
 //! CLIENT, COMMAND, DBSIZE, FLUSHDB, FLUSHALL, TIME, CONFIG, INFO, DEBUG, SHUTDOWN, and the security basics
 //! (requirepass, maxclients, idle timeout). Each test starts its own server on a free port.
 
-use redis::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    port: u16,
-}
+use common::Server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// Start ferrodis with two worker threads, `pre` before the port arguments and `extra` after.
 fn start_with(pre: &[&str], extra: &[&str]) -> Server {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrodis"));
-        cmd.args(pre)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--threads",
-                "2",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn ferrodis");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Server { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("server did not start");
+    let mut args = vec!["--threads", "2"];
+    args.extend_from_slice(extra);
+    Server::start_with(pre, &args)
 }
 
 fn start(extra: &[&str]) -> Server {
     start_with(&[], extra)
 }
 
-impl Server {
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-        }
-    }
-}
-
-/// A raw RESP connection: send a command, read exactly one reply back as its bytes.
-struct Raw {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Raw {
-    fn send(&mut self, args: &[&str]) {
-        let mut b = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            b.extend_from_slice(a.as_bytes());
-            b.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&b).unwrap();
-    }
-
-    fn read_reply(&mut self) -> String {
-        let mut out = String::new();
-        self.read_one(&mut out);
-        out
-    }
-
-    fn read_one(&mut self, out: &mut String) {
-        let mut line = String::new();
-        let n = self.r.read_line(&mut line).unwrap();
-        assert!(n > 0, "connection closed, got so far: {out:?}");
-        out.push_str(&line);
-        let body = line.trim_end_matches("\r\n");
-        let (t, rest) = body.split_at(1);
-        let n: i64 = rest.parse().unwrap_or(0);
-        match t {
-            "$" | "=" | "!" if n >= 0 => {
-                let mut buf = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut buf).unwrap();
-                out.push_str(&String::from_utf8_lossy(&buf));
-            }
-            "*" | "~" | ">" => {
-                for _ in 0..n.max(0) {
-                    self.read_one(out);
-                }
-            }
-            "%" | "|" => {
-                for _ in 0..n.max(0) * 2 {
-                    self.read_one(out);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.send(args);
-        self.read_reply()
-    }
-
-    /// Whether the server closed the connection (EOF within the timeout).
-    fn closed(&mut self, within: Duration) -> bool {
-        self.w.set_read_timeout(Some(within)).unwrap();
-        let mut b = [0u8; 64];
-        match self.r.read(&mut b) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset),
-        }
-    }
-}
+use redis::Value;
+use std::time::{Duration, Instant};
 
 fn q(con: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
     let mut c = redis::cmd(args[0]);
@@ -182,63 +51,63 @@ fn bulk_str(v: Value) -> String {
 fn ping_echo_select_time_dbsize_flush() {
     let s = start(&[]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
-    assert_eq!(r.cmd(&["ping", "hi"]), "$2\r\nhi\r\n");
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
+    assert_eq!(r.call(&["ping", "hi"]), "$2\r\nhi\r\n");
     assert_eq!(
-        r.cmd(&["PING", "a", "b"]),
+        r.call(&["PING", "a", "b"]),
         "-ERR wrong number of arguments for 'ping' command\r\n"
     );
-    assert_eq!(r.cmd(&["ECHO", "x y"]), "$3\r\nx y\r\n");
+    assert_eq!(r.call(&["ECHO", "x y"]), "$3\r\nx y\r\n");
     assert_eq!(
-        r.cmd(&["ECHO"]),
+        r.call(&["ECHO"]),
         "-ERR wrong number of arguments for 'echo' command\r\n"
     );
     assert_eq!(
-        r.cmd(&["SELECT", "16"]),
+        r.call(&["SELECT", "16"]),
         "-ERR DB index is out of range\r\n"
     );
     assert_eq!(
-        r.cmd(&["SELECT", "-1"]),
+        r.call(&["SELECT", "-1"]),
         "-ERR DB index is out of range\r\n"
     );
     assert_eq!(
-        r.cmd(&["SELECT", "x"]),
+        r.call(&["SELECT", "x"]),
         "-ERR value is not an integer or out of range\r\n"
     );
     assert_eq!(
-        r.cmd(&["SELECT", "4294967296"]),
+        r.call(&["SELECT", "4294967296"]),
         "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
     );
-    assert_eq!(r.cmd(&["SET", "a", "1"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
-    assert_eq!(r.cmd(&["SELECT", "3"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(r.cmd(&["SET", "b", "1"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["SET", "c", "1"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":2\r\n");
-    assert!(r.cmd(&["CLIENT", "INFO"]).contains(" db=3 "));
-    assert_eq!(r.cmd(&["FLUSHDB", "now"]), "-ERR syntax error\r\n");
+    assert_eq!(r.call(&["SET", "a", "1"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":1\r\n");
+    assert_eq!(r.call(&["SELECT", "3"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.call(&["SET", "b", "1"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "c", "1"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":2\r\n");
+    assert!(r.call(&["CLIENT", "INFO"]).contains(" db=3 "));
+    assert_eq!(r.call(&["FLUSHDB", "now"]), "-ERR syntax error\r\n");
     assert_eq!(
-        r.cmd(&["FLUSHDB", "ASYNC", "SYNC"]),
+        r.call(&["FLUSHDB", "ASYNC", "SYNC"]),
         "-ERR syntax error\r\n"
     );
-    assert_eq!(r.cmd(&["FLUSHDB", "sync"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(r.cmd(&["SELECT", "0"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
-    assert_eq!(r.cmd(&["SELECT", "5"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["SET", "d", "1"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["FLUSHALL", "ASYNC"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(r.cmd(&["SELECT", "0"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
+    assert_eq!(r.call(&["FLUSHDB", "sync"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.call(&["SELECT", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":1\r\n");
+    assert_eq!(r.call(&["SELECT", "5"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "d", "1"]), "+OK\r\n");
+    assert_eq!(r.call(&["FLUSHALL", "ASYNC"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.call(&["SELECT", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.call(&["FLUSHALL"]), "+OK\r\n");
     assert_eq!(
-        r.cmd(&["DBSIZE", "x"]),
+        r.call(&["DBSIZE", "x"]),
         "-ERR wrong number of arguments for 'dbsize' command\r\n"
     );
 
-    let t = r.cmd(&["TIME"]);
+    let t = r.call(&["TIME"]);
     let parts: Vec<&str> = t.split("\r\n").collect();
     assert_eq!(parts[0], "*2");
     let secs: u64 = parts[2].parse().unwrap();
@@ -251,7 +120,7 @@ fn ping_echo_select_time_dbsize_flush() {
     assert!(usecs < 1_000_000);
 
     // The redis crate sees the same.
-    let mut con = s.con();
+    let mut con = s.client();
     assert_eq!(
         q(&mut con, &["PING"]).unwrap(),
         Value::SimpleString("PONG".into())
@@ -263,34 +132,34 @@ fn ping_echo_select_time_dbsize_flush() {
 fn quit_and_reset() {
     let s = start(&[]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["QUIT"]), "+OK\r\n");
+    assert_eq!(r.call(&["QUIT"]), "+OK\r\n");
     assert!(r.closed(Duration::from_secs(5)));
 
     let mut r = s.raw();
-    r.cmd(&["HELLO", "3"]);
-    assert_eq!(r.cmd(&["SELECT", "2"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["CLIENT", "SETNAME", "foo"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
-    let info = r.cmd(&["CLIENT", "INFO"]);
+    r.call(&["HELLO", "3"]);
+    assert_eq!(r.call(&["SELECT", "2"]), "+OK\r\n");
+    assert_eq!(r.call(&["CLIENT", "SETNAME", "foo"]), "+OK\r\n");
+    assert_eq!(r.call(&["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
+    assert_eq!(r.call(&["CLIENT", "NO-TOUCH", "on"]), "+OK\r\n");
+    let info = r.call(&["CLIENT", "INFO"]);
     assert!(
         info.contains(" flags=eT ") && info.contains(" resp=3 "),
         "{info}"
     );
-    assert_eq!(r.cmd(&["RESET"]), "+RESET\r\n");
-    let info = r.cmd(&["CLIENT", "INFO"]);
+    assert_eq!(r.call(&["RESET"]), "+RESET\r\n");
+    let info = r.call(&["CLIENT", "INFO"]);
     assert!(info.starts_with("$"), "back to RESP2: {info}");
     assert!(
         info.contains(" db=0 ") && info.contains(" flags=N ") && info.contains(" name= "),
         "{info}"
     );
-    assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "$-1\r\n");
+    assert_eq!(r.call(&["CLIENT", "GETNAME"]), "$-1\r\n");
     assert_eq!(
-        r.cmd(&["RESET", "x"]),
+        r.call(&["RESET", "x"]),
         "-ERR wrong number of arguments for 'reset' command\r\n"
     );
     // QUIT takes (and ignores) arguments.
-    assert_eq!(r.cmd(&["QUIT", "x"]), "+OK\r\n");
+    assert_eq!(r.call(&["QUIT", "x"]), "+OK\r\n");
     assert!(r.closed(Duration::from_secs(5)));
 }
 
@@ -298,64 +167,64 @@ fn quit_and_reset() {
 fn hello_resp2_resp3() {
     let s = start(&[]);
     let mut r = s.raw();
-    let id = r.cmd(&["CLIENT", "ID"]);
+    let id = r.call(&["CLIENT", "ID"]);
     let id = id.trim_start_matches(':').trim_end();
-    let h = r.cmd(&["HELLO", "3"]);
+    let h = r.call(&["HELLO", "3"]);
     let want = format!(
         "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.2.4\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
     );
     assert_eq!(h, want);
     // Nulls are RESP3 now.
-    assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "_\r\n");
-    let h = r.cmd(&["HELLO"]);
+    assert_eq!(r.call(&["CLIENT", "GETNAME"]), "_\r\n");
+    let h = r.call(&["HELLO"]);
     assert!(
         h.starts_with("%7\r\n") && h.contains("proto\r\n:3\r\n"),
         "{h}"
     );
-    let h = r.cmd(&["HELLO", "2", "SETNAME", "conn1"]);
+    let h = r.call(&["HELLO", "2", "SETNAME", "conn1"]);
     assert!(
         h.starts_with("*14\r\n") && h.contains("proto\r\n:2\r\n"),
         "{h}"
     );
-    assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "$5\r\nconn1\r\n");
+    assert_eq!(r.call(&["CLIENT", "GETNAME"]), "$5\r\nconn1\r\n");
     assert_eq!(
-        r.cmd(&["HELLO", "4"]),
+        r.call(&["HELLO", "4"]),
         "-NOPROTO unsupported protocol version\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "1"]),
+        r.call(&["HELLO", "1"]),
         "-NOPROTO unsupported protocol version\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "x"]),
+        r.call(&["HELLO", "x"]),
         "-ERR Protocol version is not an integer or out of range\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "3", "foo"]),
+        r.call(&["HELLO", "3", "foo"]),
         "-ERR Syntax error in HELLO option 'foo'\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "3", "SETNAME"]),
+        r.call(&["HELLO", "3", "SETNAME"]),
         "-ERR Syntax error in HELLO option 'SETNAME'\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "3", "AUTH", "default"]),
+        r.call(&["HELLO", "3", "AUTH", "default"]),
         "-ERR Syntax error in HELLO option 'AUTH'\r\n"
     );
     // Without requirepass the default user takes any password; other users don't exist.
     assert!(r
-        .cmd(&["HELLO", "2", "AUTH", "default", "x"])
+        .call(&["HELLO", "2", "AUTH", "default", "x"])
         .starts_with("*14\r\n"));
     assert_eq!(
-        r.cmd(&["HELLO", "2", "AUTH", "bob", "x"]),
+        r.call(&["HELLO", "2", "AUTH", "bob", "x"]),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
     assert_eq!(
-        r.cmd(&["HELLO", "3", "SETNAME", "a b"]),
+        r.call(&["HELLO", "3", "SETNAME", "a b"]),
         "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
     );
     // A failed HELLO did not switch protocols.
-    assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "$5\r\nconn1\r\n");
+    assert_eq!(r.call(&["CLIENT", "GETNAME"]), "$5\r\nconn1\r\n");
 
     // The redis crate over RESP3.
     let mut con = redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", s.port))
@@ -377,45 +246,48 @@ fn auth_without_password() {
     let s = start(&[]);
     let mut r = s.raw();
     assert_eq!(
-        r.cmd(&["AUTH", "foo"]),
+        r.call(&["AUTH", "foo"]),
         "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
     );
-    assert_eq!(r.cmd(&["AUTH", "default", "foo"]), "+OK\r\n");
+    assert_eq!(r.call(&["AUTH", "default", "foo"]), "+OK\r\n");
     assert_eq!(
-        r.cmd(&["AUTH", "a", "b"]),
+        r.call(&["AUTH", "a", "b"]),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
-    assert_eq!(r.cmd(&["AUTH", "a", "b", "c"]), "-ERR syntax error\r\n");
+    assert_eq!(r.call(&["AUTH", "a", "b", "c"]), "-ERR syntax error\r\n");
 }
 
 #[test]
 fn requirepass_auth_noauth() {
     let s = start(&["--requirepass", "s3cret"]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["GET", "x"]), "-NOAUTH Authentication required.\r\n");
-    assert_eq!(r.cmd(&["PING"]), "-NOAUTH Authentication required.\r\n");
     assert_eq!(
-        r.cmd(&["HELLO", "3"]),
+        r.call(&["GET", "x"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(r.call(&["PING"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        r.call(&["HELLO", "3"]),
         "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
     );
     assert_eq!(
-        r.cmd(&["AUTH", "wrong"]),
+        r.call(&["AUTH", "wrong"]),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
     assert_eq!(
-        r.cmd(&["AUTH", "default", "wrong"]),
+        r.call(&["AUTH", "default", "wrong"]),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
-    assert_eq!(r.cmd(&["AUTH", "s3cret"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(r.call(&["AUTH", "s3cret"]), "+OK\r\n");
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
     // RESET logs the connection out again.
-    assert_eq!(r.cmd(&["RESET"]), "+RESET\r\n");
-    assert_eq!(r.cmd(&["PING"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(r.call(&["RESET"]), "+RESET\r\n");
+    assert_eq!(r.call(&["PING"]), "-NOAUTH Authentication required.\r\n");
     // HELLO with AUTH authenticates and switches protocol at once.
-    let h = r.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]);
+    let h = r.call(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]);
     assert!(h.starts_with("%7\r\n"), "{h}");
-    assert_eq!(r.cmd(&["CLIENT", "GETNAME"]), "$2\r\nme\r\n");
-    assert_eq!(r.cmd(&["AUTH", "default", "s3cret"]), "+OK\r\n");
+    assert_eq!(r.call(&["CLIENT", "GETNAME"]), "$2\r\nme\r\n");
+    assert_eq!(r.call(&["AUTH", "default", "s3cret"]), "+OK\r\n");
 
     // redis crate with a password in the URL.
     let mut con = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", s.port))
@@ -436,14 +308,17 @@ fn requirepass_auth_noauth() {
     );
 
     // CONFIG SET requirepass affects new connections only.
-    assert_eq!(r.cmd(&["CONFIG", "SET", "requirepass", "other"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "requirepass", "other"]),
+        "+OK\r\n"
+    );
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
     let mut r2 = s.raw();
     assert_eq!(
-        r2.cmd(&["AUTH", "s3cret"]),
+        r2.call(&["AUTH", "s3cret"]),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
-    assert_eq!(r2.cmd(&["AUTH", "other"]), "+OK\r\n");
+    assert_eq!(r2.call(&["AUTH", "other"]), "+OK\r\n");
 }
 
 #[test]
@@ -452,47 +327,47 @@ fn client_commands() {
     let mut a = s.raw();
     let mut b = s.raw();
     let ida: u64 = a
-        .cmd(&["CLIENT", "ID"])
+        .call(&["CLIENT", "ID"])
         .trim_start_matches(':')
         .trim_end()
         .parse()
         .unwrap();
     let idb: u64 = b
-        .cmd(&["CLIENT", "ID"])
+        .call(&["CLIENT", "ID"])
         .trim_start_matches(':')
         .trim_end()
         .parse()
         .unwrap();
     // Ids are unique; their order across worker threads follows accept order, not connect order.
     assert_ne!(idb, ida);
-    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), "$-1\r\n");
-    assert_eq!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), "+OK\r\n");
-    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), "$5\r\nalpha\r\n");
+    assert_eq!(a.call(&["CLIENT", "GETNAME"]), "$-1\r\n");
+    assert_eq!(a.call(&["CLIENT", "SETNAME", "alpha"]), "+OK\r\n");
+    assert_eq!(a.call(&["CLIENT", "GETNAME"]), "$5\r\nalpha\r\n");
     assert_eq!(
-        a.cmd(&["CLIENT", "SETNAME", "a b"]),
+        a.call(&["CLIENT", "SETNAME", "a b"]),
         "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]),
+        a.call(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]),
         "+OK\r\n"
     );
-    assert_eq!(a.cmd(&["CLIENT", "SETINFO", "lib-ver", "1.2"]), "+OK\r\n");
+    assert_eq!(a.call(&["CLIENT", "SETINFO", "lib-ver", "1.2"]), "+OK\r\n");
     assert_eq!(
-        a.cmd(&["CLIENT", "SETINFO", "foo", "1"]),
+        a.call(&["CLIENT", "SETINFO", "foo", "1"]),
         "-ERR Unrecognized option 'foo'\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "foo"]),
+        a.call(&["CLIENT", "foo"]),
         "-ERR unknown subcommand 'foo'. Try CLIENT HELP.\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT"]),
+        a.call(&["CLIENT"]),
         "-ERR wrong number of arguments for 'client' command\r\n"
     );
-    b.cmd(&["SELECT", "2"]);
-    b.cmd(&["GET", "x"]);
+    b.call(&["SELECT", "2"]);
+    b.call(&["GET", "x"]);
 
-    let list = a.cmd(&["CLIENT", "LIST"]);
+    let list = a.call(&["CLIENT", "LIST"]);
     let body = list.split_once("\r\n").unwrap().1;
     let lines: Vec<&str> = body.trim_end_matches("\r\n").lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
@@ -514,75 +389,81 @@ fn client_commands() {
         "{lb}"
     );
     assert!(la.contains(" laddr=127.0.0.1:") && la.contains(" addr=127.0.0.1:"));
-    let info = a.cmd(&["CLIENT", "INFO"]);
+    let info = a.call(&["CLIENT", "INFO"]);
     assert!(
         info.contains(&format!("id={ida} "))
             && info.contains(" cmd=client|info ")
             && info.ends_with("\n\r\n")
     );
 
-    let only_b = a.cmd(&["CLIENT", "LIST", "ID", &idb.to_string(), "999999"]);
+    let only_b = a.call(&["CLIENT", "LIST", "ID", &idb.to_string(), "999999"]);
     assert!(only_b.contains(&format!("id={idb} ")) && !only_b.contains(&format!("id={ida} ")));
     assert_eq!(
-        a.cmd(&["CLIENT", "LIST", "ID", "x"]),
+        a.call(&["CLIENT", "LIST", "ID", "x"]),
         "-ERR Invalid client ID\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "LIST", "TYPE", "foo"]),
+        a.call(&["CLIENT", "LIST", "TYPE", "foo"]),
         "-ERR Unknown client type 'foo'\r\n"
     );
-    assert_eq!(a.cmd(&["CLIENT", "LIST", "foo"]), "-ERR syntax error\r\n");
+    assert_eq!(a.call(&["CLIENT", "LIST", "foo"]), "-ERR syntax error\r\n");
     assert!(a
-        .cmd(&["CLIENT", "LIST", "TYPE", "normal"])
+        .call(&["CLIENT", "LIST", "TYPE", "normal"])
         .contains(&format!("id={idb} ")));
-    assert_eq!(a.cmd(&["CLIENT", "LIST", "TYPE", "master"]), "$0\r\n\r\n");
+    assert_eq!(a.call(&["CLIENT", "LIST", "TYPE", "master"]), "$0\r\n\r\n");
 
     // CLIENT KILL errors.
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]),
+        a.call(&["CLIENT", "KILL", "1.2.3.4:5"]),
         "-ERR No such client\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "ID", "x"]),
+        a.call(&["CLIENT", "KILL", "ID", "x"]),
         "-ERR client-id should be greater than 0\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "ID", "0"]),
+        a.call(&["CLIENT", "KILL", "ID", "0"]),
         "-ERR client-id should be greater than 0\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "foo", "bar"]),
+        a.call(&["CLIENT", "KILL", "foo", "bar"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "ID", "5", "TYPE"]),
+        a.call(&["CLIENT", "KILL", "ID", "5", "TYPE"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "TYPE", "foo"]),
+        a.call(&["CLIENT", "KILL", "TYPE", "foo"]),
         "-ERR Unknown client type 'foo'\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "SKIPME", "maybe"]),
+        a.call(&["CLIENT", "KILL", "SKIPME", "maybe"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "USER", "bob"]),
+        a.call(&["CLIENT", "KILL", "USER", "bob"]),
         "-ERR No such user 'bob'\r\n"
     );
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", "999999"]), ":0\r\n");
+    assert_eq!(a.call(&["CLIENT", "KILL", "ID", "999999"]), ":0\r\n");
     // SKIPME yes (the default) spares the caller.
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &ida.to_string()]), ":0\r\n");
+    assert_eq!(
+        a.call(&["CLIENT", "KILL", "ID", &ida.to_string()]),
+        ":0\r\n"
+    );
 
     // Kill B by id from A.
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &idb.to_string()]), ":1\r\n");
+    assert_eq!(
+        a.call(&["CLIENT", "KILL", "ID", &idb.to_string()]),
+        ":1\r\n"
+    );
     assert!(b.closed(Duration::from_secs(5)));
-    let list = a.cmd(&["CLIENT", "LIST"]);
+    let list = a.call(&["CLIENT", "LIST"]);
     assert!(!list.contains(&format!("id={idb} ")));
 
     // Old form by address.
     let mut c = s.raw();
-    let cinfo = c.cmd(&["CLIENT", "INFO"]);
+    let cinfo = c.call(&["CLIENT", "INFO"]);
     let caddr = cinfo
         .split(" addr=")
         .nth(1)
@@ -591,12 +472,12 @@ fn client_commands() {
         .next()
         .unwrap()
         .to_string();
-    assert_eq!(a.cmd(&["CLIENT", "KILL", &caddr]), "+OK\r\n");
+    assert_eq!(a.call(&["CLIENT", "KILL", &caddr]), "+OK\r\n");
     assert!(c.closed(Duration::from_secs(5)));
 
     // New form by ADDR, then TYPE normal with SKIPME no kills everyone including the caller.
     let mut d = s.raw();
-    let dinfo = d.cmd(&["CLIENT", "INFO"]);
+    let dinfo = d.call(&["CLIENT", "INFO"]);
     let daddr = dinfo
         .split(" addr=")
         .nth(1)
@@ -606,14 +487,14 @@ fn client_commands() {
         .unwrap()
         .to_string();
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "ADDR", &daddr, "SKIPME", "yes"]),
+        a.call(&["CLIENT", "KILL", "ADDR", &daddr, "SKIPME", "yes"]),
         ":1\r\n"
     );
     assert!(d.closed(Duration::from_secs(5)));
     let mut e = s.raw();
-    e.cmd(&["PING"]);
+    e.call(&["PING"]);
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"]),
+        a.call(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"]),
         ":2\r\n"
     );
     assert!(a.closed(Duration::from_secs(5)));
@@ -621,7 +502,7 @@ fn client_commands() {
 
     // Killing oneself by the old form replies, then closes.
     let mut f = s.raw();
-    let finfo = f.cmd(&["CLIENT", "INFO"]);
+    let finfo = f.call(&["CLIENT", "INFO"]);
     let faddr = finfo
         .split(" addr=")
         .nth(1)
@@ -630,15 +511,15 @@ fn client_commands() {
         .next()
         .unwrap()
         .to_string();
-    assert_eq!(f.cmd(&["CLIENT", "KILL", &faddr]), "+OK\r\n");
+    assert_eq!(f.call(&["CLIENT", "KILL", &faddr]), "+OK\r\n");
     assert!(f.closed(Duration::from_secs(5)));
 
     let mut g = s.raw();
-    let help = g.cmd(&["CLIENT", "HELP"]);
+    let help = g.call(&["CLIENT", "HELP"]);
     assert!(help.contains("+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"));
     assert!(help.ends_with("+HELP\r\n+    Prints this help.\r\n"));
     assert_eq!(
-        g.cmd(&["CLIENT", "NO-EVICT", "maybe"]),
+        g.call(&["CLIENT", "NO-EVICT", "maybe"]),
         "-ERR syntax error\r\n"
     );
 }
@@ -647,13 +528,13 @@ fn client_commands() {
 fn client_list_info_resp3_verbatim() {
     let s = start(&[]);
     let mut r = s.raw();
-    r.cmd(&["HELLO", "3"]);
-    let info = r.cmd(&["CLIENT", "INFO"]);
+    r.call(&["HELLO", "3"]);
+    let info = r.call(&["CLIENT", "INFO"]);
     assert!(
         info.starts_with('=') && info.contains("\r\ntxt:id="),
         "{info}"
     );
-    let list = r.cmd(&["CLIENT", "LIST"]);
+    let list = r.call(&["CLIENT", "LIST"]);
     assert!(list.starts_with('=') && list.contains(" resp=3 "), "{list}");
 }
 
@@ -662,35 +543,35 @@ fn client_reply_off_skip() {
     let s = start(&[]);
     let mut r = s.raw();
     // OFF: nothing comes back until ON.
-    r.send(&["CLIENT", "REPLY", "OFF"]);
-    r.send(&["SET", "k", "1"]);
-    r.send(&["GET", "k"]);
-    r.send(&["CLIENT", "REPLY", "ON"]);
-    assert_eq!(r.read_reply(), "+OK\r\n");
-    assert_eq!(r.cmd(&["GET", "k"]), "$1\r\n1\r\n");
+    r.send_strs(&["CLIENT", "REPLY", "OFF"]);
+    r.send_strs(&["SET", "k", "1"]);
+    r.send_strs(&["GET", "k"]);
+    r.send_strs(&["CLIENT", "REPLY", "ON"]);
+    assert_eq!(r.read_string(), "+OK\r\n");
+    assert_eq!(r.call(&["GET", "k"]), "$1\r\n1\r\n");
     // SKIP: only the next command's reply is dropped.
-    r.send(&["CLIENT", "REPLY", "SKIP"]);
-    r.send(&["SET", "k", "2"]);
-    r.send(&["GET", "k"]);
-    assert_eq!(r.read_reply(), "$1\r\n2\r\n");
+    r.send_strs(&["CLIENT", "REPLY", "SKIP"]);
+    r.send_strs(&["SET", "k", "2"]);
+    r.send_strs(&["GET", "k"]);
+    assert_eq!(r.read_string(), "$1\r\n2\r\n");
     // SKIP while OFF stays OFF; errors are suppressed too.
-    r.send(&["CLIENT", "REPLY", "OFF"]);
-    r.send(&["CLIENT", "REPLY", "SKIP"]);
-    r.send(&["NOSUCHCOMMAND"]);
-    r.send(&["GET", "k"]);
-    r.send(&["CLIENT", "REPLY", "ON"]);
-    assert_eq!(r.read_reply(), "+OK\r\n");
+    r.send_strs(&["CLIENT", "REPLY", "OFF"]);
+    r.send_strs(&["CLIENT", "REPLY", "SKIP"]);
+    r.send_strs(&["NOSUCHCOMMAND"]);
+    r.send_strs(&["GET", "k"]);
+    r.send_strs(&["CLIENT", "REPLY", "ON"]);
+    assert_eq!(r.read_string(), "+OK\r\n");
     assert_eq!(
-        r.cmd(&["CLIENT", "REPLY", "maybe"]),
+        r.call(&["CLIENT", "REPLY", "maybe"]),
         "-ERR syntax error\r\n"
     );
-    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
 }
 
 #[test]
 fn info_sections() {
     let s = start(&[]);
-    let mut con = s.con();
+    let mut con = s.client();
     q(&mut con, &["SET", "a", "1"]).unwrap();
     q(&mut con, &["SET", "b", "2", "EX", "100"]).unwrap();
     q(&mut con, &["GET", "a"]).unwrap();
@@ -780,8 +661,8 @@ fn info_sections() {
 
     // RESP3: a verbatim string.
     let mut r = s.raw();
-    r.cmd(&["HELLO", "3"]);
-    let v = r.cmd(&["INFO", "keyspace"]);
+    r.call(&["HELLO", "3"]);
+    let v = r.call(&["INFO", "keyspace"]);
     assert_eq!(
         v,
         "=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n"
@@ -797,57 +678,57 @@ fn config_get_set_rewrite() {
     let s = start_with(&[path.to_str().unwrap()], &[]);
     let mut r = s.raw();
     assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory"]),
+        r.call(&["CONFIG", "GET", "maxmemory"]),
         "*2\r\n$9\r\nmaxmemory\r\n$7\r\n1048576\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "GET", "HZ"]),
+        r.call(&["CONFIG", "GET", "HZ"]),
         "*2\r\n$2\r\nHZ\r\n$2\r\n10\r\n"
     );
-    assert_eq!(r.cmd(&["CONFIG", "GET", "nosuch"]), "*0\r\n");
-    let g = r.cmd(&["CONFIG", "GET", "max*", "H?", "maxmemory"]);
+    assert_eq!(r.call(&["CONFIG", "GET", "nosuch"]), "*0\r\n");
+    let g = r.call(&["CONFIG", "GET", "max*", "H?", "maxmemory"]);
     assert!(g.starts_with("*8\r\n"), "{g}");
     for n in ["maxmemory", "maxmemory-policy", "maxclients", "hz"] {
         assert!(g.contains(&format!("\r\n{n}\r\n")), "{n} in {g}");
     }
     assert_eq!(
-        r.cmd(&["CONFIG", "GET"]),
+        r.call(&["CONFIG", "GET"]),
         "-ERR wrong number of arguments for 'config|get' command\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "maxclients"]),
+        r.call(&["CONFIG", "SET", "maxclients"]),
         "-ERR wrong number of arguments for 'config|set' command\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "hz", "5", "maxclients"]),
+        r.call(&["CONFIG", "SET", "hz", "5", "maxclients"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "foo", "bar"]),
+        r.call(&["CONFIG", "SET", "foo", "bar"]),
         "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "hz", "x"]),
+        r.call(&["CONFIG", "SET", "hz", "x"]),
         "-ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "maxmemory", "1mb", "maxmemory", "2mb"]),
+        r.call(&["CONFIG", "SET", "maxmemory", "1mb", "maxmemory", "2mb"]),
         "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "SET", "databases", "4"]),
+        r.call(&["CONFIG", "SET", "databases", "4"]),
         "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n"
     );
     // Atomic: a failure in the second pair leaves the first unchanged.
     assert!(r
-        .cmd(&["CONFIG", "SET", "maxmemory", "5mb", "hz", "x"])
+        .call(&["CONFIG", "SET", "maxmemory", "5mb", "hz", "x"])
         .starts_with("-ERR CONFIG SET failed"));
     assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory"]),
+        r.call(&["CONFIG", "GET", "maxmemory"]),
         "*2\r\n$9\r\nmaxmemory\r\n$7\r\n1048576\r\n"
     );
     assert_eq!(
-        r.cmd(&[
+        r.call(&[
             "CONFIG",
             "SET",
             "maxmemory",
@@ -860,17 +741,17 @@ fn config_get_set_rewrite() {
         "+OK\r\n"
     );
     assert_eq!(
-        r.cmd(&["CONFIG", "GET", "maxmemory-policy"]),
+        r.call(&["CONFIG", "GET", "maxmemory-policy"]),
         "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n"
     );
-    let info = r.cmd(&["INFO", "memory"]);
+    let info = r.call(&["INFO", "memory"]);
     assert!(
         info.contains(
             "\r\nmaxmemory:2097152\r\nmaxmemory_human:2.00M\r\nmaxmemory_policy:allkeys-lru\r\n"
         ),
         "{info}"
     );
-    assert_eq!(r.cmd(&["CONFIG", "REWRITE"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "REWRITE"]), "+OK\r\n");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("# my config\n"), "{text}");
     assert!(
@@ -879,13 +760,13 @@ fn config_get_set_rewrite() {
     );
     assert!(text.contains("maxmemory-policy allkeys-lru\n"), "{text}");
     assert!(text.contains("loglevel warning\n"), "{text}");
-    let help = r.cmd(&["CONFIG", "HELP"]);
+    let help = r.call(&["CONFIG", "HELP"]);
     assert!(help.starts_with("*") && help.contains("+RESETSTAT\r\n"));
 
     // RESP3: a map.
-    r.cmd(&["HELLO", "3"]);
+    r.call(&["HELLO", "3"]);
     assert_eq!(
-        r.cmd(&["CONFIG", "GET", "hz"]),
+        r.call(&["CONFIG", "GET", "hz"]),
         "%1\r\n$2\r\nhz\r\n$2\r\n10\r\n"
     );
     drop(s);
@@ -895,7 +776,7 @@ fn config_get_set_rewrite() {
     let s = start(&[]);
     let mut r = s.raw();
     assert_eq!(
-        r.cmd(&["CONFIG", "REWRITE"]),
+        r.call(&["CONFIG", "REWRITE"]),
         "-ERR The server is running without a config file\r\n"
     );
 }
@@ -905,24 +786,24 @@ fn maxclients_reached() {
     let s = start(&["--maxclients", "2"]);
     let mut a = s.raw();
     let mut b = s.raw();
-    assert_eq!(a.cmd(&["PING"]), "+PONG\r\n");
-    assert_eq!(b.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(a.call(&["PING"]), "+PONG\r\n");
+    assert_eq!(b.call(&["PING"]), "+PONG\r\n");
     let mut c = s.raw();
-    assert_eq!(c.read_reply(), "-ERR max number of clients reached\r\n");
+    assert_eq!(c.read_string(), "-ERR max number of clients reached\r\n");
     assert!(c.closed(Duration::from_secs(5)));
     drop(b);
     // The slot frees up once the server notices the close.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let mut d = s.raw();
-        let rep = d.cmd(&["PING"]);
+        let rep = d.call(&["PING"]);
         if rep == "+PONG\r\n" {
             break;
         }
         assert!(Instant::now() < deadline, "slot never freed");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let info = a.cmd(&["INFO", "stats"]);
+    let info = a.call(&["INFO", "stats"]);
     assert!(!info.contains("\r\nrejected_connections:0\r\n"), "{info}");
 }
 
@@ -930,7 +811,7 @@ fn maxclients_reached() {
 fn idle_timeout_disconnects() {
     let s = start(&["--timeout", "1"]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["PING"]), "+PONG\r\n");
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
     let t = Instant::now();
     assert!(r.closed(Duration::from_secs(5)));
     assert!(t.elapsed() >= Duration::from_millis(900));
@@ -938,7 +819,7 @@ fn idle_timeout_disconnects() {
     let mut a = s.raw();
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(a.cmd(&["PING"]), "+PONG\r\n");
+        assert_eq!(a.call(&["PING"]), "+PONG\r\n");
     }
 }
 
@@ -947,24 +828,24 @@ fn command_introspection() {
     let s = start(&[]);
     let mut r = s.raw();
     let count: usize = r
-        .cmd(&["COMMAND", "COUNT"])
+        .call(&["COMMAND", "COUNT"])
         .trim_start_matches(':')
         .trim_end()
         .parse()
         .unwrap();
     assert!(count >= 20);
-    let all = r.cmd(&["COMMAND"]);
+    let all = r.call(&["COMMAND"]);
     assert!(all.starts_with(&format!("*{count}\r\n")));
 
     assert_eq!(
-        r.cmd(&["COMMAND", "INFO", "get"]),
+        r.call(&["COMMAND", "INFO", "get"]),
         "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "INFO", "ping"]),
+        r.call(&["COMMAND", "INFO", "ping"]),
         "*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n*1\r\n+fast\r\n:0\r\n:0\r\n:0\r\n*2\r\n+@fast\r\n+@connection\r\n*2\r\n$25\r\nrequest_policy:all_shards\r\n$29\r\nresponse_policy:all_succeeded\r\n*0\r\n*0\r\n"
     );
-    let hello = r.cmd(&["COMMAND", "INFO", "hello", "auth", "quit", "reset"]);
+    let hello = r.call(&["COMMAND", "INFO", "hello", "auth", "quit", "reset"]);
     assert_eq!(
         hello
             .matches(
@@ -974,8 +855,8 @@ fn command_introspection() {
         4,
         "{hello}"
     );
-    assert_eq!(r.cmd(&["COMMAND", "INFO", "nosuch"]), "*1\r\n$-1\r\n");
-    let cl = r.cmd(&["COMMAND", "INFO", "client|list"]);
+    assert_eq!(r.call(&["COMMAND", "INFO", "nosuch"]), "*1\r\n$-1\r\n");
+    let cl = r.call(&["COMMAND", "INFO", "client|list"]);
     assert!(
         cl.contains(
             "$11\r\nclient|list\r\n:-2\r\n*4\r\n+admin\r\n+noscript\r\n+loading\r\n+stale\r\n"
@@ -986,102 +867,102 @@ fn command_introspection() {
         cl.contains("*4\r\n+@admin\r\n+@slow\r\n+@dangerous\r\n+@connection\r\n"),
         "{cl}"
     );
-    let cfg = r.cmd(&["COMMAND", "INFO", "config"]);
+    let cfg = r.call(&["COMMAND", "INFO", "config"]);
     assert!(cfg.contains("$10\r\nconfig|get\r\n:-3\r\n"), "{cfg}");
-    let info = r.cmd(&["COMMAND", "INFO", "info"]);
+    let info = r.call(&["COMMAND", "INFO", "info"]);
     assert!(info.contains("*2\r\n+@slow\r\n+@dangerous\r\n"), "{info}");
 
     // GETKEYS / GETKEYSANDFLAGS.
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "get", "a"]),
+        r.call(&["COMMAND", "GETKEYS", "get", "a"]),
         "*1\r\n$1\r\na\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "set", "k", "v", "EX", "5"]),
+        r.call(&["COMMAND", "GETKEYS", "set", "k", "v", "EX", "5"]),
         "*1\r\n$1\r\nk\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "del", "a", "b", "c"]),
+        r.call(&["COMMAND", "GETKEYS", "del", "a", "b", "c"]),
         "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "foo", "a"]),
+        r.call(&["COMMAND", "GETKEYS", "foo", "a"]),
         "-ERR Invalid command specified\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "get", "a", "b"]),
+        r.call(&["COMMAND", "GETKEYS", "get", "a", "b"]),
         "-ERR Invalid number of arguments specified for command\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "ping", "x"]),
+        r.call(&["COMMAND", "GETKEYS", "ping", "x"]),
         "-ERR The command has no key arguments\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYS", "get"]),
+        r.call(&["COMMAND", "GETKEYS", "get"]),
         "-ERR wrong number of arguments for 'command|getkeys' command\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "GETKEYSANDFLAGS", "get", "a"]),
+        r.call(&["COMMAND", "GETKEYSANDFLAGS", "get", "a"]),
         "*1\r\n*2\r\n$1\r\na\r\n*2\r\n+RO\r\n+access\r\n"
     );
 
     // LIST.
-    let list = r.cmd(&["COMMAND", "LIST"]);
+    let list = r.call(&["COMMAND", "LIST"]);
     assert!(list.contains("\r\nclient|list\r\n") && list.contains("\r\nget\r\n"));
-    let pat = r.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "cl*"]);
+    let pat = r.call(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "cl*"]);
     assert!(
         pat.contains("\r\nclient\r\n")
             && pat.contains("\r\nclient|kill\r\n")
             && !pat.contains("\r\nget\r\n")
     );
-    let cat = r.cmd(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "connection"]);
+    let cat = r.call(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "connection"]);
     assert!(
         cat.contains("\r\nhello\r\n")
             && cat.contains("\r\nping\r\n")
             && !cat.contains("\r\nget\r\n")
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"]),
+        r.call(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"]),
         "*0\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "LIST", "FILTERBY", "MODULE", "x"]),
+        r.call(&["COMMAND", "LIST", "FILTERBY", "MODULE", "x"]),
         "*0\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "LIST", "FILTERBY", "foo", "x"]),
+        r.call(&["COMMAND", "LIST", "FILTERBY", "foo", "x"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        r.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN"]),
+        r.call(&["COMMAND", "LIST", "FILTERBY", "PATTERN"]),
         "-ERR syntax error\r\n"
     );
 
     // DOCS.
-    r.cmd(&["HELLO", "3"]);
-    let d = r.cmd(&["COMMAND", "DOCS", "get"]);
+    r.call(&["HELLO", "3"]);
+    let d = r.call(&["COMMAND", "DOCS", "get"]);
     assert_eq!(
         d,
         "%1\r\n$3\r\nget\r\n%5\r\n$7\r\nsummary\r\n$34\r\nReturns the string value of a key.\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n"
     );
-    let d = r.cmd(&["COMMAND", "DOCS", "set", "nosuch"]);
+    let d = r.call(&["COMMAND", "DOCS", "set", "nosuch"]);
     assert!(d.starts_with("%1\r\n$3\r\nset\r\n"), "{d}");
     assert!(
         d.contains("$5\r\ntoken\r\n$2\r\nNX\r\n") && d.contains("+optional\r\n"),
         "{d}"
     );
-    let d = r.cmd(&["COMMAND", "DOCS", "client"]);
+    let d = r.call(&["COMMAND", "DOCS", "client"]);
     assert!(
         d.contains("$11\r\nsubcommands\r\n") && d.contains("$11\r\nclient|list\r\n"),
         "{d}"
     );
-    let all = r.cmd(&["COMMAND", "DOCS"]);
+    let all = r.call(&["COMMAND", "DOCS"]);
     assert!(all.starts_with(&format!("%{count}\r\n")));
-    let help = r.cmd(&["COMMAND", "HELP"]);
+    let help = r.call(&["COMMAND", "HELP"]);
     assert!(help.contains("+GETKEYSANDFLAGS <full-command>\r\n"));
 
     // The redis crate parses the whole COMMAND reply.
-    let mut con = s.con();
+    let mut con = s.client();
     match q(&mut con, &["COMMAND"]).unwrap() {
         Value::Array(v) => assert_eq!(v.len(), count),
         other => panic!("{other:?}"),
@@ -1092,68 +973,73 @@ fn command_introspection() {
 fn debug_commands() {
     let s = start(&[]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["DEBUG", "POPULATE", "3"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":3\r\n");
-    assert_eq!(r.cmd(&["GET", "key:2"]), "$7\r\nvalue:2\r\n");
-    assert_eq!(r.cmd(&["SET", "pre:0", "keep"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["DEBUG", "POPULATE", "2", "pre", "10"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["GET", "pre:0"]), "$4\r\nkeep\r\n");
-    assert_eq!(r.cmd(&["GET", "pre:1"]), "$10\r\nvalue:1\0\0\0\r\n");
-    assert_eq!(r.cmd(&["DEBUG", "POPULATE", "1", "tr", "3"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["GET", "tr:0"]), "$3\r\nval\r\n");
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "3"]), "+OK\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":3\r\n");
+    assert_eq!(r.call(&["GET", "key:2"]), "$7\r\nvalue:2\r\n");
+    assert_eq!(r.call(&["SET", "pre:0", "keep"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "2", "pre", "10"]), "+OK\r\n");
+    assert_eq!(r.call(&["GET", "pre:0"]), "$4\r\nkeep\r\n");
+    assert_eq!(r.call(&["GET", "pre:1"]), "$10\r\nvalue:1\0\0\0\r\n");
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "1", "tr", "3"]), "+OK\r\n");
+    assert_eq!(r.call(&["GET", "tr:0"]), "$3\r\nval\r\n");
     assert_eq!(
-        r.cmd(&["DEBUG", "POPULATE", "x"]),
+        r.call(&["DEBUG", "POPULATE", "x"]),
         "-ERR value is out of range, must be positive\r\n"
     );
     assert_eq!(
-        r.cmd(&["DEBUG", "POPULATE", "-1"]),
+        r.call(&["DEBUG", "POPULATE", "-1"]),
         "-ERR value is out of range, must be positive\r\n"
     );
     assert_eq!(
-        r.cmd(&["DEBUG", "POPULATE", "1", "p", "10", "x"]),
+        r.call(&["DEBUG", "POPULATE", "1", "p", "10", "x"]),
         "-ERR unknown subcommand or wrong number of arguments for 'POPULATE'. Try DEBUG HELP.\r\n"
     );
-    assert_eq!(r.cmd(&["DEBUG", "POPULATE", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "0"]), "+OK\r\n");
 
-    assert_eq!(r.cmd(&["SET", "s", "12345678901"]), "+OK\r\n");
-    let o = r.cmd(&["DEBUG", "OBJECT", "s"]);
+    assert_eq!(r.call(&["SET", "s", "12345678901"]), "+OK\r\n");
+    let o = r.call(&["DEBUG", "OBJECT", "s"]);
     assert!(
         o.starts_with("+Value at:0x")
             && o.contains(" refcount:1 encoding:int serializedlength:12 lru:"),
         "{o}"
     );
     assert!(o.ends_with(" lru_seconds_idle:0\r\n"), "{o}");
-    assert_eq!(r.cmd(&["SET", "s2", "abc"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "s2", "abc"]), "+OK\r\n");
     assert!(r
-        .cmd(&["DEBUG", "OBJECT", "s2"])
+        .call(&["DEBUG", "OBJECT", "s2"])
         .contains(" encoding:embstr serializedlength:4 "));
     let long = "a".repeat(100);
-    assert_eq!(r.cmd(&["SET", "s3", &long]), "+OK\r\n");
-    assert!(r.cmd(&["DEBUG", "OBJECT", "s3"]).contains(" encoding:raw "));
-    assert_eq!(r.cmd(&["DEBUG", "OBJECT", "nokey"]), "-ERR no such key\r\n");
+    assert_eq!(r.call(&["SET", "s3", &long]), "+OK\r\n");
+    assert!(r
+        .call(&["DEBUG", "OBJECT", "s3"])
+        .contains(" encoding:raw "));
     assert_eq!(
-        r.cmd(&["DEBUG", "OBJECT"]),
+        r.call(&["DEBUG", "OBJECT", "nokey"]),
+        "-ERR no such key\r\n"
+    );
+    assert_eq!(
+        r.call(&["DEBUG", "OBJECT"]),
         "-ERR unknown subcommand or wrong number of arguments for 'OBJECT'. Try DEBUG HELP.\r\n"
     );
     assert_eq!(
-        r.cmd(&["DEBUG", "foo"]),
+        r.call(&["DEBUG", "foo"]),
         "-ERR unknown subcommand or wrong number of arguments for 'foo'. Try DEBUG HELP.\r\n"
     );
     let t = Instant::now();
-    assert_eq!(r.cmd(&["DEBUG", "SLEEP", "0.2"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0.2"]), "+OK\r\n");
     assert!(t.elapsed() >= Duration::from_millis(190));
-    assert_eq!(r.cmd(&["DEBUG", "SLEEP", "x"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "x"]), "+OK\r\n");
 
     // SET-ACTIVE-EXPIRE 0 keeps expired keys in memory until touched.
-    assert_eq!(r.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["FLUSHALL"]), "+OK\r\n");
-    assert_eq!(r.cmd(&["SET", "e", "1", "PX", "50"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["FLUSHALL"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "e", "1", "PX", "50"]), "+OK\r\n");
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(r.cmd(&["DBSIZE"]), ":1\r\n");
-    assert_eq!(r.cmd(&["GET", "e"]), "$-1\r\n");
-    assert_eq!(r.cmd(&["DBSIZE"]), ":0\r\n");
-    assert_eq!(r.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]), "+OK\r\n");
-    let help = r.cmd(&["DEBUG", "HELP"]);
+    assert_eq!(r.call(&["DBSIZE"]), ":1\r\n");
+    assert_eq!(r.call(&["GET", "e"]), "$-1\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(r.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]), "+OK\r\n");
+    let help = r.call(&["DEBUG", "HELP"]);
     assert!(help.contains("+POPULATE <count> [<prefix>] [<size>]\r\n"));
 }
 
@@ -1162,7 +1048,7 @@ fn debug_can_be_disabled() {
     let s = start(&["--enable-debug-command", "no"]);
     let mut r = s.raw();
     assert_eq!(
-        r.cmd(&["DEBUG", "SLEEP", "0"]),
+        r.call(&["DEBUG", "SLEEP", "0"]),
         "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n"
     );
 }
@@ -1171,24 +1057,24 @@ fn debug_can_be_disabled() {
 fn shutdown_command() {
     let mut s = start(&[]);
     let mut r = s.raw();
-    assert_eq!(r.cmd(&["SHUTDOWN", "foo"]), "-ERR syntax error\r\n");
+    assert_eq!(r.call(&["SHUTDOWN", "foo"]), "-ERR syntax error\r\n");
     assert_eq!(
-        r.cmd(&["SHUTDOWN", "SAVE", "NOSAVE"]),
+        r.call(&["SHUTDOWN", "SAVE", "NOSAVE"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        r.cmd(&["SHUTDOWN", "ABORT", "NOW"]),
+        r.call(&["SHUTDOWN", "ABORT", "NOW"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        r.cmd(&["SHUTDOWN", "ABORT"]),
+        r.call(&["SHUTDOWN", "ABORT"]),
         "-ERR No shutdown in progress.\r\n"
     );
-    r.send(&["SHUTDOWN", "NOSAVE"]);
+    r.send_strs(&["SHUTDOWN", "NOSAVE"]);
     assert!(r.closed(Duration::from_secs(5)));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(Some(status)) = s.child.try_wait() {
+        if let Ok(Some(status)) = s.child().try_wait() {
             assert!(status.success(), "{status:?}");
             break;
         }

@@ -1,111 +1,10 @@
 //! Integration tests for SORT / SORT_RO and for sorted-set operations over plain sets: the built binary on a
 //! free port, driven with the `redis` crate and raw RESP (RESP3 reply shapes).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{query as q, query_err as qerr, Server};
 use std::thread;
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        for _ in 0..20 {
-            let port = {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.local_addr().unwrap().port()
-            };
-            let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ferrodis");
-            let mut s = Server { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(_)) = s.child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
-        panic!("ferrodis did not start");
-    }
-
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    /// Send one command as RESP and return the raw reply bytes (read until the socket is quiet).
-    fn raw(&self, resp3: bool, cmds: &[&[&str]]) -> Vec<Vec<u8>> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let send = |s: &mut TcpStream, args: &[&str]| -> Vec<u8> {
-            let mut b = format!("*{}\r\n", args.len()).into_bytes();
-            for a in args {
-                b.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-            }
-            s.write_all(&b).unwrap();
-            let mut out = Vec::new();
-            let mut buf = [0u8; 65536];
-            thread::sleep(Duration::from_millis(30));
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-            }
-            s.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            out
-        };
-        if resp3 {
-            send(&mut s, &["HELLO", "3"]);
-        }
-        cmds.iter().map(|c| send(&mut s, c)).collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn qerr(con: &mut redis::Connection, args: &[&str]) -> String {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    match c.query::<redis::Value>(con) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 fn sv(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -113,8 +12,8 @@ fn sv(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn sort_lists_numeric_alpha_limit() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["RPUSH", "l", "3", "1", "2", "10", "-5", "2.5"]);
     assert_eq!(
         q::<Vec<String>>(&mut c, &["SORT", "l"]),
@@ -159,8 +58,8 @@ fn sort_lists_numeric_alpha_limit() {
 
 #[test]
 fn sort_by_and_get_across_shards() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     // 300 users: ids in a set, weights and names spread over many shards.
     for i in 0..300 {
         let id = i.to_string();
@@ -252,8 +151,8 @@ fn sort_by_and_get_across_shards() {
 
 #[test]
 fn sort_store() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["RPUSH", "l", "3", "1", "2"]);
     q::<()>(&mut c, &["SET", "dst", "x", "EX", "100"]);
     assert_eq!(q::<i64>(&mut c, &["SORT", "l", "STORE", "dst"]), 3);
@@ -308,8 +207,8 @@ fn sort_store() {
 
 #[test]
 fn sort_sorted_sets_nosort_in_score_order() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     // Big enough to be a skiplist.
     for i in 0..500 {
         q::<i64>(
@@ -337,8 +236,8 @@ fn sort_sorted_sets_nosort_in_score_order() {
 
 #[test]
 fn zset_ops_accept_plain_sets() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     q::<i64>(&mut c, &["SADD", "s1", "a", "b", "c"]);
     q::<i64>(&mut c, &["SADD", "s2", "b", "c", "d"]);
     q::<i64>(&mut c, &["ZADD", "z", "10", "a", "20", "b"]);
@@ -375,8 +274,8 @@ fn zset_ops_accept_plain_sets() {
 
 #[test]
 fn sort_command_info_and_resp3() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     let info: redis::Value = q(&mut c, &["COMMAND", "INFO", "sort", "sort_ro"]);
     let text = format!("{info:?}");
     for f in [
@@ -389,7 +288,7 @@ fn sort_command_info_and_resp3() {
     ] {
         assert!(text.contains(f), "{f} missing in {text}");
     }
-    let out = srv.raw(
+    let out = srv.raw_replies(
         true,
         &[
             &["RPUSH", "l", "b", "a"],
@@ -400,14 +299,14 @@ fn sort_command_info_and_resp3() {
     assert_eq!(out[0], b":2\r\n");
     assert_eq!(out[1], b"*4\r\n$1\r\na\r\n_\r\n$1\r\nb\r\n_\r\n");
     assert_eq!(out[2], b":2\r\n");
-    let out = srv.raw(false, &[&["SORT", "l", "ALPHA", "GET", "k_*"]]);
+    let out = srv.raw_replies(false, &[&["SORT", "l", "ALPHA", "GET", "k_*"]]);
     assert_eq!(out[0], b"*2\r\n$-1\r\n$-1\r\n");
 }
 
 #[test]
 fn sort_with_patterns_concurrent_with_writers() {
-    let srv = Server::start();
-    let mut c = srv.con();
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
     for i in 0..50 {
         q::<i64>(&mut c, &["RPUSH", "l", &i.to_string()]);
         q::<()>(&mut c, &["SET", &format!("w_{i}"), &i.to_string()]);

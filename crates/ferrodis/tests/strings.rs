@@ -3,135 +3,18 @@
 //! redis-server) and the `redis` crate for the concurrency tests. `STRINGS_TEST_SERVER=redis-server` runs the
 //! same tests against the reference server.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{Raw, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------------------------------------
 // Test helpers
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        for _ in 0..20 {
-            let port = {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.local_addr().unwrap().port()
-            };
-            // STRINGS_TEST_SERVER=redis-server runs the same expectations against the reference server.
-            let bin = std::env::var("STRINGS_TEST_SERVER")
-                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferrodis").to_string());
-            let mut cmd = Command::new(&bin);
-            if bin.contains("redis-server") {
-                cmd.args(["--save", "", "--appendonly", "no"]);
-            }
-            let child = cmd
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ferrodis");
-            let mut s = Server { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(_)) = s.child.try_wait() {
-                    break; // port taken in the meantime: try another
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
-        panic!("ferrodis did not start");
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Raw {
-            w: s.try_clone().unwrap(),
-            r: BufReader::new(s),
-        }
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw RESP connection: sends a command, returns the complete reply as text (RESP bytes, lossy UTF-8).
-struct Raw {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn send(&mut self, args: &[&[u8]]) -> String {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&out).unwrap();
-        let mut reply = Vec::new();
-        self.read_reply(&mut reply);
-        String::from_utf8_lossy(&reply).into_owned()
-    }
-
-    /// Send a command given as whitespace-separated words.
-    fn cmd(&mut self, line: &str) -> String {
-        let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
-        self.send(&args)
-    }
-
-    fn read_reply(&mut self, out: &mut Vec<u8>) {
-        let start = out.len();
-        self.r.read_until(b'\n', out).unwrap();
-        let line = String::from_utf8_lossy(&out[start..out.len() - 2]).into_owned();
-        let (t, rest) = line.split_at(1);
-        match t {
-            "$" | "=" => {
-                let n: i64 = rest.parse().unwrap();
-                if n >= 0 {
-                    let mut buf = vec![0u8; n as usize + 2];
-                    self.r.read_exact(&mut buf).unwrap();
-                    out.extend_from_slice(&buf);
-                }
-            }
-            "*" | "~" | ">" | "%" => {
-                let n: i64 = rest.parse().unwrap();
-                let n = if t == "%" { n * 2 } else { n };
-                for _ in 0..n.max(0) {
-                    self.read_reply(out);
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 fn bulk(s: &str) -> String {
     format!("${}\r\n{}\r\n", s.len(), s)
@@ -176,7 +59,7 @@ fn hello3(c: &mut Raw) -> bool {
 
 #[test]
 fn set_options_and_errors() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("SET k v"), OK);
     assert_eq!(c.cmd("GET k"), bulk("v"));
@@ -225,10 +108,10 @@ fn set_options_and_errors() {
     assert_eq!(c.cmd("GET g2"), bulk("x"));
     // Case-insensitive options; binary and empty values.
     assert_eq!(c.cmd("set ci v ex 100 nx"), OK);
-    assert_eq!(c.send(&[b"SET", b"bin", b"a\r\n\0b"]), OK);
-    assert_eq!(c.send(&[b"GET", b"bin"]), "$5\r\na\r\n\0b\r\n");
-    assert_eq!(c.send(&[b"SET", b"empty", b""]), OK);
-    assert_eq!(c.send(&[b"GET", b"empty"]), "$0\r\n\r\n");
+    assert_eq!(c.call_bytes(&[b"SET", b"bin", b"a\r\n\0b"]), OK);
+    assert_eq!(c.call_bytes(&[b"GET", b"bin"]), "$5\r\na\r\n\0b\r\n");
+    assert_eq!(c.call_bytes(&[b"SET", b"empty", b""]), OK);
+    assert_eq!(c.call_bytes(&[b"GET", b"empty"]), "$0\r\n\r\n");
     // Large values (not packed inline) round-trip and can be overwritten by small ones.
     let big = "x".repeat(10_000);
     assert_eq!(c.cmd(&format!("SET big {big}")), OK);
@@ -248,7 +131,7 @@ fn set_options_and_errors() {
 
 #[test]
 fn set_expiry() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("SET k v PX 150"), OK);
     assert_eq!(c.cmd("GET k"), bulk("v"));
@@ -281,7 +164,7 @@ fn set_expiry() {
 
 #[test]
 fn setnx_setex_psetex_getset() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("SETNX sn 1"), int(1));
     assert_eq!(c.cmd("SETNX sn 2"), int(0));
@@ -321,7 +204,7 @@ fn setnx_setex_psetex_getset() {
 
 #[test]
 fn getdel_getex() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("GETDEL nothing"), NIL);
     assert_eq!(c.cmd("SET gd v"), OK);
@@ -379,7 +262,7 @@ fn getdel_getex() {
 
 #[test]
 fn mget_mset_msetnx() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("MSET a 1 b 2 c 3"), OK);
     assert_eq!(
@@ -445,16 +328,16 @@ fn mget_mset_msetnx() {
 
 #[test]
 fn append_strlen_getrange_setrange() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("APPEND ap hello"), int(5));
-    assert_eq!(c.send(&[b"APPEND", b"ap", b" world"]), int(11));
+    assert_eq!(c.call_bytes(&[b"APPEND", b"ap", b" world"]), int(11));
     assert_eq!(c.cmd("GET ap"), bulk("hello world"));
-    assert_eq!(c.send(&[b"APPEND", b"ap", b""]), int(11));
+    assert_eq!(c.call_bytes(&[b"APPEND", b"ap", b""]), int(11));
     assert_eq!(c.cmd("STRLEN ap"), int(11));
     assert_eq!(c.cmd("STRLEN none"), int(0));
     // APPEND of an empty string creates the key.
-    assert_eq!(c.send(&[b"APPEND", b"empty", b""]), int(0));
+    assert_eq!(c.call_bytes(&[b"APPEND", b"empty", b""]), int(0));
     assert_eq!(c.cmd("GET empty"), "$0\r\n\r\n");
     assert_eq!(c.cmd("SET n 10"), OK);
     assert_eq!(c.cmd("APPEND n 5"), int(3));
@@ -494,11 +377,11 @@ fn append_strlen_getrange_setrange() {
     assert_eq!(c.cmd("GET sr"), "$8\r\n\0\0\0\0\0abc\r\n");
     assert_eq!(c.cmd("SETRANGE sr 0 XY"), int(8));
     assert_eq!(c.cmd("GET sr"), "$8\r\nXY\0\0\0abc\r\n");
-    assert_eq!(c.send(&[b"SETRANGE", b"sr", b"10", b""]), int(8));
+    assert_eq!(c.call_bytes(&[b"SETRANGE", b"sr", b"10", b""]), int(8));
     // Empty value on a missing key: 0, and no key is created.
-    assert_eq!(c.send(&[b"SETRANGE", b"srnew", b"0", b""]), int(0));
+    assert_eq!(c.call_bytes(&[b"SETRANGE", b"srnew", b"0", b""]), int(0));
     assert_eq!(c.cmd("GET srnew"), NIL);
-    assert_eq!(c.send(&[b"SETRANGE", b"srnew", b"100", b""]), int(0));
+    assert_eq!(c.call_bytes(&[b"SETRANGE", b"srnew", b"100", b""]), int(0));
     assert_eq!(c.cmd("GET srnew"), NIL);
     assert_eq!(c.cmd("SETRANGE sr -1 a"), err("ERR offset is out of range"));
     assert_eq!(c.cmd("SETRANGE sr abc a"), NOT_INT);
@@ -506,7 +389,10 @@ fn append_strlen_getrange_setrange() {
     assert_eq!(c.cmd("SETRANGE sr 536870912 a"), too_big);
     assert_eq!(c.cmd("SETRANGE sr2 536870912 a"), too_big);
     assert_eq!(c.cmd("SETRANGE sr 9223372036854775807 a"), too_big);
-    assert_eq!(c.send(&[b"SETRANGE", b"sr", b"536870911", b""]), int(8));
+    assert_eq!(
+        c.call_bytes(&[b"SETRANGE", b"sr", b"536870911", b""]),
+        int(8)
+    );
     assert_eq!(c.cmd("GET sr2"), NIL);
     assert_eq!(
         c.cmd("SET long 0123456789012345678901234567890123456789012345678901234567890"),
@@ -518,7 +404,7 @@ fn append_strlen_getrange_setrange() {
 
 #[test]
 fn counters() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("INCR none"), int(1));
     assert_eq!(c.cmd("DECR none"), int(0));
@@ -556,7 +442,7 @@ fn counters() {
         b"1.0",
         b"abc",
     ] {
-        assert_eq!(c.send(&[b"SET", b"s1", bad]), OK);
+        assert_eq!(c.call_bytes(&[b"SET", b"s1", bad]), OK);
         assert_eq!(
             c.cmd("INCR s1"),
             NOT_INT,
@@ -582,7 +468,7 @@ fn counters() {
 
 #[test]
 fn incrbyfloat_like_redis() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     // (initial value or "" for a missing key, increment, reply) recorded from redis-server on x86-64.
     let cases: &[(&str, &str, &str)] = &[
@@ -633,7 +519,7 @@ fn incrbyfloat_like_redis() {
         assert_eq!(c.cmd(&format!("INCRBYFLOAT f {bad}")), NOT_FLOAT, "{bad}");
     }
     for bad in [&b""[..], b" 1", b"1 ", b"1\x00"] {
-        assert_eq!(c.send(&[b"INCRBYFLOAT", b"f", bad]), NOT_FLOAT);
+        assert_eq!(c.call_bytes(&[b"INCRBYFLOAT", b"f", bad]), NOT_FLOAT);
     }
     assert_eq!(c.cmd("INCRBYFLOAT f inf"), nan);
     assert_eq!(c.cmd("INCRBYFLOAT f -Infinity"), nan);
@@ -653,7 +539,7 @@ fn incrbyfloat_like_redis() {
 
 #[test]
 fn lcs_replies() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     assert_eq!(c.cmd("SET ka ohmytext"), OK);
     assert_eq!(c.cmd("SET kb mynewtext"), OK);
@@ -699,7 +585,7 @@ fn lcs_replies() {
 
 #[test]
 fn resp3_replies() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut c = s.raw();
     if !hello3(&mut c) {
         return;
@@ -724,7 +610,7 @@ fn resp3_replies() {
 
 #[test]
 fn resp3_through_redis_crate() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut raw = s.raw();
     if !hello3(&mut raw) {
         return;
@@ -767,7 +653,7 @@ fn resp3_through_redis_crate() {
 
 #[test]
 fn concurrent_incr() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let mut con = s.client();
@@ -794,7 +680,7 @@ fn concurrent_incr() {
 
 #[test]
 fn mset_is_atomic() {
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     // The keys hash to different shards; two writers set all of them to the writer's own value each time.
     let keys = ["a", "b", "c", "d"];
     let stop = Arc::new(AtomicBool::new(false));
@@ -845,7 +731,7 @@ fn mset_is_atomic() {
 fn msetnx_is_atomic() {
     // Many clients race MSETNX over the same two keys (in different shards): exactly one wins and both keys
     // hold that client's value.
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let mut con = s.client();
@@ -876,7 +762,7 @@ fn msetnx_is_atomic() {
 #[test]
 fn pipelined_commands() {
     // Several string commands in one write: replies come back in order.
-    let s = Server::start();
+    let s = Server::start_overridable("STRINGS_TEST_SERVER", &[]);
     let mut stream = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

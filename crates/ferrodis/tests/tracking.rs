@@ -1,58 +1,19 @@
 //! Client-side caching: CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO over raw sockets, with the
 //! exact bytes of invalidation messages (RESP3 pushes and RESP2 `__redis__:invalidate` messages).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 fn start() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--threads",
-            "4",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child, port }
+    Server::start(&["--threads", "4"])
 }
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 struct Conn(TcpStream);
-
-fn enc(args: &[&str]) -> Vec<u8> {
-    let mut v = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        v.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-    }
-    v
-}
 
 impl Conn {
     fn new(s: &Server) -> Conn {
@@ -75,7 +36,7 @@ impl Conn {
         String::from_utf8_lossy(&out).into_owned()
     }
     fn cmd(&mut self, args: &[&str]) -> String {
-        self.0.write_all(&enc(args)).unwrap();
+        self.0.write_all(&common::encode_strs(args)).unwrap();
         self.read()
     }
     fn id(&mut self) -> String {

@@ -1,63 +1,14 @@
 //! Transactions across clients and threads: optimistic locking with WATCH never loses an update, EXEC is
 //! isolated from readers on other threads, a WATCHed key touched by another client aborts EXEC.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{connect, Server};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--threads",
-                "4",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn client(&self) -> redis::Connection {
-        connect(self.port)
-    }
-}
-
-fn connect(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn watch_multi_counter_loses_no_update() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "4"]);
     let port = srv.port;
     let (clients, increments) = (8, 150);
     let handles: Vec<_> = (0..clients)
@@ -98,7 +49,7 @@ fn watch_multi_counter_loses_no_update() {
 
 #[test]
 fn exec_is_isolated_across_shards_and_threads() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "4"]);
     let port = srv.port;
     // Keys on different shards.
     let keys = ["alpha", "bravo", "charlie", "delta"];
@@ -160,7 +111,7 @@ fn exec_is_isolated_across_shards_and_threads() {
 
 #[test]
 fn watched_key_touched_by_another_client_aborts() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "4"]);
     let mut a = srv.client();
     let mut b = srv.client();
     let _: () = redis::cmd("SET").arg("k").arg("1").query(&mut a).unwrap();
@@ -199,7 +150,7 @@ fn watched_key_touched_by_another_client_aborts() {
 
 #[test]
 fn push_inside_exec_serves_a_blocked_client() {
-    let srv = Server::start();
+    let srv = Server::start(&["--threads", "4"]);
     let port = srv.port;
     let waiter = std::thread::spawn(move || {
         let mut con = connect(port);

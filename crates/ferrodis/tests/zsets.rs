@@ -2,136 +2,10 @@
 //! driven over TCP with the `redis` crate and a raw socket for exact RESP2/RESP3 bytes (7.2 shapes: ZRANK
 //! WITHSCORE, shortest double formatting, RESP3 pairs). The seed's leaderboard pattern runs as a client would.
 
+mod common;
+
+use common::Server;
 use redis::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        for _ in 0..20 {
-            let port = {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.local_addr().unwrap().port()
-            };
-            let child = Command::new(env!("CARGO_BIN_EXE_ferrodis"))
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn ferrodis");
-            let mut s = Server { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(_)) = s.child.try_wait() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = s.child.kill();
-            let _ = s.child.wait();
-        }
-        panic!("ferrodis did not start");
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-
-    fn raw(&self) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        s.set_nodelay(true).unwrap();
-        Raw { s }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw connection: send one command, return every byte of its reply (read until quiet).
-struct Raw {
-    s: TcpStream,
-}
-
-impl Raw {
-    fn cmd(&mut self, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
-        }
-        self.s.write_all(out.as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 65536];
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    got.extend_from_slice(&buf[..n]);
-                    if complete(&got) {
-                        break;
-                    }
-                }
-                Err(_) if !got.is_empty() && complete(&got) => break,
-                Err(_) if Instant::now() > deadline => break,
-                Err(_) => {}
-            }
-        }
-        String::from_utf8_lossy(&got).into_owned()
-    }
-}
-
-/// True when `b` holds exactly one complete RESP value.
-fn complete(b: &[u8]) -> bool {
-    fn line(b: &[u8], p: usize) -> Option<(&[u8], usize)> {
-        let e = b[p..].windows(2).position(|w| w == b"\r\n")? + p;
-        Some((&b[p..e], e + 2))
-    }
-    fn value(b: &[u8], p: usize) -> Option<usize> {
-        let t = *b.get(p)?;
-        let (l, next) = line(b, p + 1)?;
-        let n: i64 = std::str::from_utf8(l).ok()?.parse().unwrap_or(0);
-        match t {
-            b'$' | b'=' | b'!' => {
-                if n < 0 {
-                    Some(next)
-                } else {
-                    let end = next + n as usize + 2;
-                    (end <= b.len()).then_some(end)
-                }
-            }
-            b'*' | b'~' | b'>' | b'%' => {
-                let k = if t == b'%' { n * 2 } else { n };
-                let mut q = next;
-                for _ in 0..k.max(0) {
-                    q = value(b, q)?;
-                }
-                Some(q)
-            }
-            _ => Some(next),
-        }
-    }
-    value(b, 0) == Some(b.len())
-}
 
 fn q(con: &mut redis::Connection, args: &[&str]) -> Value {
     let mut c = redis::cmd(args[0]);
@@ -148,7 +22,7 @@ fn bulk(s: &str) -> Value {
 
 #[test]
 fn leaderboard_pattern() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut con = srv.client();
     // Scores for 50 players, some updated, as a game backend would.
     for i in 0..50 {
@@ -236,116 +110,116 @@ fn leaderboard_pattern() {
 
 #[test]
 fn exact_replies_resp2_and_resp3() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut r = srv.raw();
     assert_eq!(
-        r.cmd(&["ZADD", "z", "1", "a", "2.5", "b", "0.1", "c"]),
+        r.call(&["ZADD", "z", "1", "a", "2.5", "b", "0.1", "c"]),
         ":3\r\n"
     );
     // 7.2 shortest round-trip doubles.
-    assert_eq!(r.cmd(&["ZSCORE", "z", "c"]), "$3\r\n0.1\r\n");
+    assert_eq!(r.call(&["ZSCORE", "z", "c"]), "$3\r\n0.1\r\n");
     assert_eq!(
-        r.cmd(&["ZRANK", "z", "b", "WITHSCORE"]),
+        r.call(&["ZRANK", "z", "b", "WITHSCORE"]),
         "*2\r\n:2\r\n$3\r\n2.5\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZREVRANK", "z", "b", "withscore"]),
+        r.call(&["ZREVRANK", "z", "b", "withscore"]),
         "*2\r\n:0\r\n$3\r\n2.5\r\n"
     );
-    assert_eq!(r.cmd(&["ZRANK", "z", "nope", "WITHSCORE"]), "*-1\r\n");
-    assert_eq!(r.cmd(&["ZRANK", "z", "nope"]), "$-1\r\n");
+    assert_eq!(r.call(&["ZRANK", "z", "nope", "WITHSCORE"]), "*-1\r\n");
+    assert_eq!(r.call(&["ZRANK", "z", "nope"]), "$-1\r\n");
     assert_eq!(
-        r.cmd(&["ZRANK", "z", "b", "BOGUS"]),
+        r.call(&["ZRANK", "z", "b", "BOGUS"]),
         "-ERR syntax error\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANK", "z", "b", "WITHSCORE", "x"]),
+        r.call(&["ZRANK", "z", "b", "WITHSCORE", "x"]),
         "-ERR wrong number of arguments for 'zrank' command\r\n"
     );
-    assert_eq!(r.cmd(&["ZADD", "z", "INCR", "inf", "a"]), "$3\r\ninf\r\n");
+    assert_eq!(r.call(&["ZADD", "z", "INCR", "inf", "a"]), "$3\r\ninf\r\n");
     assert_eq!(
-        r.cmd(&["ZINCRBY", "z", "-inf", "a"]),
+        r.call(&["ZINCRBY", "z", "-inf", "a"]),
         "-ERR resulting score is not a number (NaN)\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZADD", "z", "NX", "XX", "1", "a"]),
+        r.call(&["ZADD", "z", "NX", "XX", "1", "a"]),
         "-ERR XX and NX options at the same time are not compatible\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZADD", "z", "GT", "LT", "1", "a"]),
+        r.call(&["ZADD", "z", "GT", "LT", "1", "a"]),
         "-ERR GT, LT, and/or NX options at the same time are not compatible\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZADD", "z", "INCR", "1", "a", "2", "b"]),
+        r.call(&["ZADD", "z", "INCR", "1", "a", "2", "b"]),
         "-ERR INCR option supports a single increment-element pair\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZADD", "z", "x", "a"]),
+        r.call(&["ZADD", "z", "x", "a"]),
         "-ERR value is not a valid float\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        r.call(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
         "*6\r\n$1\r\nc\r\n$3\r\n0.1\r\n$1\r\nb\r\n$3\r\n2.5\r\n$1\r\na\r\n$3\r\ninf\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANGE", "z", "x", "y", "BYLEX"]),
+        r.call(&["ZRANGE", "z", "x", "y", "BYLEX"]),
         "-ERR min or max not valid string range item\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZCOUNT", "z", "x", "1"]),
+        r.call(&["ZCOUNT", "z", "x", "1"]),
         "-ERR min or max is not a float\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"]),
+        r.call(&["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"]),
         "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]),
+        r.call(&["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]),
         "-ERR syntax error, WITHSCORES not supported in combination with BYLEX\r\n"
     );
-    assert_eq!(r.cmd(&["SET", "s", "v"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "s", "v"]), "+OK\r\n");
     assert_eq!(
-        r.cmd(&["ZADD", "s", "1", "a"]),
+        r.call(&["ZADD", "s", "1", "a"]),
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
     );
-    assert_eq!(r.cmd(&["ZPOPMIN", "z"]), "*2\r\n$1\r\nc\r\n$3\r\n0.1\r\n");
+    assert_eq!(r.call(&["ZPOPMIN", "z"]), "*2\r\n$1\r\nc\r\n$3\r\n0.1\r\n");
 
     // RESP3: doubles, [member, score] pairs where Redis 7.2 nests them.
-    assert!(r.cmd(&["HELLO", "3"]).starts_with('%'));
-    assert_eq!(r.cmd(&["ZSCORE", "z", "b"]), ",2.5\r\n");
-    assert_eq!(r.cmd(&["ZSCORE", "z", "nope"]), "_\r\n");
+    assert!(r.call(&["HELLO", "3"]).starts_with('%'));
+    assert_eq!(r.call(&["ZSCORE", "z", "b"]), ",2.5\r\n");
+    assert_eq!(r.call(&["ZSCORE", "z", "nope"]), "_\r\n");
     assert_eq!(
-        r.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        r.call(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
         "*2\r\n*2\r\n$1\r\nb\r\n,2.5\r\n*2\r\n$1\r\na\r\n,inf\r\n"
     );
     assert_eq!(
-        r.cmd(&["ZRANK", "z", "a", "WITHSCORE"]),
+        r.call(&["ZRANK", "z", "a", "WITHSCORE"]),
         "*2\r\n:1\r\n,inf\r\n"
     );
-    assert_eq!(r.cmd(&["ZMSCORE", "z", "b", "x"]), "*2\r\n,2.5\r\n_\r\n");
-    assert_eq!(r.cmd(&["ZPOPMAX", "z"]), "*2\r\n$1\r\na\r\n,inf\r\n");
+    assert_eq!(r.call(&["ZMSCORE", "z", "b", "x"]), "*2\r\n,2.5\r\n_\r\n");
+    assert_eq!(r.call(&["ZPOPMAX", "z"]), "*2\r\n$1\r\na\r\n,inf\r\n");
     assert_eq!(
-        r.cmd(&["ZPOPMAX", "z", "1"]),
+        r.call(&["ZPOPMAX", "z", "1"]),
         "*1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n"
     );
-    assert_eq!(r.cmd(&["EXISTS", "z"]), ":0\r\n");
-    assert_eq!(r.cmd(&["ZADD", "m", "1", "a", "2", "b"]), ":2\r\n");
+    assert_eq!(r.call(&["EXISTS", "z"]), ":0\r\n");
+    assert_eq!(r.call(&["ZADD", "m", "1", "a", "2", "b"]), ":2\r\n");
     assert_eq!(
-        r.cmd(&["ZMPOP", "1", "m", "MAX", "COUNT", "5"]),
+        r.call(&["ZMPOP", "1", "m", "MAX", "COUNT", "5"]),
         "*2\r\n$1\r\nm\r\n*2\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\na\r\n,1\r\n"
     );
-    assert_eq!(r.cmd(&["ZMPOP", "1", "m", "MAX"]), "_\r\n");
-    assert_eq!(r.cmd(&["ZADD", "m", "NX", "INCR", "1", "a"]), ",1\r\n");
-    assert_eq!(r.cmd(&["ZADD", "m", "NX", "INCR", "1", "a"]), "_\r\n");
+    assert_eq!(r.call(&["ZMPOP", "1", "m", "MAX"]), "_\r\n");
+    assert_eq!(r.call(&["ZADD", "m", "NX", "INCR", "1", "a"]), ",1\r\n");
+    assert_eq!(r.call(&["ZADD", "m", "NX", "INCR", "1", "a"]), "_\r\n");
     assert_eq!(
-        r.cmd(&["ZSCAN", "m", "0"]),
+        r.call(&["ZSCAN", "m", "0"]),
         "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
     );
 }
 
 #[test]
 fn big_zset_scan_and_ranges() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut con = srv.client();
     let mut c = redis::cmd("ZADD");
     c.arg("big");
@@ -428,7 +302,7 @@ fn big_zset_scan_and_ranges() {
 
 #[test]
 fn randmember_shapes() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut con = srv.client();
     let _: i64 = redis::cmd("ZADD")
         .arg("r")
@@ -466,7 +340,7 @@ fn randmember_shapes() {
 /// against a sorted-Vec model: enough elements for a multi-level tree, with score ties (member order).
 #[test]
 fn big_zset_random_ops_match_model() {
-    let srv = Server::start();
+    let srv = Server::start(&[]);
     let mut con = srv.client();
     let mut model: Vec<(f64, String)> = Vec::new();
     let sort = |m: &mut Vec<(f64, String)>| {

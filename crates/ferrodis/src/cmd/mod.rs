@@ -14,6 +14,7 @@ pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -304,7 +305,7 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 12] {
+pub fn families() -> [&'static [Command]; 13] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -318,6 +319,7 @@ pub fn families() -> [&'static [Command]; 12] {
         connection::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        streams::COMMANDS,
     ]
 }
 

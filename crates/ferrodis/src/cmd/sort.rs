@@ -425,7 +425,7 @@ fn extract(v: Option<&Value>, o: &mut Opts<'_>) -> Sorted {
         return Sorted { elems, start, end };
     }
     let elems: Vec<Vec<u8>> = match v {
-        None | Some(Value::Str(_)) | Some(Value::Hash(_)) => Vec::new(),
+        None | Some(Value::Str(_)) | Some(Value::Hash(_)) | Some(Value::Stream(_)) => Vec::new(),
         Some(Value::List(l)) => l.iter().map(|x| x.to_vec()).collect(),
         Some(Value::Set(s)) => s.iter().map(|x| x.to_vec()).collect(),
         Some(Value::ZSet(z)) => {

@@ -5,6 +5,7 @@ pub mod dict;
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod strings;
 pub mod zset;
 
@@ -16,6 +17,7 @@ pub enum Value {
     List(Box<list::List>),
     Set(Box<set::Set>),
     ZSet(Box<zset::ZSet>),
+    Stream(Box<stream::Stream>),
 }
 
 impl Value {
@@ -27,6 +29,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -38,6 +41,7 @@ impl Value {
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 }
