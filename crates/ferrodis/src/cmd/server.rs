@@ -332,6 +332,27 @@ fn key_flags(cmd: &Command) -> &'static [&'static str] {
     }
 }
 
+/// The start of one key spec map: its flags and an index begin_search at `index`; the caller writes the
+/// `find_keys` entry (key and value) that completes the map.
+fn key_spec_head(r: &mut Reply<'_>, cmd: &Command, index: i64) {
+    r.map(3);
+    r.bulk(b"flags");
+    let kf = key_flags(cmd);
+    r.set(kf.len());
+    for f in kf {
+        r.simple(f);
+    }
+    r.bulk(b"begin_search");
+    r.map(2);
+    r.bulk(b"type");
+    r.bulk(b"index");
+    r.bulk(b"spec");
+    r.map(1);
+    r.bulk(b"index");
+    r.int(index);
+    r.bulk(b"find_keys");
+}
+
 fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     r.array(10);
     r.bulk(full.as_bytes());
@@ -366,22 +387,7 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     let nspecs = usize::from(ks.first > 0) + usize::from(cmd.numkeys_arg > 0);
     r.set(nspecs);
     if ks.first > 0 {
-        r.map(3);
-        r.bulk(b"flags");
-        let kf = key_flags(cmd);
-        r.set(kf.len());
-        for f in kf {
-            r.simple(f);
-        }
-        r.bulk(b"begin_search");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"index");
-        r.bulk(b"spec");
-        r.map(1);
-        r.bulk(b"index");
-        r.int(ks.first as i64);
-        r.bulk(b"find_keys");
+        key_spec_head(r, cmd, ks.first as i64);
         r.map(2);
         r.bulk(b"type");
         r.bulk(b"range");
@@ -400,22 +406,7 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     }
     if cmd.numkeys_arg > 0 {
         // Keys counted by a numkeys argument: Redis's "keynum" find_keys spec.
-        r.map(3);
-        r.bulk(b"flags");
-        let kf = key_flags(cmd);
-        r.set(kf.len());
-        for f in kf {
-            r.simple(f);
-        }
-        r.bulk(b"begin_search");
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"index");
-        r.bulk(b"spec");
-        r.map(1);
-        r.bulk(b"index");
-        r.int(cmd.numkeys_arg as i64);
-        r.bulk(b"find_keys");
+        key_spec_head(r, cmd, cmd.numkeys_arg as i64);
         r.map(2);
         r.bulk(b"type");
         r.bulk(b"keynum");
