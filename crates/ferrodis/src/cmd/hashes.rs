@@ -574,33 +574,6 @@ pub(crate) fn range_long(b: &[u8]) -> Result<i64, CmdError> {
     Ok(v)
 }
 
-/// Parse a SCAN cursor as Redis does (strtoul: optional sign, a `-` wraps; empty is 0).
-pub(crate) fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
-    let bad = || CmdError::from("ERR invalid cursor");
-    if b.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        return Err(bad());
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(bad());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(c - b'0')))
-            .ok_or_else(bad)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// Options of HSCAN/SSCAN/ZSCAN: (pattern, count, novalues).
 pub(crate) struct ScanOpts<'a> {
     pub pattern: Option<&'a [u8]>,
@@ -653,7 +626,7 @@ pub(crate) fn scan_reply(ctx: &mut Ctx<'_>, cursor: u64, n: usize, body: &[u8]) 
 }
 
 fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse_cursor(args.get(2))?;
+    let cursor = parse::cursor(args.get(2))?;
     let o = parse_scan_opts(&args, 3, true)?;
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
@@ -916,11 +889,11 @@ mod tests {
 
     #[test]
     fn cursors() {
-        assert_eq!(parse_cursor(b"").unwrap(), 0);
-        assert_eq!(parse_cursor(b"12").unwrap(), 12);
-        assert_eq!(parse_cursor(b"-1").unwrap(), u64::MAX);
-        assert!(parse_cursor(b"x").is_err());
-        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert_eq!(super::parse::cursor(b"").unwrap(), 0);
+        assert_eq!(super::parse::cursor(b"12").unwrap(), 12);
+        assert_eq!(super::parse::cursor(b"-1").unwrap(), u64::MAX);
+        assert!(super::parse::cursor(b"x").is_err());
+        assert!(super::parse::cursor(b"18446744073709551616").is_err());
     }
 
     #[test]

@@ -937,30 +937,6 @@ fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Parse a SCAN cursor as C's strtoul does in Redis (`+`/`-` sign allowed, a `-` wraps, no leading space, the
-/// empty string is 0, out of range is an error).
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// Split a SCAN cursor into (shard index, table cursor).
 #[inline]
 fn split_cursor(cursor: u64) -> (usize, u64) {
@@ -976,7 +952,7 @@ fn join_cursor(shard: usize, table_cursor: u64) -> u64 {
 }
 
 fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse_cursor(args.get(1)).ok_or_else(|| CmdError::from("ERR invalid cursor"))?;
+    let cursor = parse::cursor(args.get(1))?;
     let mut count: u64 = 10;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<&[u8]> = None;
@@ -1244,17 +1220,20 @@ mod tests {
 
     #[test]
     fn cursor_parsing_like_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"+12"), Some(12));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 0"), None);
-        assert_eq!(parse_cursor(b"0 "), None);
-        assert_eq!(parse_cursor(b"0x1"), None);
-        assert_eq!(parse_cursor(b"-"), None);
-        assert_eq!(parse_cursor(b"abc"), None);
+        assert_eq!(super::parse::cursor(b"0").ok(), Some(0));
+        assert_eq!(super::parse::cursor(b"").ok(), Some(0));
+        assert_eq!(super::parse::cursor(b"+12").ok(), Some(12));
+        assert_eq!(super::parse::cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(
+            super::parse::cursor(b"18446744073709551615").ok(),
+            Some(u64::MAX)
+        );
+        assert_eq!(super::parse::cursor(b"18446744073709551616").ok(), None);
+        assert_eq!(super::parse::cursor(b" 0").ok(), None);
+        assert_eq!(super::parse::cursor(b"0 ").ok(), None);
+        assert_eq!(super::parse::cursor(b"0x1").ok(), None);
+        assert_eq!(super::parse::cursor(b"-").ok(), None);
+        assert_eq!(super::parse::cursor(b"abc").ok(), None);
     }
 
     #[test]

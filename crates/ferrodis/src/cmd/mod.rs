@@ -522,6 +522,34 @@ pub mod parse {
         }
     }
 
+    /// A SCAN-family cursor as Redis parses it (C's strtoul: optional `+`/`-` sign, a `-` wraps, no
+    /// blanks, the empty string is 0, out of range is an error).
+    pub fn cursor(b: &[u8]) -> Result<u64, CmdError> {
+        let bad = || CmdError::from("ERR invalid cursor");
+        if b.is_empty() {
+            return Ok(0);
+        }
+        let (neg, digits) = match b[0] {
+            b'-' => (true, &b[1..]),
+            b'+' => (false, &b[1..]),
+            _ => (false, b),
+        };
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        let mut v: u64 = 0;
+        for &c in digits {
+            if !c.is_ascii_digit() {
+                return Err(bad());
+            }
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(c - b'0')))
+                .ok_or_else(bad)?;
+        }
+        Ok(if neg { v.wrapping_neg() } else { v })
+    }
+
     #[inline]
     pub fn eq(a: &[u8], lit: &str) -> bool {
         a.eq_ignore_ascii_case(lit.as_bytes())

@@ -1,7 +1,7 @@
 //! Set commands: SADD SREM SISMEMBER SMISMEMBER SMEMBERS SCARD SPOP SRANDMEMBER SMOVE SINTER SINTERCARD
 //! SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE SSCAN.
 
-use super::hashes::{parse_cursor, parse_scan_opts, range_long, scan_reply};
+use super::hashes::{parse_scan_opts, range_long, scan_reply};
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
 use crate::glob;
 use crate::keyspace::entry::{Entry, ValueRef};
@@ -361,7 +361,7 @@ fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse_cursor(args.get(2))?;
+    let cursor = super::parse::cursor(args.get(2))?;
     let o = parse_scan_opts(&args, 3, false)?;
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();

@@ -1683,31 +1683,8 @@ fn zintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------------------
 // ZSCAN
 
-/// A SCAN cursor as Redis's strtoul parses it.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse_cursor(args.get(2)).ok_or(CmdError::from("ERR invalid cursor"))?;
+    let cursor = parse::cursor(args.get(2))?;
     let key = args.get(1);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
