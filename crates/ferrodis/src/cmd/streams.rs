@@ -1673,23 +1673,33 @@ fn xpending(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g, consumer) = (args.get(1), args.get(2), args.get(3));
-    let now = ctx.now_ms;
-    let srv = ctx.srv;
-    let mut shard = srv.keyspace.lock_key(key);
-    let group_ok = match ctx.lookup_write(&mut shard, key) {
+/// XCLAIM/XAUTOCLAIM's common start: the group must exist (NOGROUP), then the min-idle-time (negative = 0).
+fn claim_prologue(
+    ctx: &Ctx<'_>,
+    shard: &mut Shard,
+    key: &[u8],
+    g: &[u8],
+    min_idle: &[u8],
+    cmd: &str,
+) -> Result<u64, CmdError> {
+    let group_ok = match ctx.lookup_write(shard, key) {
         Some(e) => stream_ref(e)?.groups.contains_key(g),
         None => false,
     };
     if !group_ok {
         return Err(nogroup(key, g));
     }
-    let min_idle = num::parse_i64(args.get(4))
-        .ok_or(CmdError::from(
-            "ERR Invalid min-idle-time argument for XCLAIM",
-        ))?
-        .max(0) as u64;
+    let v = num::parse_i64(min_idle)
+        .ok_or_else(|| CmdError::from(format!("ERR Invalid min-idle-time argument for {cmd}")))?;
+    Ok(v.max(0) as u64)
+}
+
+fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let (key, g, consumer) = (args.get(1), args.get(2), args.get(3));
+    let now = ctx.now_ms;
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    let min_idle = claim_prologue(ctx, &mut shard, key, g, args.get(4), "XCLAIM")?;
     let mut ids = Vec::new();
     let mut j = 5;
     while j < args.len() {
@@ -1829,18 +1839,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let now = ctx.now_ms;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
-    let group_ok = match ctx.lookup_write(&mut shard, key) {
-        Some(e) => stream_ref(e)?.groups.contains_key(g),
-        None => false,
-    };
-    if !group_ok {
-        return Err(nogroup(key, g));
-    }
-    let min_idle = num::parse_i64(args.get(4))
-        .ok_or(CmdError::from(
-            "ERR Invalid min-idle-time argument for XAUTOCLAIM",
-        ))?
-        .max(0) as u64;
+    let min_idle = claim_prologue(ctx, &mut shard, key, g, args.get(4), "XAUTOCLAIM")?;
     let start = range_bound(args.get(5), true)?;
     let mut count: usize = 100;
     let mut justid = false;
