@@ -8,7 +8,7 @@
 
 use super::blocking::block;
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
-use crate::keyspace::blocking::{Serve, ServeFn, Waiter};
+use crate::keyspace::blocking::{Serve, ServeFn};
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::{Lookup, Shard};
 use crate::types::stream::{
@@ -16,9 +16,6 @@ use crate::types::stream::{
 };
 use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 const GROUP: &str = "stream";
@@ -661,9 +658,6 @@ fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let trimmed = trim_stream(s, &t);
     ctx.modified(&mut shard, key, "xadd");
-    if shard.waiter_count() > 0 {
-        serve_all_waiters(ctx, &mut shard, db, key);
-    }
     if trimmed > 0 {
         ctx.modified(&mut shard, key, "xtrim");
     }
@@ -1176,12 +1170,9 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
     let keys_owned: Vec<Vec<u8>> = ra.keys.iter().map(|k| k.to_vec()).collect();
     let group = ra.group.map(|(g, c)| (g.to_vec(), c.to_vec()));
     let noack = ra.noack;
-    let me: Arc<OnceLock<Weak<Waiter>>> = Arc::default();
-    let me2 = me.clone();
-    let rotated_at = AtomicU64::new(0);
     let serve: ServeFn = Box::new(move |shard, db, key, w| {
         let Some(i) = keys_owned.iter().position(|k| k == key) else {
-            return not_ready(shard, db, key, &me2, &rotated_at);
+            return Serve::Skip;
         };
         let Some(s) = stream_in(shard, db, key, w.now_ms) else {
             if group.is_some() && shard.get(db, key, w.now_ms).is_none() {
@@ -1189,7 +1180,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
                     r.error("UNBLOCKED the stream key no longer exists")
                 }));
             }
-            return not_ready(shard, db, key, &me2, &rotated_at);
+            return Serve::Skip;
         };
         let reply = match (&group, from[i]) {
             (Some((g, c)), _) => {
@@ -1200,7 +1191,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
                 }
                 let es = group_read_new(s, g, c, count, noack, w.now_ms);
                 if es.is_empty() {
-                    return not_ready(shard, db, key, &me2, &rotated_at);
+                    return Serve::Skip;
                 }
                 encode(resp3, |r| {
                     if resp3 {
@@ -1215,11 +1206,11 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
             }
             (None, ReadFrom::After(id)) => {
                 let Some(f) = id.incr() else {
-                    return not_ready(shard, db, key, &me2, &rotated_at);
+                    return Serve::Skip;
                 };
                 let es = s.range(f, StreamId::MAX, count);
                 if es.is_empty() {
-                    return not_ready(shard, db, key, &me2, &rotated_at);
+                    return Serve::Skip;
                 }
                 encode(resp3, |r| {
                     if resp3 {
@@ -1235,7 +1226,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
             (None, _) => {
                 // `+` on an empty stream: the first entry added.
                 let Some(e) = s.last_entry() else {
-                    return not_ready(shard, db, key, &me2, &rotated_at);
+                    return Serve::Skip;
                 };
                 encode(resp3, |r| {
                     if resp3 {
@@ -1255,56 +1246,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
     let null = encode(resp3, |r| r.null_array());
     let keys = ra.keys.clone();
     block(ctx, &mut guard, args, &keys, timeout, null, serve);
-    if let Some(b) = &ctx.client.blocked {
-        let _ = me.set(Arc::downgrade(&b.waiter));
-    }
     Ok(())
-}
-
-// Serving every blocked reader a write can serve.
-//
-// keyspace::blocking serves a key's waiters in order and stops at the first one its write cannot serve: right
-// for pops, but stream readers do not all want the same thing (consumers of different groups, readers after
-// different IDs). So after XADD's own `modified`, more passes run: a stream waiter that cannot be served
-// moves itself to the back of the queue (once per XADD, so the relative order of the waiters that stay is
-// kept) and the next pass serves whoever was behind it, until a pass moves nobody.
-
-thread_local! {
-    /// (passes active, XADD generation, a waiter moved during this pass)
-    static ROTATION: Cell<(bool, u64, bool)> = const { Cell::new((false, 0, false)) };
-}
-
-fn not_ready(
-    shard: &mut Shard,
-    db: usize,
-    key: &[u8],
-    me: &OnceLock<Weak<Waiter>>,
-    rotated_at: &AtomicU64,
-) -> Serve {
-    ROTATION.with(|c| {
-        let (active, gen, _) = c.get();
-        if active && rotated_at.load(Ordering::Relaxed) != gen {
-            if let Some(w) = me.get().and_then(Weak::upgrade) {
-                rotated_at.store(gen, Ordering::Relaxed);
-                shard.remove_waiter(db, key, &w);
-                shard.add_waiter(db, key, w);
-                c.set((active, gen, true));
-            }
-        }
-    });
-    Serve::NotReady
-}
-
-fn serve_all_waiters(ctx: &Ctx<'_>, shard: &mut Shard, db: usize, key: &[u8]) {
-    let gen = ROTATION.with(|c| c.get().1.wrapping_add(1).max(1));
-    loop {
-        ROTATION.with(|c| c.set((true, gen, false)));
-        shard.key_ready(db, key, ctx);
-        if !ROTATION.with(|c| c.get().2) {
-            break;
-        }
-    }
-    ROTATION.with(|c| c.set((false, gen, false)));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -27,8 +27,12 @@ const CANCELLED: u8 = 3;
 pub enum Serve {
     /// Popped on the waiter's behalf; these are the encoded reply bytes.
     Served(Vec<u8>),
-    /// The key is not (or no longer) something this waiter can pop from: it stays blocked.
+    /// The key is not (or no longer) something this waiter can pop from: it stays blocked, and so do the
+    /// waiters behind it (they want the same thing: pops).
     NotReady,
+    /// This waiter wants something else than what the key now offers (a stream reader after a later ID, a
+    /// consumer of another group): it stays blocked where it is, and the waiters behind it are tried.
+    Skip,
     /// Needs more than this shard: wake the client to re-run its command.
     Retry,
 }
@@ -216,15 +220,12 @@ impl Shard {
 
     fn serve_waiters(&mut self, db: usize, key: &[u8], ctx: &Ctx<'_>) {
         let k = (db, Box::<[u8]>::from(key));
-        loop {
-            let Some(w) = self
-                .waiters
-                .as_mut()
-                .and_then(|ws| ws.queues.get_mut(&k))
-                .and_then(|q| q.front().cloned())
-            else {
-                break;
-            };
+        // In queue order; a served waiter leaves the queue, a skipped one keeps its place.
+        let line: Vec<Arc<Waiter>> = match self.waiters.as_ref().and_then(|ws| ws.queues.get(&k)) {
+            Some(q) => q.iter().cloned().collect(),
+            None => return,
+        };
+        for w in line {
             if !w.claim() {
                 // Already served through another key, timed out or disconnected.
                 self.remove_waiter(db, key, &w);
@@ -235,6 +236,7 @@ impl Shard {
                     self.remove_waiter(db, key, &w);
                     w.finish(Outcome::Served(reply));
                 }
+                Serve::Skip => w.state.store(WAITING, Ordering::Release),
                 Serve::Retry => {
                     self.remove_waiter(db, key, &w);
                     w.finish(Outcome::Retry);
