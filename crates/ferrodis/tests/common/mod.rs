@@ -36,6 +36,35 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether the server answering on `conn` is process `pid`, by `INFO server`'s process_id. A server that
+/// answers INFO with an error (e.g. NOAUTH under --requirepass) cannot be checked and is taken as ours.
+fn is_ours(mut conn: TcpStream, pid: u32) -> bool {
+    if conn.set_read_timeout(Some(Duration::from_secs(5))).is_err()
+        || conn
+            .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .is_err()
+    {
+        return false;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if got.first() == Some(&b'-') {
+            return true;
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some(rest) = text.split("process_id:").nth(1) {
+            if let Some(end) = rest.find("\r\n") {
+                return rest[..end].trim().parse::<u32>().ok() == Some(pid);
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// Wait (up to 10 s) until something accepts connections on `port`; panics otherwise.
 pub fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -150,8 +179,13 @@ impl Server {
             };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
+                if let Ok(conn) = TcpStream::connect(("127.0.0.1", port)) {
+                    // Make sure it is our process that answers, not another test's server that got the
+                    // same "free" port first.
+                    if is_ours(conn, s.child.id()) {
+                        return s;
+                    }
+                    break;
                 }
                 if let Ok(Some(_)) = s.child.try_wait() {
                     break; // port taken in the meantime: try another
