@@ -37,6 +37,14 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             let si = next_shard;
             next_shard = (next_shard + 1) % mine.len();
             visited += 1;
+            // Like a command, on the shared side of the keyspace gate (skipped while a script is busy).
+            if !srv
+                .keyspace
+                .gate
+                .enter(|| srv.scripting.busy.load(Relaxed) != 0)
+            {
+                break;
+            }
             let mut shard = srv.keyspace.lock_shard(mine[si]);
             let now = unix_ms();
             let mut removed = 0u64;
@@ -82,6 +90,7 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             for (db, key) in expired_keys {
                 crate::notify::notify(&srv, "expired", &key, db);
             }
+            srv.keyspace.gate.leave();
         }
     }
 }

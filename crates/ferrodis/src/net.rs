@@ -160,6 +160,7 @@ fn worker_main(
         .build()
         .expect("worker runtime");
     let local = tokio::task::LocalSet::new();
+    srv.keyspace.gate.register(w);
     local.block_on(&rt, async move {
         for l in tcp {
             let l = tokio::net::TcpListener::from_std(l).expect("listener");
@@ -324,6 +325,14 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let info = client.info.clone();
+    // However this loop ends (even by a panic), the worker must not stay on the gate's shared side.
+    struct LeaveGate<'a>(&'a crate::keyspace::gate::Gate);
+    impl Drop for LeaveGate<'_> {
+        fn drop(&mut self) {
+            self.0.leave();
+        }
+    }
+    let _leave = LeaveGate(&srv.keyspace.gate);
     loop {
         // Read what is available.
         let want = parser.bytes_needed().unwrap_or(0).max(READ_CHUNK);
@@ -371,11 +380,13 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     let args = parser.args(&rbuf[pos..]);
                     if !args.is_empty() {
                         let was_auth = client.authenticated;
+                        enter_gate(srv);
                         cmd::execute(srv, client, &mut out, args, &mut clock);
                         if client.authenticated != was_auth {
                             parser.limits_mut().authenticated = client.authenticated;
                         }
                         while let Some(b) = client.blocked.take() {
+                            srv.keyspace.gate.leave();
                             if !flush(stream, &mut out, stats, &info).await {
                                 return;
                             }
@@ -386,6 +397,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                                     let spans = spans_of(&argv);
                                     let flat = argv.concat();
                                     let args = ferrodis_protocol::Args::from_parts(&flat, &spans);
+                                    enter_gate(srv);
                                     cmd::execute(srv, client, &mut out, args, &mut clock);
                                 }
                                 Wake::Gone => return,
@@ -393,8 +405,11 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     pos += used;
-                    if out.len() >= FLUSH_AT && !flush(stream, &mut out, stats, &info).await {
-                        return;
+                    if out.len() >= FLUSH_AT {
+                        srv.keyspace.gate.leave();
+                        if !flush(stream, &mut out, stats, &info).await {
+                            return;
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -412,6 +427,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
+        srv.keyspace.gate.leave();
         rbuf.advance(pos);
         info.qbuf.store(rbuf.len() as u64, Relaxed);
         info.last_active_ms
@@ -426,6 +442,17 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         if out.capacity() > 4 * 1024 * 1024 {
             out = Vec::with_capacity(READ_CHUNK);
         }
+    }
+}
+
+/// Before running a command: be on the shared side of the keyspace gate (a no-op when already there, which
+/// is the case for every command of a batch after the first). While a busy script holds the exclusive side
+/// this gives up, and the command runs outside: `cmd::execute` then refuses all but allow-busy commands.
+#[inline]
+fn enter_gate(srv: &Server) {
+    let gate = &srv.keyspace.gate;
+    if !gate.is_in() {
+        gate.enter(|| srv.scripting.busy.load(Relaxed) != 0);
     }
 }
 

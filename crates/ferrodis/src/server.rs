@@ -130,6 +130,8 @@ pub struct Server {
     pub maxmemory: AtomicU64,
     /// Compact-encoding thresholds, readable without any lock (CONFIG SET stores them).
     pub encoding: AtomicLimits,
+    /// Scripting state shared by all workers (busy script, kill request, caches).
+    pub scripting: crate::scripting::Scripting,
 }
 
 /// [`EncodingLimits`] as relaxed atomics: read on every collection write, written only by CONFIG SET, so
@@ -180,7 +182,7 @@ impl Server {
         let nworkers = config.threads.max(1);
         let ncmds = Registry::get().len();
         Server {
-            keyspace: Keyspace::new(config.databases),
+            keyspace: Keyspace::new(config.databases, nworkers),
             config_epoch: AtomicU64::new(0),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
@@ -208,6 +210,7 @@ impl Server {
             notify_flags: std::sync::atomic::AtomicU32::new(config.notify_keyspace_events),
             tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
+            scripting: crate::scripting::Scripting::new(),
             config: RwLock::new(config),
         }
     }

@@ -7,10 +7,12 @@
 pub mod blocking;
 pub mod connection;
 pub mod docs;
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -305,7 +307,7 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 13] {
+pub fn families() -> [&'static [Command]; 15] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -320,6 +322,8 @@ pub fn families() -> [&'static [Command]; 13] {
         transactions::COMMANDS,
         pubsub::COMMANDS,
         streams::COMMANDS,
+        scripting::COMMANDS,
+        dump::COMMANDS,
     ]
 }
 
@@ -646,6 +650,13 @@ pub fn execute(
                     reg.full_name(id)
                 )
                 .into())
+            } else if let Some(e) = srv
+                .scripting
+                .busy_error()
+                .filter(|_| !cmd.has(flags::ALLOW_BUSY))
+            {
+                stats.cmds[id].rejected.add(1);
+                Err(e.into())
             } else if client.multi.is_some() && !transactions::runs_in_multi(cmd) {
                 if cmd.has(flags::NO_MULTI) {
                     stats.cmds[id].rejected.add(1);

@@ -189,7 +189,9 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         let args = Args::from_parts(&q.argv, &q.spans);
         let pos = cmd.key_positions_in(&args);
         let keyless_data_command = pos.is_empty() && (cmd.has(WRITE) || cmd.has(READONLY));
-        let unknown_keys = cmd.has(MOVABLEKEYS) && cmd.numkeys_arg == 0;
+        // A script may touch keys it did not declare: it needs everything held.
+        let unknown_keys = cmd.has(MOVABLEKEYS)
+            && (cmd.numkeys_arg == 0 || cmd.acl_categories() & crate::cmd::acl::SCRIPTING != 0);
         if keyless_data_command || unknown_keys {
             everything = true;
             break;

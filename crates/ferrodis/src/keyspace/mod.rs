@@ -11,6 +11,7 @@
 
 pub mod blocking;
 pub mod entry;
+pub mod gate;
 pub mod table;
 
 use entry::Entry;
@@ -254,6 +255,8 @@ impl<'a> Lookup<'a> {
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
     databases: usize,
+    /// The keyspace-wide exclusive gate (worker threads run commands on its shared side).
+    pub gate: gate::Gate,
 }
 
 /// Access to one locked shard: either a lock taken now, or a shard this thread already holds for a
@@ -288,30 +291,82 @@ thread_local! {
     /// Shards this thread holds for the transaction or script it is running (sorted by index), as raw
     /// pointers into their locked mutexes. Set only by [`Held`], which keeps the locks for as long.
     static HELD: std::cell::RefCell<Vec<(usize, *mut Shard)>> = const { std::cell::RefCell::new(Vec::new()) };
-    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What lock requests of this thread mean right now: one of the `MODE_*` values.
+    static MODE: std::cell::Cell<u8> = const { std::cell::Cell::new(MODE_PLAIN) };
+    /// Script scopes: whether the script touched a shard outside its declared keys' shards.
+    static DEVIATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Exclusive script scope: the declared keys' shards (sorted).
+    static DECLARED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Declared-keys script scope: shards locked on the way (beyond the declared ones), unlocked at its end.
+    static EXTRA: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Lock requests take their lock now.
+const MODE_PLAIN: u8 = 0;
+/// A transaction holds its planned shards ([`Keyspace::hold`]); requests for them reuse the locks.
+const MODE_HELD: u8 = 1;
+/// A script holds its declared keys' shards; other shards are locked on the way and kept until its end.
+const MODE_SCRIPT_HELD: u8 = 2;
+/// A script runs on the exclusive side of the gate; requests lock as usual and deviations are noted.
+const MODE_SCRIPT_EXCLUSIVE: u8 = 3;
 
 /// Shard locks held for a whole transaction or script (two-phase locking, DESIGN.md §2.3): while it lives,
 /// every lock request of this thread for one of these shards is served from it without locking again, so
-/// the commands inside run unchanged and atomically. Requests for other shards are a planning error.
+/// the commands inside run unchanged and atomically. For a transaction, requests for other shards are a
+/// planning error; a script may go on to further shards (see [`Keyspace::script_scope`]).
 pub struct Held<'a> {
+    ks: &'a Keyspace,
     _guard: MultiGuard<'a>,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         HELD.with(|h| h.borrow_mut().clear());
-        HOLDING.with(|h| h.set(false));
+        MODE.with(|m| m.set(MODE_PLAIN));
+        for i in EXTRA.with(|e| std::mem::take(&mut *e.borrow_mut())) {
+            // SAFETY: `acquire_scoped` locked this shard for the script scope and leaked its guard; nothing
+            // refers to it any more (the scope's commands are done).
+            unsafe { self.ks.shards[i].force_unlock() };
+        }
+    }
+}
+
+/// The isolation of a running script: see [`Keyspace::script_scope`].
+pub struct ScriptScope<'a> {
+    inner: ScopeInner<'a>,
+}
+
+enum ScopeInner<'a> {
+    /// Inside a transaction that already holds what the script may touch.
+    Nested,
+    Exclusive(#[allow(dead_code)] gate::Exclusive<'a>),
+    Declared(#[allow(dead_code)] Held<'a>),
+}
+
+impl ScriptScope<'_> {
+    /// Whether the script touched a shard outside its declared keys' shards (so far).
+    pub fn deviated(&self) -> bool {
+        !matches!(self.inner, ScopeInner::Nested) && DEVIATED.with(|d| d.get())
+    }
+}
+
+impl Drop for ScriptScope<'_> {
+    fn drop(&mut self) {
+        if matches!(self.inner, ScopeInner::Exclusive(_)) {
+            MODE.with(|m| m.set(MODE_PLAIN));
+            DECLARED.with(|d| d.borrow_mut().clear());
+        }
     }
 }
 
 impl Keyspace {
-    pub fn new(databases: usize) -> Self {
+    pub fn new(databases: usize, workers: usize) -> Self {
         Keyspace {
             shards: (0..NUM_SHARDS)
                 .map(|_| Mutex::new(Shard::new(databases)))
                 .collect(),
             databases,
+            gate: gate::Gate::new(workers),
         }
     }
 
@@ -321,24 +376,76 @@ impl Keyspace {
 
     #[inline]
     fn acquire(&self, idx: usize) -> ShardGuard<'_> {
-        if HOLDING.with(|h| h.get()) {
-            let held = HELD.with(|h| {
-                let h = h.borrow();
-                h.binary_search_by_key(&idx, |(i, _)| *i)
-                    .ok()
-                    .map(|at| h[at].1)
-            });
-            match held {
-                // SAFETY: the pointer targets a shard whose lock this thread holds in a live `Held`; the
-                // commands running under it use one guard per shard at a time (as they must with plain
-                // locks too), so this is the only live reference to the shard.
-                Some(p) => return ShardGuard::Held(unsafe { &mut *p }),
-                None => crate::log::warning(&format!(
-                    "internal: shard {idx} requested outside the transaction's planned locks"
-                )),
+        let mode = MODE.with(|m| m.get());
+        if mode != MODE_PLAIN {
+            if let Some(g) = self.acquire_scoped(idx, mode) {
+                return g;
             }
         }
         ShardGuard::Locked(self.shards[idx].lock())
+    }
+
+    /// A lock request inside a transaction or script scope: the held lock, or None to lock as usual.
+    #[cold]
+    fn acquire_scoped(&self, idx: usize, mode: u8) -> Option<ShardGuard<'_>> {
+        if mode == MODE_SCRIPT_EXCLUSIVE {
+            if DECLARED.with(|d| d.borrow().binary_search(&idx).is_err()) {
+                DEVIATED.with(|d| d.set(true));
+            }
+            return None;
+        }
+        let (held, max) = HELD.with(|h| {
+            let h = h.borrow();
+            let found = h
+                .binary_search_by_key(&idx, |(i, _)| *i)
+                .ok()
+                .map(|at| h[at].1);
+            (found, h.last().map(|(i, _)| *i))
+        });
+        if let Some(p) = held {
+            // SAFETY: the pointer targets a shard whose lock this thread holds in a live `Held`; the
+            // commands running under it use one guard per shard at a time (as they must with plain
+            // locks too), so this is the only live reference to the shard.
+            return Some(ShardGuard::Held(unsafe { &mut *p }));
+        }
+        if mode == MODE_HELD {
+            crate::log::warning(&format!(
+                "internal: shard {idx} requested outside the transaction's planned locks"
+            ));
+            return None;
+        }
+        // A script touching an undeclared key: take its shard and keep it until the script ends. Above
+        // every held shard, waiting keeps the ascending order. Below, it may not wait while holding
+        // (another thread may hold it and wait for ours), so it polls: every other thread that holds
+        // shard locks either holds one (single-key commands), or took its set all at once without waiting
+        // while holding (`lock_many` backs off), or holds them all with the gate closed.
+        DEVIATED.with(|d| d.set(true));
+        let m = &self.shards[idx];
+        let guard = if max.is_none_or(|max| idx > max) {
+            m.lock()
+        } else {
+            let mut spins = 0u32;
+            loop {
+                if let Some(g) = m.try_lock() {
+                    break g;
+                }
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        };
+        let p: *mut Shard = parking_lot::MutexGuard::leak(guard);
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            let at = h.partition_point(|(i, _)| *i < idx);
+            h.insert(at, (idx, p));
+        });
+        EXTRA.with(|e| e.borrow_mut().push(idx));
+        // SAFETY: just locked by this thread and leaked into the scope (unlocked when the scope ends).
+        Some(ShardGuard::Held(unsafe { &mut *p }))
     }
 
     /// Lock the shard that owns `key`.
@@ -353,26 +460,70 @@ impl Keyspace {
     }
 
     /// Lock the shards of several keys, in ascending order (deadlock-free). The returned set maps a key to
-    /// its locked shard.
+    /// its locked shard. It never waits while holding: if a later shard is busy, it lets go of those it has,
+    /// waits for that one, and starts over (so a script that must take a lower shard late can never be
+    /// waiting on a thread that waits on it).
     pub fn lock_many<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiGuard<'_> {
         let mut idx: Vec<usize> = keys.into_iter().map(shard_of).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx.iter().map(|&i| self.acquire(i)).collect();
-        MultiGuard { idx, guards }
-    }
-
-    /// Lock every shard, in order: the keyspace-wide exclusive section (FLUSHALL, SWAPDB, ...).
-    pub fn lock_all(&self) -> MultiGuard<'_> {
-        MultiGuard {
-            idx: (0..NUM_SHARDS).collect(),
-            guards: (0..NUM_SHARDS).map(|i| self.acquire(i)).collect(),
+        if idx.len() <= 1 || MODE.with(|m| m.get()) != MODE_PLAIN {
+            let guards = idx.iter().map(|&i| self.acquire(i)).collect();
+            return MultiGuard {
+                idx,
+                guards,
+                _gate: None,
+            };
+        }
+        let mut guards = Vec::with_capacity(idx.len());
+        loop {
+            guards.push(ShardGuard::Locked(self.shards[idx[0]].lock()));
+            let busy = idx[1..].iter().find(|&&i| match self.shards[i].try_lock() {
+                Some(g) => {
+                    guards.push(ShardGuard::Locked(g));
+                    false
+                }
+                None => true,
+            });
+            match busy {
+                None => {
+                    return MultiGuard {
+                        idx,
+                        guards,
+                        _gate: None,
+                    }
+                }
+                Some(&i) => {
+                    guards.clear();
+                    drop(self.shards[i].lock());
+                }
+            }
         }
     }
 
-    /// Keep the shards of `guard` locked for a transaction or script running on this thread: until the
-    /// returned value is dropped, lock requests of this thread for them reuse these locks.
-    pub fn hold<'a>(&self, mut guard: MultiGuard<'a>) -> Held<'a> {
+    /// Lock every shard: the keyspace-wide exclusive section (FLUSHALL, SWAPDB, ...). It takes the gate's
+    /// exclusive side for as long as the returned guard lives (inside a transaction that holds everything,
+    /// it reuses those locks). The calling worker is outside the gate afterwards.
+    pub fn lock_all(&self) -> MultiGuard<'_> {
+        let gate = if MODE.with(|m| m.get()) == MODE_PLAIN {
+            self.gate.exclusive(|| false)
+        } else {
+            None
+        };
+        MultiGuard {
+            idx: (0..NUM_SHARDS).collect(),
+            guards: (0..NUM_SHARDS).map(|i| self.acquire(i)).collect(),
+            _gate: gate,
+        }
+    }
+
+    /// Keep the shards of `guard` locked for a transaction running on this thread: until the returned
+    /// value is dropped, lock requests of this thread for them reuse these locks.
+    pub fn hold<'a>(&'a self, guard: MultiGuard<'a>) -> Held<'a> {
+        self.hold_as(guard, MODE_HELD)
+    }
+
+    fn hold_as<'a>(&'a self, mut guard: MultiGuard<'a>, mode: u8) -> Held<'a> {
         let ptrs: Vec<(usize, *mut Shard)> = guard
             .idx
             .iter()
@@ -380,8 +531,49 @@ impl Keyspace {
             .map(|(&i, g)| (i, &mut **g as *mut Shard))
             .collect();
         HELD.with(|h| *h.borrow_mut() = ptrs);
-        HOLDING.with(|h| h.set(true));
-        Held { _guard: guard }
+        MODE.with(|m| m.set(mode));
+        Held {
+            ks: self,
+            _guard: guard,
+        }
+    }
+
+    /// Isolate a script from every other client until the returned scope is dropped (DESIGN.md §2.3).
+    /// `exclusive == false`: the shards of the declared `keys` are locked now and kept (two-phase locking);
+    /// a key outside them still works — its shard is taken on the way and kept — and marks the scope as
+    /// deviated. `exclusive == true`: the gate's exclusive side (no other worker runs), locks taken per
+    /// command as usual; deviation is noted too, so the caller can learn which scripts stay inside their
+    /// keys. Inside a transaction that already holds its locks the scope changes nothing. Returns None
+    /// when `give_up()` turned true while waiting for the gate (another script is busy). The calling
+    /// worker is outside the gate after an exclusive scope.
+    pub fn script_scope(
+        &self,
+        keys: &[&[u8]],
+        exclusive: bool,
+        give_up: &dyn Fn() -> bool,
+    ) -> Option<ScriptScope<'_>> {
+        if MODE.with(|m| m.get()) != MODE_PLAIN {
+            return Some(ScriptScope {
+                inner: ScopeInner::Nested,
+            });
+        }
+        DEVIATED.with(|d| d.set(false));
+        if exclusive {
+            let ex = self.gate.exclusive(give_up)?;
+            let mut declared: Vec<usize> = keys.iter().map(|k| shard_of(k)).collect();
+            declared.sort_unstable();
+            declared.dedup();
+            DECLARED.with(|d| *d.borrow_mut() = declared);
+            MODE.with(|m| m.set(MODE_SCRIPT_EXCLUSIVE));
+            Some(ScriptScope {
+                inner: ScopeInner::Exclusive(ex),
+            })
+        } else {
+            let held = self.hold_as(self.lock_many(keys.iter().copied()), MODE_SCRIPT_HELD);
+            Some(ScriptScope {
+                inner: ScopeInner::Declared(held),
+            })
+        }
     }
 
     /// Number of keys in a database (locks each shard briefly, one at a time).
@@ -409,6 +601,8 @@ impl Keyspace {
 pub struct MultiGuard<'a> {
     idx: Vec<usize>,
     guards: Vec<ShardGuard<'a>>,
+    /// `lock_all` keeps the gate closed while it holds everything (dropped after the guards).
+    _gate: Option<gate::Exclusive<'a>>,
 }
 
 impl<'a> MultiGuard<'a> {
@@ -432,7 +626,7 @@ mod tests {
 
     #[test]
     fn held_shards_are_reused_then_released() {
-        let ks = std::sync::Arc::new(Keyspace::new(1));
+        let ks = std::sync::Arc::new(Keyspace::new(1, 1));
         let held = ks.hold(ks.lock_many([&b"a"[..], &b"b"[..]]));
         // Re-entrant: these would deadlock with plain mutexes.
         ks.lock_key(b"a")
@@ -449,6 +643,68 @@ mod tests {
         assert!(!t.is_finished());
         drop(held);
         assert_eq!(t.join().unwrap(), 1);
+    }
+
+    /// Two keys whose shards are `lo` < `hi`.
+    fn two_keys() -> (Vec<u8>, Vec<u8>) {
+        let mut ks: Vec<Vec<u8>> = (0..64).map(|i| format!("k{i}").into_bytes()).collect();
+        ks.sort_by_key(|k| shard_of(k));
+        ks.dedup_by_key(|k| shard_of(k));
+        (ks[0].clone(), ks[ks.len() - 1].clone())
+    }
+
+    #[test]
+    fn script_scope_takes_undeclared_shards_without_deadlock() {
+        let ks = std::sync::Arc::new(Keyspace::new(1, 2));
+        let (lo, hi) = two_keys();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Another thread keeps taking both shards at once.
+        let (ks2, stop2, lo2, hi2) = (ks.clone(), stop.clone(), lo.clone(), hi.clone());
+        let rounds = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let rounds2 = rounds.clone();
+        let t = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut g = ks2.lock_many([&lo2[..], &hi2[..]]);
+                g.shard(&lo2).db_mut(0);
+                rounds2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let mut i = 0;
+        while i < 2000 || rounds.load(std::sync::atomic::Ordering::Relaxed) < 100 {
+            i += 1;
+            // Declared: the high shard; touches the low one on the way.
+            let scope = ks.script_scope(&[&hi[..]], false, &|| false).unwrap();
+            assert!(!scope.deviated());
+            ks.lock_key(&hi).db_mut(0);
+            ks.lock_key(&lo).db_mut(0);
+            assert!(scope.deviated());
+            drop(scope);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
+        // Every lock was released at the scope's end.
+        assert!(ks.shards[shard_of(&lo)].try_lock().is_some());
+        assert!(ks.shards[shard_of(&hi)].try_lock().is_some());
+    }
+
+    #[test]
+    fn exclusive_script_scope_notes_deviation() {
+        let ks = Keyspace::new(1, 1);
+        let (lo, hi) = two_keys();
+        let scope = ks.script_scope(&[&lo[..]], true, &|| false).unwrap();
+        ks.lock_key(&lo).db_mut(0);
+        assert!(!scope.deviated());
+        ks.lock_key(&hi).db_mut(0);
+        assert!(scope.deviated());
+        drop(scope);
+        // Inside a transaction the scope is nested and changes nothing.
+        let held = ks.hold(ks.lock_many([&lo[..]]));
+        let scope = ks.script_scope(&[&lo[..]], true, &|| false).unwrap();
+        ks.lock_key(&lo).db_mut(0);
+        assert!(!scope.deviated());
+        drop(scope);
+        drop(held);
+        assert!(ks.shards[shard_of(&lo)].try_lock().is_some());
     }
 
     #[test]
