@@ -1,0 +1,1 @@
+//! Lua library `bit` (written in Rust on mlua).

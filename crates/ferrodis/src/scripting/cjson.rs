@@ -1,0 +1,1 @@
+//! Lua library `cjson` (written in Rust on mlua).

@@ -1,0 +1,1 @@
+//! Lua library `cmsgpack` (written in Rust on mlua).

@@ -1,0 +1,1 @@
+//! Lua library `structlib` (written in Rust on mlua).
