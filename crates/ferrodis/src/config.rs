@@ -37,6 +37,76 @@ pub struct Config {
     pub tracking_table_max_keys: u64,
     /// The config file we were started with (CONFIG REWRITE target).
     pub config_file: Option<PathBuf>,
+    /// RDB and AOF settings.
+    pub persist: PersistConfig,
+    /// `busy-reply-threshold` (alias `lua-time-limit`), milliseconds.
+    pub busy_reply_threshold: u64,
+}
+
+/// Persistence settings (Redis's directive names and defaults).
+#[derive(Clone, Debug)]
+pub struct PersistConfig {
+    /// `save` points: (seconds, changes).
+    pub save: Vec<(u64, u64)>,
+    pub dbfilename: String,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    pub stop_writes_on_bgsave_error: bool,
+    pub appendonly: bool,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    /// "always", "everysec" or "no".
+    pub appendfsync: String,
+    pub aof_use_rdb_preamble: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    pub aof_load_truncated: bool,
+    pub aof_timestamp_enabled: bool,
+    pub no_appendfsync_on_rewrite: bool,
+}
+
+impl Default for PersistConfig {
+    fn default() -> Self {
+        PersistConfig {
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+            dbfilename: "dump.rdb".into(),
+            rdbcompression: true,
+            rdbchecksum: true,
+            stop_writes_on_bgsave_error: true,
+            appendonly: false,
+            appendfilename: "appendonly.aof".into(),
+            appenddirname: "appendonlydir".into(),
+            appendfsync: "everysec".into(),
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            aof_load_truncated: true,
+            aof_timestamp_enabled: false,
+            no_appendfsync_on_rewrite: false,
+        }
+    }
+}
+
+/// `save` arguments: "" (none) or pairs of seconds and changes, as one string or several words.
+fn parse_save(args: &[String]) -> Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !words.len().is_multiple_of(2) {
+        return Err("Invalid save parameters".into());
+    }
+    words
+        .chunks(2)
+        .map(|w| match (w[0].parse::<i64>(), w[1].parse::<i64>()) {
+            (Ok(a), Ok(b)) if a >= 0 && b >= 0 => Ok((a as u64, b as u64)),
+            _ => Err("Invalid save parameters".to_string()),
+        })
+        .collect()
+}
+
+fn bool_str(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
 }
 
 impl Default for Config {
@@ -72,6 +142,8 @@ impl Default for Config {
             client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS,
             tracking_table_max_keys: 1_000_000,
             config_file: None,
+            persist: PersistConfig::default(),
+            busy_reply_threshold: 5000,
         }
     }
 }
@@ -302,32 +374,190 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
     },
-    // Persistence does not exist yet: `save ""` / `appendonly no` (what test setups and tools such as
-    // redis-benchmark ask about) are accepted and reported; enabling either is refused rather than silently
-    // ignored.
     Directive {
         name: "save",
         aliases: &[],
         mutable: true,
-        get: |_| String::new(),
-        set: |_, a| {
-            if a.iter().all(|v| v.is_empty()) {
-                Ok(())
-            } else {
-                Err("RDB save points are not supported yet (persistence is not implemented)".into())
+        get: |c| {
+            c.persist
+                .save
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        set: |c, a| {
+            c.persist.save = parse_save(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "dbfilename",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.persist.dbfilename.clone(),
+        set: |c, a| {
+            let v = one(a)?;
+            if v.is_empty() || v.contains('/') {
+                return Err("dbfilename can't be a path, just a filename".into());
             }
+            c.persist.dbfilename = v.to_string();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "rdbcompression",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.rdbcompression),
+        set: |c, a| {
+            c.persist.rdbcompression = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "rdbchecksum",
+        aliases: &[],
+        mutable: false,
+        get: |c| bool_str(c.persist.rdbchecksum),
+        set: |c, a| {
+            c.persist.rdbchecksum = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "stop-writes-on-bgsave-error",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.stop_writes_on_bgsave_error),
+        set: |c, a| {
+            c.persist.stop_writes_on_bgsave_error = yes_no(a)?;
+            Ok(())
         },
     },
     Directive {
         name: "appendonly",
         aliases: &[],
         mutable: true,
-        get: |_| "no".into(),
-        set: |_, a| match yes_no(a)? {
-            false => Ok(()),
-            true => Err(
-                "the append only file is not supported yet (persistence is not implemented)".into(),
-            ),
+        get: |c| bool_str(c.persist.appendonly),
+        set: |c, a| {
+            c.persist.appendonly = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "appendfilename",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.persist.appendfilename.clone(),
+        set: |c, a| {
+            let v = one(a)?;
+            if v.is_empty() || v.contains('/') {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.persist.appendfilename = v.to_string();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "appenddirname",
+        aliases: &[],
+        mutable: false,
+        get: |c| c.persist.appenddirname.clone(),
+        set: |c, a| {
+            let v = one(a)?;
+            if v.is_empty() || v.contains('/') {
+                return Err("appenddirname can't be a path, just a dirname".into());
+            }
+            c.persist.appenddirname = v.to_string();
+            Ok(())
+        },
+    },
+    Directive {
+        name: "appendfsync",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.persist.appendfsync.clone(),
+        set: |c, a| {
+            let v = one(a)?.to_ascii_lowercase();
+            if !["always", "everysec", "no"].contains(&v.as_str()) {
+                return Err(
+                    "argument(s) must be one of the following: always, everysec, no".into(),
+                );
+            }
+            c.persist.appendfsync = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "aof-use-rdb-preamble",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.aof_use_rdb_preamble),
+        set: |c, a| {
+            c.persist.aof_use_rdb_preamble = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "auto-aof-rewrite-percentage",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.persist.auto_aof_rewrite_percentage.to_string(),
+        set: |c, a| {
+            c.persist.auto_aof_rewrite_percentage = int_in(a, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "auto-aof-rewrite-min-size",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.persist.auto_aof_rewrite_min_size.to_string(),
+        set: |c, a| {
+            c.persist.auto_aof_rewrite_min_size =
+                parse_memory(one(a)?).ok_or("argument must be a memory value")?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "aof-load-truncated",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.aof_load_truncated),
+        set: |c, a| {
+            c.persist.aof_load_truncated = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "aof-timestamp-enabled",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.aof_timestamp_enabled),
+        set: |c, a| {
+            c.persist.aof_timestamp_enabled = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "no-appendfsync-on-rewrite",
+        aliases: &[],
+        mutable: true,
+        get: |c| bool_str(c.persist.no_appendfsync_on_rewrite),
+        set: |c, a| {
+            c.persist.no_appendfsync_on_rewrite = yes_no(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "busy-reply-threshold",
+        aliases: &["lua-time-limit"],
+        mutable: true,
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: |c, a| {
+            c.busy_reply_threshold = int_in(a, 0, i64::MAX)? as u64;
+            Ok(())
         },
     },
     Directive {

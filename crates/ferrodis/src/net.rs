@@ -387,6 +387,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                         while let Some(b) = client.blocked.take() {
                             srv.keyspace.gate.leave();
+                            srv.persist.aof.wait_durable();
                             if !flush(stream, &mut out, stats, &info).await {
                                 return;
                             }
@@ -407,6 +408,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     pos += used;
                     if out.len() >= FLUSH_AT {
                         srv.keyspace.gate.leave();
+                        srv.persist.aof.wait_durable();
                         if !flush(stream, &mut out, stats, &info).await {
                             return;
                         }
@@ -428,6 +430,8 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         srv.keyspace.gate.leave();
+        // Replies to writes go out only once the AOF says they are durable (appendfsync always).
+        srv.persist.aof.wait_durable();
         rbuf.advance(pos);
         info.qbuf.store(rbuf.len() as u64, Relaxed);
         info.last_active_ms

@@ -132,6 +132,8 @@ pub struct Server {
     pub encoding: AtomicLimits,
     /// Scripting state shared by all workers (busy script, kill request, caches).
     pub scripting: crate::scripting::Scripting,
+    /// RDB snapshots and the AOF.
+    pub persist: crate::persist::Persist,
 }
 
 /// [`EncodingLimits`] as relaxed atomics: read on every collection write, written only by CONFIG SET, so
@@ -211,6 +213,7 @@ impl Server {
             tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
             scripting: crate::scripting::Scripting::new(),
+            persist: crate::persist::Persist::new(&config),
             config: RwLock::new(config),
         }
     }

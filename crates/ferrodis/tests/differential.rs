@@ -3,7 +3,7 @@
 //!
 //! The test starts `redis-server` from `PATH` (or the command in `DIFF_REDIS_CMD`) with
 //! `--port P --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes`, and Ferrodis
-//! (`CARGO_BIN_EXE_ferrodis`, or the command in `DIFF_FERRODIS_CMD`) with `--port P --bind 127.0.0.1`, both on
+//! (`CARGO_BIN_EXE_ferrodis`, or the command in `DIFF_FERRODIS_CMD`) with `--port P --bind 127.0.0.1 --save "" --appendonly no`, both on
 //! free ports, each in its own temporary working directory. If `redis-server` cannot be found the test FAILS.
 //! Every script `tests/diff/*.redis` (relative to the workspace root) is then run against both servers over raw
 //! TCP, in lockstep: one command to the reference, its reply read; the same command to Ferrodis, its reply read;
@@ -976,7 +976,12 @@ fn differential_against_redis() {
             "yes",
         ],
     );
-    let ferro = start_server("ferrodis", &ferro_cmd, &[]);
+    // The same persistence settings on both sides (the rest are Ferrodis's defaults).
+    let ferro = start_server(
+        "ferrodis",
+        &ferro_cmd,
+        &["--save", "", "--appendonly", "no"],
+    );
     eprintln!(
         "differential: reference {:?} on port {}, under test {:?} on port {}",
         redis_cmd, redis.port, ferro_cmd, ferro.port

@@ -493,6 +493,17 @@ fn client_commands() {
     assert!(d.closed(Duration::from_secs(5)));
     let mut e = s.raw();
     e.call(&["PING"]);
+    // d's connection is closed; its registry entry goes a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while a
+        .call(&["CLIENT", "LIST", "TYPE", "normal"])
+        .matches("id=")
+        .count()
+        != 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
         a.call(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "no"]),
         ":2\r\n"

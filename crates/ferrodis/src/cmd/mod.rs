@@ -485,6 +485,33 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// Key events recorded by this command (see crate::notify), delivered after it.
     pub events: std::cell::RefCell<Vec<crate::notify::KeyEvent>>,
+    /// How this command's effects are propagated (AOF).
+    pub prop: std::cell::RefCell<Propagation>,
+}
+
+/// One command line, as propagated.
+pub type Argv = Vec<Vec<u8>>;
+
+/// What a command hands to the AOF (and later replicas) once it ran: by default the command as received if
+/// it changed anything. Handlers whose own form would not replay to the same result (relative TTLs, random
+/// picks, generated IDs, floats...) replace it; effects on other keys (expired keys deleted on access,
+/// blocked clients served) are added around it.
+#[derive(Default)]
+pub struct Propagation {
+    /// Number of `Ctx::modified` calls: a command that changed nothing propagates only `before`/`after`.
+    pub changes: u64,
+    /// The commands that stand for this one, when set.
+    pub replace: Option<Vec<Argv>>,
+    /// Effects propagated before it (DEL of a key found expired).
+    pub before: Vec<Argv>,
+    /// Effects propagated after it (pops served to blocked clients).
+    pub after: Vec<Argv>,
+}
+
+impl Propagation {
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0 && self.before.is_empty() && self.after.is_empty()
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -726,9 +753,15 @@ pub fn run(
         out,
         now_ms: clock.now_ms(),
         events: Default::default(),
+        prop: Default::default(),
     };
+    let db = ctx.client.db;
     let r = (cmd.handler)(&mut ctx, args);
     let events = ctx.events.into_inner();
+    let prop = ctx.prop.into_inner();
+    if !prop.is_empty() {
+        crate::persist::propagate(srv, client, db, &args, prop);
+    }
     let st = &srv.workers[client.worker].cmds[id];
     st.calls.add(1);
     st.usec.add(clock.lap_us());
@@ -763,6 +796,7 @@ impl<'a> Ctx<'a> {
                 stats.expired.add(1);
                 stats.misses.add(1);
                 self.key_event(self.client.db, key, "expired");
+                self.propagate_before(vec![b"DEL".to_vec(), key.to_vec()]);
                 None
             }
             Lookup::Missing => {
@@ -785,6 +819,7 @@ impl<'a> Ctx<'a> {
             Lookup::Expired => {
                 self.srv.workers[self.client.worker].expired.add(1);
                 self.key_event(self.client.db, key, "expired");
+                self.propagate_before(vec![b"DEL".to_vec(), key.to_vec()]);
                 None
             }
             Lookup::Missing => None,
@@ -803,6 +838,7 @@ impl<'a> Ctx<'a> {
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
     pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
+        self.prop.borrow_mut().changes += 1;
         self.key_event(db, key, event);
         shard.touch_watched(db, key);
         shard.key_ready(db, key, self);
@@ -820,6 +856,21 @@ impl<'a> Ctx<'a> {
                 event,
             });
         }
+    }
+
+    /// Propagate `cmds` instead of this command (see [`Propagation`]).
+    pub fn propagate_as(&self, cmds: Vec<Argv>) {
+        self.prop.borrow_mut().replace = Some(cmds);
+    }
+
+    /// Propagate an effect before this command (e.g. DEL of a key found expired).
+    pub fn propagate_before(&self, argv: Argv) {
+        self.prop.borrow_mut().before.push(argv);
+    }
+
+    /// Propagate an effect after this command (e.g. the pop that served a blocked client).
+    pub fn propagate_after(&self, argv: Argv) {
+        self.prop.borrow_mut().after.push(argv);
     }
 
     /// Count keys removed because their TTL passed.

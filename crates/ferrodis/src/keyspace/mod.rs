@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod entry;
 pub mod gate;
+pub mod snapshot;
 pub mod table;
 
 use entry::Entry;
@@ -57,6 +58,11 @@ pub struct Shard {
     hexpires: Option<Box<KeySet>>,
     /// WATCHed keys of this shard and the flags of the clients watching them.
     watchers: Option<Box<WatchMap>>,
+    /// This shard's index, and the snapshot control it reports to before its first write of a snapshot.
+    idx: usize,
+    snapshot: std::sync::Arc<snapshot::SnapshotCtl>,
+    /// The last snapshot epoch this shard was saved for.
+    saved_epoch: u64,
 }
 
 type KeySet = std::collections::HashSet<(usize, Box<[u8]>)>;
@@ -66,13 +72,16 @@ type WatchMap = std::collections::HashMap<
 >;
 
 impl Shard {
-    fn new(databases: usize) -> Self {
+    fn new(databases: usize, idx: usize, snapshot: std::sync::Arc<snapshot::SnapshotCtl>) -> Self {
         Shard {
             dbs: (0..databases).map(|_| Table::new()).collect(),
             version: 0,
             waiters: None,
             hexpires: None,
             watchers: None,
+            idx,
+            snapshot,
+            saved_epoch: 0,
         }
     }
 
@@ -210,6 +219,11 @@ impl Shard {
     #[inline]
     fn before_write(&mut self) {
         self.version = self.version.wrapping_add(1);
+        if self.snapshot.active() {
+            let ctl: *const snapshot::SnapshotCtl = &*self.snapshot;
+            // SAFETY: the control block is kept alive by `self.snapshot`, which the hook does not touch.
+            unsafe { (*ctl).before_write(self.idx, self) };
+        }
     }
 
     pub fn version(&self) -> u64 {
@@ -254,6 +268,7 @@ impl<'a> Lookup<'a> {
 
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
+    snapshot: std::sync::Arc<snapshot::SnapshotCtl>,
     databases: usize,
     /// The keyspace-wide exclusive gate (worker threads run commands on its shared side).
     pub gate: gate::Gate,
@@ -361,10 +376,12 @@ impl Drop for ScriptScope<'_> {
 
 impl Keyspace {
     pub fn new(databases: usize, workers: usize) -> Self {
+        let snapshot = std::sync::Arc::new(snapshot::SnapshotCtl::default());
         Keyspace {
             shards: (0..NUM_SHARDS)
-                .map(|_| Mutex::new(Shard::new(databases)))
+                .map(|i| Mutex::new(Shard::new(databases, i, snapshot.clone())))
                 .collect(),
+            snapshot,
             databases,
             gate: gate::Gate::new(workers),
         }

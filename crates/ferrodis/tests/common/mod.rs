@@ -126,6 +126,8 @@ pub fn encode_strs(args: &[&str]) -> Vec<u8> {
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// The server's working directory (a fresh temporary directory: dump.rdb and the AOF land here).
+    pub dir: std::path::PathBuf,
     /// True when the binary is a reference `redis-server` rather than ferrodis.
     pub reference: bool,
 }
@@ -134,6 +136,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -164,7 +167,12 @@ impl Server {
     fn spawn(bin: &str, pre: &[&str], extra: &[&str]) -> Server {
         for _ in 0..20 {
             let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("ferrodis-test-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create the server's directory");
             let child = Command::new(bin)
+                .current_dir(&dir)
                 .args(pre)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(extra)
@@ -175,6 +183,7 @@ impl Server {
             let mut s = Server {
                 child,
                 port,
+                dir,
                 reference: bin.contains("redis-server"),
             };
             let deadline = Instant::now() + Duration::from_secs(10);
