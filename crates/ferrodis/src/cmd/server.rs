@@ -308,6 +308,7 @@ const FLAG_ORDER: &[u32] = &[
     FAST,
     NO_AUTH,
     NO_MANDATORY_KEYS,
+    NO_ASYNC_LOADING,
     NO_MULTI,
     MOVABLEKEYS,
     ALLOW_BUSY,
