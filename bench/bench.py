@@ -5,6 +5,8 @@ Each server is pinned to one core (SERVER_CPU), the load generator (redis-benchm
 --suite realtime) to another (CLIENT_CPU). Every load runs
 ROUNDS times per server, alternating servers, and the median is reported with the Ferrodis/Redis ratio.
 Memory per key is used_memory delta / DBSIZE after loading 1M keys through a pipeline.
+--suite streams: XADD `*` with 5 fields, XRANGE of 100 entries, XREADGROUP COUNT 10 + XACK consumer loops
+(bench/loadgen xqueue) and memory per entry of a 1M-entry stream.
 
 Usage: bench/run.sh [--quick]   (builds release first; see bench/README.md)
 Only the Python standard library is used.
@@ -169,14 +171,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
-                         "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen)")
+                         "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
+                         "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
-    if a.suite == "realtime":
+    if a.suite in ("realtime", "streams"):
         ensure_loadgen(a.loadgen)
 
     servers = {
@@ -191,6 +194,8 @@ def main():
             return collections_suite(a, servers)
         if a.suite == "realtime":
             return realtime_suite(a, servers)
+        if a.suite == "streams":
+            return streams_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -367,6 +372,85 @@ def realtime_suite(a, servers):
         print(f"| MULTI + 5 INCR + EXEC | {pipeline} | {r['tps']:.0f} | {f['tps']:.0f} | "
               f"{f['tps'] / r['tps']:.2f} | {r['p50_ms']:.3f}/{r['p99_ms']:.3f} | "
               f"{f['p50_ms']:.3f}/{f['p99_ms']:.3f} |", flush=True)
+
+
+def stream_memory(srv, n):
+    """Bytes per entry: used_memory delta / entries after XADD `*` of n entries with 5 short fields."""
+    srv.cli("FLUSHALL")
+    time.sleep(0.3)
+    before = srv.info_field("used_memory")
+
+    def gen():
+        for i in range(n):
+            yield [b"XADD", b"bigstream", b"*", b"f1", b"%d" % i, b"f2", b"v2", b"f3", b"v3", b"f4", b"v4",
+                   b"f5", b"v5"]
+    pipe_load(srv, gen())
+    length = int(srv.cli("XLEN", "bigstream"))
+    assert length == n, f"{srv.name}: expected {n} entries, XLEN says {length}"
+    time.sleep(0.3)
+    after = srv.info_field("used_memory")
+    srv.cli("FLUSHALL")
+    return (after - before) / n
+
+
+def cpu_seconds(srv):
+    """utime + stime of the server process (taskset execs the server, so the pid is the server's)."""
+    with open(f"/proc/{srv.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def streams_suite(a, servers):
+    fields = ["f1", "v1", "f2", "v2", "f3", "v3", "f4", "v4", "f5", "v5"]
+    # XRANGE: a 1000-entry stream with IDs 1-1 .. 1000-1; each request reads 100 entries from a random start.
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        pipe_load(srv, ([b"XADD", b"bx", b"%d-1" % (i + 1)] + [f.encode() for f in fields] for i in range(1000)))
+    loads = [
+        ("XADD * (5 fields, one stream)", ["XADD", "bench:stream", "*"] + fields, a.requests, 1, True),
+        ("XRANGE 100 entries (random start, 1000-entry stream)",
+         ["XRANGE", "bx", "__rand_int__", "+", "COUNT", "100"], a.requests // 5, 900, False),
+    ]
+    print("| load | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms | "
+          "redis / ferrodis server CPU µs per request |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, test, requests, keyspace, fresh in loads:
+        for pipeline in (1, 16):
+            res = {name: [] for name in servers}
+            for _ in range(a.rounds):
+                for name, srv in servers.items():
+                    if fresh:
+                        srv.cli("DEL", "bench:stream")
+                    c0 = cpu_seconds(srv)
+                    row = run_benchmark(srv.port, test, 50, pipeline, requests, keyspace, 3, a.client_cpu)
+                    row["cpu_us"] = (cpu_seconds(srv) - c0) * 1e6 / requests
+                    res[name].append(row)
+            m = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu_us")}
+                 for n, rs in res.items()}
+            r, f = m["redis"], m["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} | "
+                  f"{r['cpu_us']:.2f} / {f['cpu_us']:.2f} |", flush=True)
+
+    entries = a.requests // 4
+    argv = ["xqueue", "--clients", "50", "--messages", str(entries), "--batch", "10"]
+    print(f"\nXREADGROUP + XACK ({entries} entries of 5 fields pre-loaded; 50 consumers of one group, each "
+          "looping XREADGROUP COUNT 10 > then XACK of the 10 IDs; p50/p99 per read+ack loop)\n")
+    print("| load | redis entries/s | ferrodis entries/s | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|")
+    res = alternate(a, servers, lambda srv: run_loadgen(a, srv.port, argv)[0])
+    r = {k: med(res["redis"], k) for k in ("eps", "p50_ms", "p99_ms")}
+    f = {k: med(res["ferrodis"], k) for k in ("eps", "p50_ms", "p99_ms")}
+    print(f"| XREADGROUP COUNT 10 + XACK, 50 consumers | {r['eps']:.0f} | {f['eps']:.0f} | "
+          f"{f['eps'] / r['eps']:.2f} | {r['p50_ms']:.3f}/{r['p99_ms']:.3f} | "
+          f"{f['p50_ms']:.3f}/{f['p99_ms']:.3f} |", flush=True)
+    if a.skip_memory:
+        return
+    print("\n| memory per entry | redis B/entry | ferrodis B/entry | ratio |")
+    print("|---|---|---|---|")
+    vals = {name: stream_memory(srv, a.memkeys) for name, srv in servers.items()}
+    print(f"| {a.memkeys}-entry stream, XADD * f1 <i> f2 v2 f3 v3 f4 v4 f5 v5 | {vals['redis']:.1f} | "
+          f"{vals['ferrodis']:.1f} | {vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

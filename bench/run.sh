@@ -9,7 +9,7 @@ cargo build --release -p ferrodis
 # --suite realtime drives the servers with bench/loadgen (a standalone crate, not in the workspace).
 for arg in "$@"; do
   case "$arg" in
-    realtime|--suite=realtime) cargo build --release --manifest-path bench/loadgen/Cargo.toml ;;
+    realtime|--suite=realtime|streams|--suite=streams) cargo build --release --manifest-path bench/loadgen/Cargo.toml ;;
   esac
 done
 exec python3 bench/bench.py "$@"

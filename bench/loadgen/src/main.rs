@@ -1,7 +1,11 @@
-//! Load generator for the realtime benchmarks (issue 4): pub/sub fan-out and MULTI/EXEC.
+//! Load generator for the realtime benchmarks (issue 4): pub/sub fan-out and MULTI/EXEC; and for the
+//! streams suite (issue 5): consumer-group job queues.
 //!
 //!   loadgen pubsub --port P --subscribers N [--pattern] --messages M --size S [--latency-messages L]
 //!   loadgen multi  --port P --clients C --pipeline K --transactions T
+//!   loadgen xqueue --port P --clients C --messages M --batch B
+//!     (fills stream bench:jobs with M entries of 5 fields, then C consumers of one group loop
+//!      XREADGROUP COUNT B + XACK of the IDs read until the stream is drained)
 //!
 //! Human-readable lines go to stdout, followed by one `RESULT key=value ...` line per measurement that
 //! bench/bench.py parses. Server error replies and malformed replies are counted and reported, never fatal
@@ -105,7 +109,8 @@ fn main() -> ExitCode {
         match args.mode.as_str() {
             "pubsub" => pubsub(&args).await,
             "multi" => multi(&args).await,
-            m => Err(format!("unknown mode {m} (pubsub|multi)")),
+            "xqueue" => xqueue(&args).await,
+            m => Err(format!("unknown mode {m} (pubsub|multi|xqueue)")),
         }
     });
     match res {
@@ -577,9 +582,263 @@ async fn multi(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------------
+// streams: consumer-group job queue
+
+const XKEY: &[u8] = b"bench:jobs";
+const XGROUP: &[u8] = b"workers";
+
+/// IDs of the entries in an XREADGROUP reply (`[[key, [[id, [f, v, ...]], ...]]]`, RESP2); None for a nil
+/// reply (nothing new); Err for anything else.
+fn xreadgroup_ids(v: &Val<'_>) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let streams = match v {
+        Val::Array(None) => return Ok(None),
+        Val::Array(Some(s)) => s,
+        other => return Err(format!("XREADGROUP replied {}", other.describe())),
+    };
+    let mut ids = Vec::new();
+    for st in streams {
+        let Val::Array(Some(kv)) = st else {
+            return Err(format!("XREADGROUP stream element {}", st.describe()));
+        };
+        let Some(Val::Array(Some(entries))) = kv.get(1) else {
+            return Err("XREADGROUP stream element without entries".into());
+        };
+        for e in entries {
+            match e {
+                Val::Array(Some(pair)) => match pair.first() {
+                    Some(Val::Bulk(Some(id))) => ids.push(id.to_vec()),
+                    _ => return Err("XREADGROUP entry without an ID".into()),
+                },
+                other => return Err(format!("XREADGROUP entry {}", other.describe())),
+            }
+        }
+    }
+    Ok(if ids.is_empty() { None } else { Some(ids) })
+}
+
+async fn xqueue_client(mut c: Conn, name: Vec<u8>, count: usize) -> (ClientResult, u64) {
+    let mut r = ClientResult {
+        lat: Vec::new(),
+        ok: 0,
+        errors: 0,
+        first_error: None,
+    };
+    let mut acked = 0u64;
+    let count_s = count.to_string();
+    let mut read = Vec::new();
+    encode(
+        &mut read,
+        &[
+            b"XREADGROUP",
+            b"GROUP",
+            XGROUP,
+            &name,
+            b"COUNT",
+            count_s.as_bytes(),
+            b"STREAMS",
+            XKEY,
+            b">",
+        ],
+    );
+    let mut ack = Vec::new();
+    loop {
+        let t0 = now_ns();
+        if let Err(e) = c.write_all(&read).await {
+            r.errors += 1;
+            r.first_error.get_or_insert(format!("write: {e}"));
+            return (r, acked);
+        }
+        let ids = match c.next(xreadgroup_ids).await {
+            Ok(Ok(Some(ids))) => ids,
+            Ok(Ok(None)) => return (r, acked),
+            Ok(Err(e)) => {
+                r.errors += 1;
+                r.first_error.get_or_insert(e);
+                return (r, acked);
+            }
+            Err(e) => {
+                r.errors += 1;
+                r.first_error.get_or_insert(format!("read: {e}"));
+                return (r, acked);
+            }
+        };
+        ack.clear();
+        let mut args: Vec<&[u8]> = vec![b"XACK", XKEY, XGROUP];
+        args.extend(ids.iter().map(|i| i.as_slice()));
+        encode(&mut ack, &args);
+        if let Err(e) = c.write_all(&ack).await {
+            r.errors += 1;
+            r.first_error.get_or_insert(format!("write: {e}"));
+            return (r, acked);
+        }
+        match c
+            .next(|v| match v {
+                Val::Int(n) => Ok(*n),
+                other => Err(format!("XACK replied {}", other.describe())),
+            })
+            .await
+        {
+            Ok(Ok(n)) => {
+                acked += n as u64;
+                r.ok += ids.len() as u64;
+                r.lat.push(now_ns() - t0);
+                if n as usize != ids.len() {
+                    r.errors += 1;
+                    r.first_error
+                        .get_or_insert(format!("XACK acked {n} of {} IDs", ids.len()));
+                }
+            }
+            Ok(Err(e)) => {
+                r.errors += 1;
+                r.first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                r.errors += 1;
+                r.first_error.get_or_insert(format!("read: {e}"));
+                return (r, acked);
+            }
+        }
+    }
+}
+
+async fn xqueue(a: &Args) -> Result<(), String> {
+    let clients = a.clients.max(1);
+    let mut setup = Conn::connect(a.port)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    // Fresh stream and group, then M entries of 5 short fields, pipelined in chunks.
+    let mut buf = Vec::new();
+    encode(&mut buf, &[b"DEL", XKEY]);
+    encode(
+        &mut buf,
+        &[b"XGROUP", b"CREATE", XKEY, XGROUP, b"0", b"MKSTREAM"],
+    );
+    setup.write_all(&buf).await.map_err(|e| e.to_string())?;
+    for _ in 0..2 {
+        setup
+            .next(|v| match v {
+                Val::Error(e) => Err(format!("setup: {}", String::from_utf8_lossy(e))),
+                _ => Ok(()),
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+    }
+    let mut left = a.messages;
+    while left > 0 {
+        let k = left.min(1000);
+        buf.clear();
+        for j in 0..k {
+            let n = (a.messages - left + j).to_string();
+            encode(
+                &mut buf,
+                &[
+                    b"XADD",
+                    XKEY,
+                    b"*",
+                    b"job",
+                    n.as_bytes(),
+                    b"f2",
+                    b"v2",
+                    b"f3",
+                    b"v3",
+                    b"f4",
+                    b"v4",
+                    b"f5",
+                    b"v5",
+                ],
+            );
+        }
+        setup.write_all(&buf).await.map_err(|e| e.to_string())?;
+        for _ in 0..k {
+            setup
+                .next(|v| match v {
+                    Val::Bulk(Some(_)) => Ok(()),
+                    other => Err(format!("XADD replied {}", other.describe())),
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+        }
+        left -= k;
+    }
+    let mut conns = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let c = Conn::connect(a.port)
+            .await
+            .map_err(|e| format!("client {i} connect: {e}"))?;
+        conns.push((c, format!("c{i}").into_bytes()));
+    }
+    println!(
+        "xqueue: {clients} consumers on port {}, {} entries, XREADGROUP COUNT {} + XACK",
+        a.port, a.messages, a.batch
+    );
+    let t0 = now_ns();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|(c, name)| tokio::spawn(xqueue_client(c, name, a.batch)))
+        .collect();
+    let mut lat = Vec::new();
+    let (mut ok, mut acked, mut errors, mut first) = (0u64, 0u64, 0u64, None);
+    for t in tasks {
+        match t.await {
+            Ok((mut r, n)) => {
+                lat.append(&mut r.lat);
+                ok += r.ok;
+                acked += n;
+                errors += r.errors;
+                if first.is_none() {
+                    first = r.first_error;
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                first.get_or_insert(format!("client task failed: {e}"));
+            }
+        }
+    }
+    let secs = (now_ns() - t0) as f64 / 1e9;
+    if acked != a.messages {
+        errors += 1;
+        first.get_or_insert(format!("acked {acked} of {} entries", a.messages));
+    }
+    lat.sort_unstable();
+    let (p50, p99) = (pct_ms(&lat, 0.50), pct_ms(&lat, 0.99));
+    let rate = acked as f64 / secs;
+    let loops = lat.len() as f64 / secs;
+    if let Some(e) = &first {
+        println!("  {errors} errors, first: {e}");
+    }
+    println!(
+        "  {rate:.0} entries/s read+acked ({loops:.0} XREADGROUP+XACK loops/s), loop latency p50 {p50:.3} ms p99 {p99:.3} ms"
+    );
+    println!(
+        "RESULT eps={rate:.1} loops={loops:.1} p50_ms={p50:.4} p99_ms={p99:.4} ok={ok} acked={acked} errors={errors}"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xreadgroup_reply_ids() {
+        let (v, _) = resp::parse(
+            b"*1\r\n*2\r\n$1\r\ns\r\n*2\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$3\r\n1-2\r\n*0\r\n",
+            0,
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            xreadgroup_ids(&v).unwrap(),
+            Some(vec![b"1-1".to_vec(), b"1-2".to_vec()])
+        );
+        let (v, _) = resp::parse(b"*-1\r\n", 0, 0).unwrap().unwrap();
+        assert_eq!(xreadgroup_ids(&v).unwrap(), None);
+        let (v, _) = resp::parse(b"-NOGROUP x\r\n", 0, 0).unwrap().unwrap();
+        assert!(xreadgroup_ids(&v).is_err());
+    }
 
     #[test]
     fn payload_roundtrip() {
