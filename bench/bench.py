@@ -171,10 +171,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
                          "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
-                         "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen)")
+                         "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen); "
+                         "scripting: EVALSHA of a read script, an INCR+EXPIRE limiter, and a script that "
+                         "touches keys it did not declare (issue 6)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     if a.quick:
@@ -184,7 +186,8 @@ def main():
 
     servers = {
         "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no"], a.server_cpu),
-        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads)], a.server_cpu),
+        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no"],
+                           a.server_cpu),
     }
     version = servers["redis"].cli("INFO", "server").split("redis_version:")[1].split()[0]
     print(f"# {time.strftime('%Y-%m-%d')} | redis-server {version} vs ferrodis ({a.threads} worker) | "
@@ -196,6 +199,8 @@ def main():
             return realtime_suite(a, servers)
         if a.suite == "streams":
             return streams_suite(a, servers)
+        if a.suite == "scripting":
+            return scripting_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -451,6 +456,39 @@ def streams_suite(a, servers):
     vals = {name: stream_memory(srv, a.memkeys) for name, srv in servers.items()}
     print(f"| {a.memkeys}-entry stream, XADD * f1 <i> f2 v2 f3 v3 f4 v4 f5 v5 | {vals['redis']:.1f} | "
           f"{vals['ferrodis']:.1f} | {vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
+
+
+SCRIPTS = [
+    ("EVALSHA read (GET KEYS[1])", "return redis.call('GET', KEYS[1])", True),
+    ("EVALSHA limiter (INCR + EXPIRE on KEYS[1])",
+     "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('EXPIRE', KEYS[1], 60) end return c",
+     True),
+    ("EVALSHA undeclared key (INCR ARGV[1], 0 keys)", "return redis.call('INCR', ARGV[1])", False),
+]
+
+
+def scripting_suite(a, servers):
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        srv.cli("DEBUG", "POPULATE", "100000", "key")
+    print("| script | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for label, body, declared in SCRIPTS:
+        shas = {name: srv.cli("SCRIPT", "LOAD", body) for name, srv in servers.items()}
+        assert len(set(shas.values())) == 1, shas
+        sha = shas["redis"]
+        test = ["EVALSHA", sha, "1", "key:__rand_int__"] if declared else ["EVALSHA", sha, "0", "key:__rand_int__"]
+        for pipeline in (1, 16):
+            res = {name: [] for name in servers}
+            for _ in range(a.rounds):
+                for name, srv in servers.items():
+                    res[name].append(run_benchmark(srv.port, test, 50, pipeline, a.requests, 100_000, 3,
+                                                   a.client_cpu))
+            m = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                 for n, rs in res.items()}
+            r, f = m["redis"], m["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -70,5 +70,5 @@ echo "|---|---|---|---|---|"
 measure "redis-server (1 thread)" $REDIS --save "" --appendonly no
 measure "redis-server (io-threads 8)" $REDIS --save "" --appendonly no --io-threads 8 --io-threads-do-reads yes
 for t in 1 2 4 8; do
-    measure "ferrodis ($t worker$([ $t -gt 1 ] && echo s))" $FERRODIS --threads $t
+    measure "ferrodis ($t worker$([ $t -gt 1 ] && echo s))" $FERRODIS --threads $t --save "" --appendonly no
 done

@@ -162,6 +162,11 @@ impl Server {
         }
     }
 
+    /// Start another server binary (e.g. the reference `redis-server` from PATH) with `extra` flags.
+    pub fn spawn_binary(bin: &str, extra: &[&str]) -> Server {
+        Server::spawn(bin, &[], extra)
+    }
+
     /// Spawn `bin pre... --port P --bind 127.0.0.1 extra...` on a free port and wait until it accepts. If the
     /// process exits first (the port was taken in the meantime), retry on another port.
     fn spawn(bin: &str, pre: &[&str], extra: &[&str]) -> Server {
