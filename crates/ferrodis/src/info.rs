@@ -463,8 +463,14 @@ fn memory(srv: &Server, o: &mut String) {
 }
 
 fn persistence(srv: &Server, o: &mut String) {
-    // Persistence does not exist yet: nothing has been loaded or saved since the start.
-    line!(o, "loading:0");
+    line!(
+        o,
+        "loading:{}",
+        srv.persist
+            .rdb
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed) as u8
+    );
     line!(o, "async_loading:0");
     line!(o, "current_cow_peak:0");
     line!(o, "current_cow_size:0");
@@ -472,20 +478,7 @@ fn persistence(srv: &Server, o: &mut String) {
     line!(o, "current_fork_perc:0.00");
     line!(o, "current_save_keys_processed:0");
     line!(o, "current_save_keys_total:0");
-    line!(
-        o,
-        "rdb_changes_since_last_save:{}",
-        srv.sum(|w| w.dirty.get())
-    );
-    line!(o, "rdb_bgsave_in_progress:0");
-    line!(o, "rdb_last_save_time:{}", srv.start_unix_ms / 1000);
-    line!(o, "rdb_last_bgsave_status:ok");
-    line!(o, "rdb_last_bgsave_time_sec:-1");
-    line!(o, "rdb_current_bgsave_time_sec:-1");
-    line!(o, "rdb_saves:0");
-    line!(o, "rdb_last_cow_size:0");
-    line!(o, "rdb_last_load_keys_expired:0");
-    line!(o, "rdb_last_load_keys_loaded:0");
+    crate::persist::save::info(srv, o);
     line!(o, "aof_enabled:0");
     line!(o, "aof_rewrite_in_progress:0");
     line!(o, "aof_rewrite_scheduled:0");

@@ -42,6 +42,11 @@ pub fn run(argv: &[String]) -> i32 {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     ));
+    if let Err(e) = persist::load_at_startup(&srv) {
+        log::warning(&e);
+        return 1;
+    }
+    persist::start_background(&srv);
     let _workers = match net::start(srv.clone()) {
         Ok(h) => h,
         Err(e) => {
@@ -69,6 +74,7 @@ pub fn run(argv: &[String]) -> i32 {
     });
     srv.shutting_down
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    persist::at_exit(&srv);
     let unixsocket = srv.config.read().unixsocket.clone();
     if !unixsocket.is_empty() {
         let _ = std::fs::remove_file(unixsocket);

@@ -11,6 +11,7 @@ pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -309,7 +310,7 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 15] {
+pub fn families() -> [&'static [Command]; 16] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -326,6 +327,7 @@ pub fn families() -> [&'static [Command]; 15] {
         streams::COMMANDS,
         scripting::COMMANDS,
         dump::COMMANDS,
+        persistence::COMMANDS,
     ]
 }
 
@@ -695,6 +697,9 @@ pub fn execute(
                     Reply::new(out, client.resp3).simple("QUEUED");
                     Ok(())
                 }
+            } else if cmd.has(flags::WRITE) && crate::persist::save::refuse_writes(srv) {
+                stats.cmds[id].rejected.add(1);
+                Err(crate::persist::save::MISCONF.into())
             } else if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
                 stats.cmds[id].rejected.add(1);
                 Err(err::OOM.into())

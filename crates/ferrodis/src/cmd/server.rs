@@ -715,9 +715,26 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if abort {
         return Err("ERR No shutdown in progress.".into());
     }
-    // There is no persistence yet, so SAVE has nothing to write: shut down either way. The connection is
-    // closed without a reply, as Redis does when it exits.
     crate::log::warning("User requested shutdown...");
+    if !nosave && (save || !ctx.srv.config.read().persist.save.is_empty()) {
+        crate::log::notice("Saving the final RDB snapshot before exiting.");
+        let path = crate::persist::save::rdb_path(ctx.srv);
+        match crate::persist::save::save_to(ctx.srv, &path) {
+            Ok(()) => crate::log::notice("DB saved on disk"),
+            Err(e) => {
+                crate::log::warning(&e);
+                if !other {
+                    crate::log::warning("Error trying to save the DB, can't exit.");
+                    return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
+                }
+            }
+        }
+    }
+    ctx.srv
+        .persist
+        .final_save_done
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    // The connection is closed without a reply, as Redis does when it exits.
     ctx.srv.request_shutdown();
     ctx.client.close_after_reply = true;
     Ok(())
@@ -992,6 +1009,36 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         if secs > 0.0 {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
         }
+        ctx.reply().ok();
+    } else if parse::eq(sub, "reload") {
+        // DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load the file back.
+        let (mut noflush, mut nosave) = (false, false);
+        for a in args.iter().skip(2) {
+            if parse::eq(a, "merge") || parse::eq(a, "noflush") {
+                noflush = true;
+            } else if parse::eq(a, "nosave") {
+                nosave = true;
+            } else {
+                return Err(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+                );
+            }
+        }
+        let path = crate::persist::save::rdb_path(ctx.srv);
+        if !nosave {
+            if let Err(e) = crate::persist::save::save_to(ctx.srv, &path) {
+                crate::log::warning(&e);
+                return Err("ERR".into());
+            }
+        }
+        if !noflush {
+            flush(ctx, None, false);
+        }
+        if let Err(e) = crate::persist::save::load_file(ctx.srv, &path) {
+            crate::log::warning(&e);
+            return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+        }
+        crate::log::notice("DB reloaded by DEBUG RELOAD");
         ctx.reply().ok();
     } else if parse::eq(sub, "set-active-expire") && n == 3 {
         ctx.srv.active_expire.store(atoi(args.get(2)) != 0, Relaxed);

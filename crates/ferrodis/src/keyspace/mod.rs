@@ -598,6 +598,19 @@ impl Keyspace {
         (0..NUM_SHARDS).map(|i| self.acquire(i).db(db).len()).sum()
     }
 
+    /// Whether any hash has fields with TTLs (an RDB file then needs version 12).
+    pub fn has_field_ttls(&self) -> bool {
+        (0..NUM_SHARDS).any(|i| {
+            let s = self.acquire(i);
+            s.hexpires.as_ref().is_some_and(|set| {
+                set.iter().any(|(db, key)| {
+                    matches!(s.dbs[*db].find(key).map(|e| e.value()),
+                        Some(entry::ValueRef::Other(crate::types::Value::Hash(h))) if h.has_field_ttls())
+                })
+            })
+        })
+    }
+
     /// Number of waiter registrations on keys (INFO total_blocking_keys).
     pub fn blocking_keys(&self) -> usize {
         (0..NUM_SHARDS)

@@ -107,9 +107,12 @@ mod tests {
     use crate::keyspace::entry::Entry;
     use parking_lot::Mutex;
 
-    /// Records (shard, key, value) of every string saved.
+    /// (shard, key, value) of a saved string.
+    type Saved = (usize, Vec<u8>, Vec<u8>);
+
+    /// Records every string saved.
     #[derive(Default)]
-    struct Collect(Mutex<Vec<(usize, Vec<u8>, Vec<u8>)>>);
+    struct Collect(Mutex<Vec<Saved>>);
 
     impl ShardSink for Collect {
         fn save_shard(&self, idx: usize, shard: &Shard) {

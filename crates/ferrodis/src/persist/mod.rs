@@ -2,6 +2,7 @@
 
 pub mod aof;
 pub mod rdb;
+pub mod save;
 
 use crate::client::Client;
 use crate::cmd::Propagation;
@@ -11,13 +12,50 @@ use ferrodis_protocol::Args;
 /// Persistence state of a server.
 pub struct Persist {
     pub aof: aof::Aof,
+    pub rdb: save::RdbState,
+    /// SHUTDOWN already did (or declined) the final save.
+    pub final_save_done: std::sync::atomic::AtomicBool,
 }
 
 impl Persist {
     pub fn new(cfg: &crate::config::Config) -> Self {
         Persist {
             aof: aof::Aof::new(cfg),
+            rdb: save::RdbState::new(),
+            final_save_done: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+}
+
+/// Load the dataset at startup: the AOF when `appendonly yes`, else the RDB file if there is one.
+pub fn load_at_startup(srv: &std::sync::Arc<Server>) -> Result<(), String> {
+    save::load_at_startup(srv)
+}
+
+/// Background persistence work: the save-point check (every 100 ms, like Redis's serverCron).
+pub fn start_background(srv: &std::sync::Arc<Server>) {
+    let srv = srv.clone();
+    let _ = std::thread::Builder::new()
+        .name("persist-cron".into())
+        .spawn(move || {
+            while !srv.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                save::cron(&srv);
+            }
+        });
+}
+
+/// On SIGTERM/SIGINT (or after SHUTDOWN): the final save when save points are configured, unless SHUTDOWN
+/// already dealt with it.
+pub fn at_exit(srv: &Server) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if srv.persist.final_save_done.load(Relaxed) || srv.config.read().persist.save.is_empty() {
+        return;
+    }
+    crate::log::notice("Saving the final RDB snapshot before exiting.");
+    match save::save_to(srv, &save::rdb_path(srv)) {
+        Ok(()) => crate::log::notice("DB saved on disk"),
+        Err(e) => crate::log::warning(&e),
     }
 }
 
