@@ -171,12 +171,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
                          "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
                          "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen); "
                          "scripting: EVALSHA of a read script, an INCR+EXPIRE limiter, and a script that "
-                         "touches keys it did not declare (issue 6)")
+                         "touches keys it did not declare (issue 6); persistence: BGSAVE duration, peak memory (PSS of "
+                         "the server and its children) and writers' latency with and without a write load, "
+                         "RDB load time (issue 7)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     if a.quick:
@@ -185,7 +187,8 @@ def main():
         ensure_loadgen(a.loadgen)
 
     servers = {
-        "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no"], a.server_cpu),
+        "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"],
+                        a.server_cpu),
         "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no"],
                            a.server_cpu),
     }
@@ -201,6 +204,8 @@ def main():
             return streams_suite(a, servers)
         if a.suite == "scripting":
             return scripting_suite(a, servers)
+        if a.suite == "persistence":
+            return persistence_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -489,6 +494,112 @@ def scripting_suite(a, servers):
             r, f = m["redis"], m["ferrodis"]
             print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
                   f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
+
+
+def pss_kb(pid):
+    """Proportional set size of a process (shared pages split between parent and fork child)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_kb(pid):
+    """PSS of a process plus its children (Redis's fork child during BGSAVE)."""
+    total = pss_kb(pid)
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                total += sum(pss_kb(int(c)) for c in f.read().split())
+    except OSError:
+        pass
+    return total
+
+
+def persistence_field(srv, field):
+    for line in srv.cli("INFO", "persistence").splitlines():
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(field)
+
+
+def persistence_suite(a, servers):
+    n = a.memkeys * 10
+    print(f"Dataset: DEBUG POPULATE {n} keys with 100-byte values. Memory is the PSS of the server plus its "
+          "children (Redis's fork), sampled every 20 ms during BGSAVE. The write load is redis-benchmark SET "
+          "(50 clients, P1, random keys of the dataset) on the load generator's core, running across the save; "
+          "its max latency is the longest any write waited.\n")
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        srv.cli("DEBUG", "POPULATE", str(n), "key", "100")
+    print("| server | write load | used_memory MB | BGSAVE s | PSS before MB | PSS peak MB | peak / before | "
+          "writes/s | write p99 / max ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for load in (False, True):
+        for name, srv in servers.items():
+            used = int(srv.cli("INFO", "memory").split("used_memory:")[1].split()[0])
+            writer = None
+            if load:
+                cmd = ["taskset", "-c", str(a.client_cpu), "redis-benchmark", "-p", str(srv.port), "-t", "set",
+                       "-c", "50", "-n", str(a.requests * 2), "-r", str(n), "-d", "100", "--csv"]
+                writer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                time.sleep(1)
+            before = tree_pss_kb(srv.proc.pid)
+            peak = before
+            t0 = time.time()
+            srv.cli("BGSAVE")
+            while True:
+                peak = max(peak, tree_pss_kb(srv.proc.pid))
+                if persistence_field(srv, "rdb_bgsave_in_progress") == "0" and time.time() - t0 > 0.05:
+                    break
+                time.sleep(0.02)
+            secs = time.time() - t0
+            ok = persistence_field(srv, "rdb_last_bgsave_status")
+            wl = "-"
+            if writer:
+                out = writer.communicate()[0]
+                rows = [[c.strip('"') for c in l.split(",")] for l in out.splitlines() if l.startswith('"SET"')]
+                if rows:
+                    r = rows[-1]
+                    wl = f"{float(r[1]):.0f} | {float(r[6]):.2f} / {float(r[7]):.2f}"
+            else:
+                wl = "- | -"
+            print(f"| {name} | {'SET load' if load else 'idle'} | {used / 1e6:.0f} | {secs:.2f} ({ok}) | "
+                  f"{before / 1024:.0f} | {peak / 1024:.0f} | {peak / max(before, 1):.2f} | {wl} |", flush=True)
+    # Load time: both servers load the same file (Redis's dump.rdb, which both read).
+    rdir = servers["redis"].dir
+    servers["redis"].cli("SAVE")
+    n = int(servers["redis"].cli("DBSIZE"))
+    src = os.path.join(rdir, "dump.rdb")
+    size = os.path.getsize(src)
+    print(f"\n| RDB load ({size / 1e6:.0f} MB file written by Redis) | redis s | ferrodis s | ratio |")
+    print("|---|---|---|---|")
+    times = {}
+    for name, argv in (("redis", [a.redis, "--save", "", "--appendonly", "no"]),
+                       ("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no"])):
+        d = tempfile.mkdtemp(prefix=f"bench-load-{name}-")
+        shutil.copy(src, os.path.join(d, "dump.rdb"))
+        port = free_port()
+        t0 = time.time()
+        p = subprocess.Popen(["taskset", "-c", str(a.server_cpu)] + argv + ["--port", str(port), "--dir", d],
+                             cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            r = subprocess.run(["redis-cli", "-p", str(port), "DBSIZE"], capture_output=True, text=True)
+            if r.returncode == 0 and r.stdout.strip().isdigit() and int(r.stdout) >= n:
+                break
+            if p.poll() is not None or time.time() - t0 > 600:
+                raise RuntimeError(f"{name} did not load the file")
+            time.sleep(0.01)
+        times[name] = time.time() - t0
+        p.terminate()
+        p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"| {n} keys | {times['redis']:.2f} | {times['ferrodis']:.2f} | "
+          f"{times['ferrodis'] / times['redis']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

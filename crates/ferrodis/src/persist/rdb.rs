@@ -11,6 +11,7 @@
 //! [`RdbError`] naming the problem and the byte offset.
 
 pub mod blob;
+pub mod lzf;
 #[cfg(test)]
 mod tests;
 
@@ -161,14 +162,15 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(c) = lzf::compress(s) {
-            if !c.is_empty() && c.len() <= s.len() - 4 {
-                out.push(0xC3);
-                put_len(out, c.len() as u64);
-                put_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // Compressed into a scratch area at the end of `out`, then moved behind its two lengths.
+        let at = out.len();
+        if lzf::compress(s, out, s.len() - 4) {
+            let c = out.split_off(at);
+            out.push(0xC3);
+            put_len(out, c.len() as u64);
+            put_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     put_len(out, s.len() as u64);
@@ -740,7 +742,7 @@ impl<R: Read> Src<R> {
                     return self.err("invalid LZF lengths");
                 }
                 let c = self.bytes(clen)?;
-                match lzf::decompress(&c, ulen as usize) {
+                match ::lzf::decompress(&c, ulen as usize) {
                     Ok(v) if v.len() as u64 == ulen => Ok(v),
                     _ => self.err("invalid LZF compressed string"),
                 }

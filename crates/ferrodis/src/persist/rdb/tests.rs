@@ -389,9 +389,20 @@ fn truncated_and_flipped_files_fail_cleanly() {
         rng ^= rng << 17;
         let mut g = f.clone();
         let pos = (rng as usize) % g.len();
+        if (5..9).contains(&pos) {
+            // A flipped version digit can name a version without checksums (< 5), which is then read
+            // as such, as Redis does.
+            continue;
+        }
         g[pos] ^= 1 << (i % 8);
         // With the checksum the flip is caught (or the parse fails before); never a panic.
-        assert!(read_file(&g, EncodingLimits::default()).is_err());
+        assert!(
+            read_file(&g, EncodingLimits::default()).is_err(),
+            "flip of bit {} at {pos} of {} accepted: {:02x?}",
+            i % 8,
+            g.len(),
+            &g[pos.saturating_sub(8)..(pos + 8).min(g.len())]
+        );
         // Without the checksum the decoders see the damage.
         let n = g.len();
         g[n - 8..].fill(0);
