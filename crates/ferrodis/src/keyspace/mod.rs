@@ -598,6 +598,17 @@ impl Keyspace {
         (0..NUM_SHARDS).map(|i| self.acquire(i).db(db).len()).sum()
     }
 
+    /// Size database `db`'s tables for `keys` keys in all (spread evenly over the shards).
+    pub fn reserve(&self, db: usize, keys: usize) {
+        let per_shard = keys / NUM_SHARDS + keys / NUM_SHARDS / 8;
+        if per_shard == 0 || db >= self.databases {
+            return;
+        }
+        for i in 0..NUM_SHARDS {
+            self.acquire(i).db_mut(db).reserve(per_shard);
+        }
+    }
+
     /// Whether any hash has fields with TTLs (an RDB file then needs version 12).
     pub fn has_field_ttls(&self) -> bool {
         (0..NUM_SHARDS).any(|i| {

@@ -168,6 +168,19 @@ impl Table {
         self.len += 1;
     }
 
+    /// Make room for `n` entries without further growth steps (a hint, e.g. RESIZEDB while loading).
+    pub fn reserve(&mut self, n: usize) {
+        if self.rehashing() || n <= self.tabs[0].len() {
+            return;
+        }
+        let size = n.next_power_of_two().max(MIN_SIZE);
+        if self.len == 0 {
+            self.tabs[0] = empty_buckets(size);
+        } else {
+            self.start_resize(size);
+        }
+    }
+
     /// Insert or replace; returns the replaced entry.
     pub fn upsert(&mut self, entry: Box<Entry>) -> Option<Box<Entry>> {
         let old = self.remove(entry.key());

@@ -79,7 +79,9 @@ mod op {
     pub const EOF: u8 = 255;
 }
 
-static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// Slice-by-16 tables: the checksum runs over whole files, so speed matters.
+static CRC64: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 
 /// Redis's CRC64 (Jones polynomial, reflected).
 pub fn crc64(data: &[u8]) -> u64 {
@@ -532,7 +534,7 @@ impl Aux {
 /// Writes an RDB stream to `W`, keeping the running CRC64.
 pub struct Writer<W: Write> {
     w: W,
-    digest: Option<crc::Digest<'static, u64>>,
+    digest: Option<crc::Digest<'static, u64, crc::Table<16>>>,
     written: u64,
 }
 
@@ -635,7 +637,7 @@ const READ_STEP: usize = 1 << 20;
 pub struct Src<R: Read> {
     r: R,
     off: u64,
-    digest: Option<crc::Digest<'static, u64>>,
+    digest: Option<crc::Digest<'static, u64, crc::Table<16>>>,
 }
 
 impl<R: Read> Src<R> {
@@ -742,9 +744,9 @@ impl<R: Read> Src<R> {
                     return self.err("invalid LZF lengths");
                 }
                 let c = self.bytes(clen)?;
-                match ::lzf::decompress(&c, ulen as usize) {
-                    Ok(v) if v.len() as u64 == ulen => Ok(v),
-                    _ => self.err("invalid LZF compressed string"),
+                match lzf::decompress(&c, ulen as usize) {
+                    Some(v) => Ok(v),
+                    None => self.err("invalid LZF compressed string"),
                 }
             }
             _ => self.err(format!("unknown string encoding {n}")),
@@ -1548,6 +1550,12 @@ pub fn load_into_with<R: Read>(
                 g.note_field_ttls(k.db, &k.key);
             }
             loaded += 1;
+            Ok(())
+        }
+        Item::ResizeDb { db, size, .. } if db < dbs => {
+            // Size the tables up front (as Redis does with this hint) instead of growing them step by
+            // step while loading.
+            srv.keyspace.reserve(db, size as usize);
             Ok(())
         }
         Item::Function(code) => on_function(&code).map_err(|m| RdbError {

@@ -93,9 +93,12 @@ pub fn rdb_path(srv: &Server) -> PathBuf {
     Path::new(&c.dir).join(&c.persist.dbfilename)
 }
 
-/// Where serialized shards go: the file being written, with its running checksum.
+/// Where serialized shards go: the file being written, with its running checksum. Only the walker writes
+/// to the file; a shard serialized by a command's thread waits in `queued` (so no command ever waits on
+/// disk I/O), and the walker writes it after its current shard.
 struct FileSink {
     out: Mutex<rdb::FileWriter>,
+    queued: Mutex<Vec<Vec<u8>>>,
     opts: rdb::SaveOptions,
     now_ms: u64,
     /// Set once a write failed; the rest is skipped and the save fails.
@@ -113,9 +116,26 @@ impl ShardSink for FileSink {
         }
         if std::thread::current().id() != self.walker {
             self.cow_bytes.fetch_add(buf.len() as u64, Relaxed);
+            self.queued.lock().push(buf);
+            return;
         }
-        if let Err(e) = self.out.lock().write_all(&buf) {
+        self.write(&buf);
+        self.drain();
+    }
+}
+
+impl FileSink {
+    fn write(&self, buf: &[u8]) {
+        if let Err(e) = self.out.lock().write_all(buf) {
             self.failed.lock().get_or_insert(e.to_string());
+        }
+    }
+
+    /// Write the shards that commands serialized meanwhile.
+    fn drain(&self) {
+        let queued = std::mem::take(&mut *self.queued.lock());
+        for b in queued {
+            self.write(&b);
         }
     }
 }
@@ -154,6 +174,7 @@ pub fn save_to(srv: &Server, path: &Path) -> Result<(), String> {
         w.write_header(&aux).map_err(|e| e.to_string())?;
         let sink = Arc::new(FileSink {
             out: Mutex::new(w),
+            queued: Mutex::new(Vec::new()),
             opts,
             now_ms: unix_ms(),
             failed: Mutex::new(None),
@@ -166,6 +187,7 @@ pub fn save_to(srv: &Server, path: &Path) -> Result<(), String> {
             .begin_snapshot(sink.clone())
             .ok_or("Background save already in progress")?;
         snap.walk();
+        sink.drain();
         let sink = Arc::try_unwrap(sink).map_err(|_| "snapshot sink still in use".to_string())?;
         if let Some(e) = sink.failed.into_inner() {
             return Err(format!("Write error saving DB on disk: {e}"));
