@@ -1,5 +1,824 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL, FCALL_RO.
+//!
+//! A script runs on the caller's worker thread in that thread's Lua state (crate::scripting::engine),
+//! isolated from every other client by a keyspace script scope (DESIGN.md §2.3): scripts not known to stay
+//! inside their declared keys run exclusively; those seen to stay inside run with their keys' shards held.
 
-use super::Command;
+use super::flags::*;
+use super::{acl, parse, CmdResult, Command, Ctx, KeySpec};
+use crate::scripting::{
+    self, engine, functions, sflags, BUSY_FUNCTION, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
+};
+use ferrodis_protocol::{Args, Reply};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-pub static COMMANDS: &[Command] = &[];
+const EVAL_FLAGS: u32 =
+    NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS | STALE | MOVABLEKEYS;
+const EVAL_RO_FLAGS: u32 =
+    NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | MOVABLEKEYS | READONLY;
+
+macro_rules! eval_entry {
+    ($name:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $syntax:expr) => {
+        Command {
+            name: $name,
+            arity: -3,
+            flags: $flags,
+            acl: acl::SCRIPTING,
+            keys: KeySpec::NONE,
+            numkeys_arg: 2,
+            handler: $handler,
+            group: "scripting",
+            since: $since,
+            summary: $summary,
+            complexity: "Depends on the script that is executed.",
+            syntax: $syntax,
+            ..Command::DEFAULT
+        }
+    };
+}
+
+pub static COMMANDS: &[Command] = &[
+    eval_entry!(
+        "eval",
+        EVAL_FLAGS,
+        eval,
+        "2.6.0",
+        "Executes a server-side Lua script.",
+        "script numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    eval_entry!(
+        "evalsha",
+        EVAL_FLAGS,
+        evalsha,
+        "2.6.0",
+        "Executes a server-side Lua script by SHA1 digest.",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    eval_entry!(
+        "eval_ro",
+        EVAL_RO_FLAGS,
+        eval_ro,
+        "7.0.0",
+        "Executes a read-only server-side Lua script.",
+        "script numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    eval_entry!(
+        "evalsha_ro",
+        EVAL_RO_FLAGS,
+        evalsha_ro,
+        "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    eval_entry!(
+        "fcall",
+        EVAL_FLAGS,
+        fcall,
+        "7.0.0",
+        "Invokes a function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    eval_entry!(
+        "fcall_ro",
+        EVAL_RO_FLAGS,
+        fcall_ro,
+        "7.0.0",
+        "Invokes a read-only function.",
+        "function numkeys [key [key ...]] [arg [arg ...]]"
+    ),
+    Command {
+        name: "script",
+        arity: -2,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "A container for Lua scripts management commands.",
+        complexity: "Depends on subcommand.",
+        subcommands: SCRIPT_SUBCOMMANDS,
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "function",
+        arity: -2,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "A container for function commands.",
+        complexity: "Depends on subcommand.",
+        subcommands: FUNCTION_SUBCOMMANDS,
+        ..Command::DEFAULT
+    },
+];
+
+macro_rules! sub {
+    ($name:expr, $arity:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr) => {
+        sub!(
+            $name,
+            $arity,
+            $flags,
+            $handler,
+            $since,
+            $summary,
+            $complexity,
+            $syntax,
+            &[]
+        )
+    };
+    ($name:expr, $arity:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr, $tips:expr) => {
+        Command {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            acl: acl::SCRIPTING,
+            handler: $handler,
+            group: "scripting",
+            since: $since,
+            summary: $summary,
+            complexity: $complexity,
+            syntax: $syntax,
+            tips: $tips,
+            ..Command::DEFAULT
+        }
+    };
+}
+
+const ALL_SHARDS_ALL: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
+const ALL_NODES_ALL: &[&str] = &["request_policy:all_nodes", "response_policy:all_succeeded"];
+const KILL_TIPS: &[&str] = &["request_policy:all_shards", "response_policy:one_succeeded"];
+
+static SCRIPT_SUBCOMMANDS: &[Command] = &[
+    sub!(
+        "debug",
+        3,
+        NOSCRIPT,
+        script_debug,
+        "3.2.0",
+        "Sets the debug mode of server-side Lua scripts.",
+        "O(1)",
+        "YES | SYNC | NO"
+    ),
+    sub!(
+        "exists",
+        -3,
+        NOSCRIPT,
+        script_exists,
+        "2.6.0",
+        "Determines whether server-side Lua scripts exist in the script cache.",
+        "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
+        "sha1 [sha1 ...]",
+        &["request_policy:all_shards", "response_policy:agg_logical_and"]
+    ),
+    sub!(
+        "flush",
+        -2,
+        NOSCRIPT,
+        script_flush,
+        "2.6.0",
+        "Removes all server-side Lua scripts from the script cache.",
+        "O(N) with N being the number of scripts in cache",
+        "[ASYNC | SYNC]",
+        ALL_NODES_ALL
+    ),
+    sub!(
+        "help",
+        2,
+        LOADING | STALE,
+        script_help,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        ""
+    ),
+    sub!(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        script_kill,
+        "2.6.0",
+        "Terminates a server-side Lua script during execution.",
+        "O(1)",
+        "",
+        KILL_TIPS
+    ),
+    sub!(
+        "load",
+        3,
+        NOSCRIPT | STALE,
+        script_load,
+        "2.6.0",
+        "Loads a server-side Lua script to the script cache.",
+        "O(N) with N being the length in bytes of the script body.",
+        "script",
+        ALL_NODES_ALL
+    ),
+];
+
+static FUNCTION_SUBCOMMANDS: &[Command] = &[
+    sub!(
+        "delete",
+        3,
+        WRITE | NOSCRIPT,
+        function_delete,
+        "7.0.0",
+        "Deletes a library and its functions.",
+        "O(1)",
+        "library-name",
+        ALL_SHARDS_ALL
+    ),
+    sub!(
+        "dump",
+        2,
+        NOSCRIPT,
+        function_dump,
+        "7.0.0",
+        "Dumps all libraries into a serialized binary payload.",
+        "O(N) where N is the number of functions",
+        ""
+    ),
+    sub!(
+        "flush",
+        -2,
+        WRITE | NOSCRIPT,
+        function_flush,
+        "7.0.0",
+        "Deletes all libraries and functions.",
+        "O(N) where N is the number of functions deleted",
+        "[ASYNC | SYNC]",
+        ALL_SHARDS_ALL
+    ),
+    sub!(
+        "help",
+        2,
+        LOADING | STALE,
+        function_help,
+        "7.0.0",
+        "Returns helpful text about the different subcommands.",
+        "O(1)",
+        ""
+    ),
+    sub!(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        function_kill,
+        "7.0.0",
+        "Terminates a function during execution.",
+        "O(1)",
+        "",
+        KILL_TIPS
+    ),
+    sub!(
+        "list",
+        -2,
+        NOSCRIPT,
+        function_list,
+        "7.0.0",
+        "Returns information about all libraries.",
+        "O(N) where N is the number of functions",
+        "[LIBRARYNAME library-name-pattern] [WITHCODE]",
+        &["nondeterministic_output_order"]
+    ),
+    sub!(
+        "load",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        function_load,
+        "7.0.0",
+        "Creates a library.",
+        "O(1) (considering compilation time is redundant)",
+        "[REPLACE] function-code",
+        ALL_SHARDS_ALL
+    ),
+    sub!(
+        "restore",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        function_restore,
+        "7.0.0",
+        "Restores all libraries from a payload.",
+        "O(N) where N is the number of functions on the payload",
+        "serialized-value [FLUSH | APPEND | REPLACE]",
+        ALL_SHARDS_ALL
+    ),
+    sub!(
+        "stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        function_stats,
+        "7.0.0",
+        "Returns information about a function during execution.",
+        "O(1)",
+        "",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special"
+        ]
+    ),
+];
+
+const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const RO_WRITE_ERR: &str = "ERR Can not execute a script with write flag using *_ro command.";
+
+/// numkeys of EVAL/FCALL (`bad_int`: the error for a non-integer).
+fn numkeys(args: &Args<'_>, bad_int: &'static str) -> Result<usize, super::CmdError> {
+    let n = ferrodis_protocol::num::parse_i64(args.get(2)).ok_or(bad_int)?;
+    if n > args.len() as i64 - 3 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    if n < 0 {
+        return Err("ERR Number of keys can't be negative".into());
+    }
+    Ok(n as usize)
+}
+
+fn eval(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, false, false)
+}
+
+fn evalsha(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, true, false)
+}
+
+fn eval_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, false, true)
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, true, true)
+}
+
+/// Compile-check a script body and add it to the cache.
+fn cache_script(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+) -> Result<std::sync::Arc<scripting::Script>, super::CmdError> {
+    let sha = scripting::sha1_hex(body);
+    let s = &ctx.srv.scripting;
+    if let Some(sc) = s.script(&sha) {
+        return Ok(sc);
+    }
+    let flags = scripting::parse_shebang(body)?;
+    engine::with_state(|st| st.compile(body).map(|_| ()))??;
+    Ok(s.add_script(sha, body, flags))
+}
+
+fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
+    if by_sha && args.get(1).len() != 40 {
+        return Err(NOSCRIPT_ERR.into());
+    }
+    let nk = numkeys(&args, super::err::NOT_INTEGER)?;
+    let script = if by_sha {
+        ctx.srv.scripting.script(args.get(1)).ok_or(NOSCRIPT_ERR)?
+    } else {
+        cache_script(ctx, args.get(1))?
+    };
+    let flags = script.flags;
+    check_flags(ctx, flags, ro)?;
+    let sha = script.sha;
+    let body = script.body.clone();
+    let name = String::from_utf8_lossy(&sha).into_owned();
+    let srv = ctx.srv.clone();
+    run(
+        ctx,
+        &args,
+        nk,
+        ro,
+        flags,
+        false,
+        name,
+        &script.policy,
+        |st| st.script_fn(&srv.scripting, &sha, &body),
+    )
+}
+
+fn fcall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    fcall_generic(ctx, args, false)
+}
+
+fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    fcall_generic(ctx, args, true)
+}
+
+fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
+    let name = String::from_utf8_lossy(args.get(1)).into_owned();
+    let meta = ctx
+        .srv
+        .scripting
+        .libs
+        .read()
+        .funcs
+        .get(&name)
+        .cloned()
+        .ok_or("ERR Function not found")?;
+    let nk = numkeys(&args, "ERR Bad number of keys provided")?;
+    let flags = meta.flags | sflags::EXPLICIT;
+    check_flags(ctx, flags, ro)?;
+    let srv = ctx.srv.clone();
+    let fname = name.clone();
+    run(
+        ctx,
+        &args,
+        nk,
+        ro,
+        flags,
+        true,
+        name,
+        &meta.policy,
+        move |st| {
+            functions::sync_state(&srv.scripting, st);
+            let k = st.functions.get(&fname).ok_or("ERR Function not found")?;
+            st.lua
+                .registry_value::<mlua::Function>(k)
+                .map_err(|e| format!("ERR {e}"))
+        },
+    )
+}
+
+/// Run a script or function under its isolation scope, writing its reply.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    ctx: &mut Ctx<'_>,
+    args: &Args<'_>,
+    nk: usize,
+    ro: bool,
+    flags: u32,
+    is_function: bool,
+    name: String,
+    policy: &AtomicU8,
+    get: impl FnOnce(&mut engine::State) -> Result<mlua::Function, String>,
+) -> CmdResult {
+    let srv = ctx.srv.clone();
+    let keys: Vec<&[u8]> = (3..3 + nk).map(|i| args.get(i)).collect();
+    let argv: Vec<&[u8]> = (3 + nk..args.len()).map(|i| args.get(i)).collect();
+    let nested = ctx.client.in_exec;
+    let pol = policy.load(Relaxed);
+    let exclusive = pol != POLICY_CLEAN;
+    let give_up = || srv.scripting.busy.load(Relaxed) != 0;
+    // After an exclusive scope this worker is outside the keyspace gate: the connection loop enters it
+    // again before its next command.
+    let Some(scope) = srv.keyspace.script_scope(&keys, exclusive, &give_up) else {
+        return Err(srv.scripting.busy_error().unwrap_or("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.").into());
+    };
+    let r = engine::with_state(|st| {
+        let func = get(st)?;
+        let params = engine::RunParams {
+            srv: &srv,
+            client: ctx.client,
+            out: ctx.out,
+            func,
+            keys,
+            args: argv,
+            read_only: ro,
+            flags,
+            is_function,
+            name,
+            argv: if is_function {
+                args.iter().map(|a| a.to_vec()).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        Ok::<_, String>(engine::run_script(st, params))
+    });
+    let deviated = scope.deviated();
+    drop(scope);
+    if !nested {
+        if deviated {
+            policy.store(POLICY_DIRTY, Relaxed);
+        } else if pol == POLICY_UNKNOWN {
+            policy.store(POLICY_CLEAN, Relaxed);
+        }
+    }
+    let (outcome, events) = r??;
+    ctx.events.borrow_mut().extend(events);
+    match outcome {
+        engine::Outcome::Ok => Ok(()),
+        engine::Outcome::Error(e) | engine::Outcome::Fatal(e) => Err(e.into()),
+    }
+}
+
+fn check_flags(ctx: &Ctx<'_>, flags: u32, ro: bool) -> CmdResult {
+    if flags & sflags::EXPLICIT != 0 && flags & sflags::NO_WRITES == 0 {
+        if ro {
+            return Err(RO_WRITE_ERR.into());
+        }
+        if flags & sflags::ALLOW_OOM == 0 && ctx.srv.over_maxmemory() {
+            return Err(super::err::OOM.into());
+        }
+    }
+    Ok(())
+}
+
+fn script_debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let a = args.get(2);
+    if parse::eq(a, "no") {
+        ctx.reply().ok();
+        Ok(())
+    } else if parse::eq(a, "yes") || parse::eq(a, "sync") {
+        Err("ERR SCRIPT DEBUG is not supported by this server".into())
+    } else {
+        Err("ERR Use SCRIPT DEBUG YES/SYNC/NO".into())
+    }
+}
+
+fn script_exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let s = &ctx.srv.scripting;
+    let found: Vec<bool> = args.iter().skip(2).map(|a| s.script(a).is_some()).collect();
+    let mut r = ctx.reply();
+    r.array(found.len());
+    for f in found {
+        r.int(i64::from(f));
+    }
+    Ok(())
+}
+
+fn flush_mode(args: &Args<'_>, err: &'static str) -> CmdResult {
+    match args.len() {
+        2 => Ok(()),
+        3 if parse::eq(args.get(2), "sync") || parse::eq(args.get(2), "async") => Ok(()),
+        _ => Err(err.into()),
+    }
+}
+
+fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    flush_mode(&args, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")?;
+    ctx.srv.scripting.flush_scripts();
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn script_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    super::connection::help_reply(
+        ctx,
+        "SCRIPT",
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    );
+    Ok(())
+}
+
+fn kill(ctx: &mut Ctx<'_>, function: bool) -> CmdResult {
+    let s = &ctx.srv.scripting;
+    let b = s.busy.load(Relaxed);
+    if b == 0 {
+        return Err("NOTBUSY No scripts in execution right now.".into());
+    }
+    if (b == BUSY_FUNCTION) != function {
+        return Err(s
+            .busy_error()
+            .unwrap_or("NOTBUSY No scripts in execution right now.")
+            .into());
+    }
+    if s.wrote.load(Relaxed) {
+        return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into());
+    }
+    s.kill.store(true, Relaxed);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn script_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    kill(ctx, false)
+}
+
+fn function_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    kill(ctx, true)
+}
+
+fn script_load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let sc = cache_script(ctx, args.get(2))?;
+    ctx.reply().bulk(&sc.sha);
+    Ok(())
+}
+
+fn function_load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut replace = false;
+    let mut i = 2;
+    while i + 1 < args.len() {
+        if parse::eq(args.get(i), "replace") {
+            replace = true;
+            i += 1;
+        } else {
+            return Err(format!(
+                "ERR Unknown option given: {}",
+                String::from_utf8_lossy(args.get(i))
+            )
+            .into());
+        }
+    }
+    let name = functions::load(&ctx.srv.scripting, args.get(i), replace)?;
+    propagate_as_received(ctx);
+    ctx.reply().bulk(name.as_bytes());
+    Ok(())
+}
+
+/// FUNCTION LOAD/DELETE/FLUSH/RESTORE change no key but must reach the AOF as received.
+fn propagate_as_received(ctx: &Ctx<'_>) {
+    ctx.prop.borrow_mut().changes += 1;
+}
+
+fn function_delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    functions::delete(&ctx.srv.scripting, args.get(2))?;
+    propagate_as_received(ctx);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn function_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    flush_mode(&args, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
+    functions::flush(&ctx.srv.scripting);
+    propagate_as_received(ctx);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn function_dump(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let payload = functions::dump(&ctx.srv.scripting);
+    ctx.reply().bulk(&payload);
+    Ok(())
+}
+
+fn function_restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let policy = match args.len() {
+        3 => functions::RestorePolicy::Append,
+        4 => {
+            let p = args.get(3);
+            if parse::eq(p, "append") {
+                functions::RestorePolicy::Append
+            } else if parse::eq(p, "replace") {
+                functions::RestorePolicy::Replace
+            } else if parse::eq(p, "flush") {
+                functions::RestorePolicy::Flush
+            } else {
+                return Err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into());
+            }
+        }
+        _ => return Err(super::err::SYNTAX.into()),
+    };
+    functions::restore(&ctx.srv.scripting, args.get(2), policy)?;
+    propagate_as_received(ctx);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn function_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut pattern: Option<&[u8]> = None;
+    let mut withcode = false;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args.get(i);
+        if parse::eq(a, "withcode") && !withcode {
+            withcode = true;
+        } else if parse::eq(a, "libraryname") && pattern.is_none() {
+            if i + 1 >= args.len() {
+                return Err("ERR library name argument was not given".into());
+            }
+            pattern = Some(args.get(i + 1));
+            i += 1;
+        } else {
+            return Err(format!("ERR Unknown argument {}", String::from_utf8_lossy(a)).into());
+        }
+        i += 1;
+    }
+    let libs = ctx.srv.scripting.libs.read();
+    let selected: Vec<&functions::Library> = libs
+        .libs
+        .values()
+        .filter(|l| pattern.is_none_or(|p| crate::glob::matches(p, l.name.as_bytes(), false)))
+        .collect();
+    let mut r = Reply::new(ctx.out, ctx.client.resp3);
+    r.array(selected.len());
+    for l in selected {
+        r.map(if withcode { 4 } else { 3 });
+        r.bulk(b"library_name");
+        r.bulk(l.name.as_bytes());
+        r.bulk(b"engine");
+        r.bulk(b"LUA");
+        r.bulk(b"functions");
+        r.array(l.functions.len());
+        for f in l.functions.values() {
+            r.map(3);
+            r.bulk(b"name");
+            r.bulk(f.name.as_bytes());
+            r.bulk(b"description");
+            match &f.desc {
+                Some(d) => r.bulk(d.as_bytes()),
+                None => r.null(),
+            }
+            r.bulk(b"flags");
+            let names = functions::flag_names(f.flags);
+            r.set(names.len());
+            for n in names {
+                r.simple(n);
+            }
+        }
+        if withcode {
+            r.bulk(b"library_code");
+            r.bulk(&l.code);
+        }
+    }
+    Ok(())
+}
+
+fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    let s = &ctx.srv.scripting;
+    if s.busy.load(Relaxed) == scripting::BUSY_EVAL {
+        return Err(s.busy_error().unwrap_or_default().to_string().into());
+    }
+    let running = if s.busy.load(Relaxed) == BUSY_FUNCTION {
+        s.running.lock().clone()
+    } else {
+        None
+    };
+    let (nlibs, nfuncs) = {
+        let l = s.libs.read();
+        (l.libs.len(), l.function_count())
+    };
+    let mut r = Reply::new(ctx.out, ctx.client.resp3);
+    r.map(2);
+    r.bulk(b"running_script");
+    match running {
+        None => r.null(),
+        Some(info) => {
+            r.map(3);
+            r.bulk(b"name");
+            r.bulk(info.name.as_bytes());
+            r.bulk(b"command");
+            r.array(info.argv.len());
+            for a in &info.argv {
+                r.bulk(a);
+            }
+            r.bulk(b"duration_ms");
+            r.int(info.start.elapsed().as_millis() as i64);
+        }
+    }
+    r.bulk(b"engines");
+    r.map(1);
+    r.bulk(b"LUA");
+    r.map(2);
+    r.bulk(b"libraries_count");
+    r.int(nlibs as i64);
+    r.bulk(b"functions_count");
+    r.int(nfuncs as i64);
+    Ok(())
+}
+
+fn function_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
+    super::connection::help_reply(
+        ctx,
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+            "      in case of functions name collision with another library).",
+        ],
+    );
+    Ok(())
+}

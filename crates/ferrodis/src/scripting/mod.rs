@@ -1,12 +1,66 @@
 //! Lua scripting (EVAL and FUNCTION): the Lua 5.1 environment Redis provides, conversions between Lua values
 //! and RESP replies, the script cache and the function libraries.
+//!
+//! Shared state lives in [`Scripting`] (one per server): the EVAL script cache (by SHA1), the function
+//! libraries (with a generation counter), and the busy/kill flags. Each worker thread has its own Lua state
+//! (see [`engine`]) into which scripts are compiled and libraries loaded lazily.
 
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod engine;
+pub mod functions;
 pub mod structlib;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Script flags (shebang `flags=` / `register_function` flags).
+pub mod sflags {
+    pub const NO_WRITES: u32 = 1 << 0;
+    pub const ALLOW_OOM: u32 = 1 << 1;
+    pub const ALLOW_STALE: u32 = 1 << 2;
+    pub const NO_CLUSTER: u32 = 1 << 3;
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+    /// The script had a shebang line (flags are explicit).
+    pub const EXPLICIT: u32 = 1 << 31;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (NO_WRITES, "no-writes"),
+        (ALLOW_OOM, "allow-oom"),
+        (ALLOW_STALE, "allow-stale"),
+        (NO_CLUSTER, "no-cluster"),
+        (ALLOW_CROSS_SLOT, "allow-cross-slot-keys"),
+    ];
+
+    pub fn by_name(n: &str) -> Option<u32> {
+        NAMES.iter().find(|(_, s)| *s == n).map(|(f, _)| *f)
+    }
+}
+
+/// Isolation policy of a script (DESIGN.md §2.3): unknown scripts run exclusively; those seen to stay
+/// inside their declared keys' shards run with those shards locked; those that strayed stay exclusive.
+pub const POLICY_UNKNOWN: u8 = 0;
+pub const POLICY_CLEAN: u8 = 1;
+pub const POLICY_DIRTY: u8 = 2;
+
+/// One cached EVAL script.
+pub struct Script {
+    pub sha: [u8; 40],
+    pub body: Arc<[u8]>,
+    pub flags: u32,
+    pub policy: AtomicU8,
+}
+
+/// What a busy script is doing (FUNCTION STATS running_script).
+#[derive(Clone)]
+pub struct RunningInfo {
+    pub name: String,
+    pub argv: Vec<Vec<u8>>,
+    pub start: std::time::Instant,
+}
 
 /// Shared scripting state (one per server).
 #[derive(Default)]
@@ -16,6 +70,22 @@ pub struct Scripting {
     pub busy: AtomicU8,
     /// SCRIPT KILL / FUNCTION KILL asked the busy script to stop.
     pub kill: AtomicBool,
+    /// The busy script already wrote (it cannot be killed).
+    pub wrote: AtomicBool,
+    /// The busy script, for FUNCTION STATS.
+    pub running: Mutex<Option<RunningInfo>>,
+    /// EVAL script cache by lower-case hex SHA1.
+    pub scripts: RwLock<HashMap<[u8; 40], Arc<Script>>>,
+    /// Bumped by SCRIPT FLUSH: worker states drop their compiled scripts.
+    pub scripts_epoch: AtomicU64,
+    /// Total body bytes of cached scripts (INFO used_memory_scripts_eval).
+    pub scripts_bytes: AtomicU64,
+    /// Function libraries.
+    pub libs: RwLock<functions::Libraries>,
+    /// Bumped on every change of the libraries: worker states reload them.
+    pub libs_gen: AtomicU64,
+    /// Lua memory of the worker states, summed (INFO used_memory_lua), updated after each run.
+    pub lua_memory: AtomicU64,
 }
 
 pub const BUSY_EVAL: u8 = 1;
@@ -38,5 +108,168 @@ impl Scripting {
                 "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
             ),
         }
+    }
+
+    /// A cached script by SHA (any case).
+    pub fn script(&self, sha: &[u8]) -> Option<Arc<Script>> {
+        let key = sha_key(sha)?;
+        self.scripts.read().get(&key).cloned()
+    }
+
+    /// Add a script (already validated) to the cache; returns the cached entry.
+    pub fn add_script(&self, sha: [u8; 40], body: &[u8], flags: u32) -> Arc<Script> {
+        let mut m = self.scripts.write();
+        m.entry(sha)
+            .or_insert_with(|| {
+                self.scripts_bytes.fetch_add(body.len() as u64, Relaxed);
+                Arc::new(Script {
+                    sha,
+                    body: body.into(),
+                    flags,
+                    policy: AtomicU8::new(POLICY_UNKNOWN),
+                })
+            })
+            .clone()
+    }
+
+    pub fn flush_scripts(&self) {
+        self.scripts.write().clear();
+        self.scripts_bytes.store(0, Relaxed);
+        self.scripts_epoch.fetch_add(1, Relaxed);
+    }
+
+    /// Library codes, for RDB/AOF persistence (each loads with FUNCTION LOAD).
+    pub fn library_codes(&self) -> Vec<Vec<u8>> {
+        self.libs
+            .read()
+            .libs
+            .values()
+            .map(|l| l.code.to_vec())
+            .collect()
+    }
+
+    /// Load a library from its code (RDB/AOF loading, FUNCTION RESTORE): runs its registration on this
+    /// thread's Lua state. Returns the library name or Redis's error text.
+    pub fn load_library(&self, code: &[u8], replace: bool) -> Result<String, String> {
+        functions::load(self, code, replace)
+    }
+}
+
+/// The scripting figures of INFO memory.
+pub struct MemoryInfo {
+    /// Lua heap of all worker states (used_memory_lua, used_memory_vm_eval, used_memory_vm_total).
+    pub vm: u64,
+    /// Bytes of cached EVAL script bodies (used_memory_scripts_eval).
+    pub scripts_eval: u64,
+    pub cached_scripts: u64,
+    pub functions: u64,
+    pub libraries: u64,
+    /// Bytes of function library code (used_memory_functions).
+    pub functions_bytes: u64,
+}
+
+impl Scripting {
+    pub fn memory_info(&self) -> MemoryInfo {
+        let libs = self.libs.read();
+        MemoryInfo {
+            vm: self.lua_memory.load(Relaxed),
+            scripts_eval: self.scripts_bytes.load(Relaxed),
+            cached_scripts: self.scripts.read().len() as u64,
+            functions: libs.funcs.len() as u64,
+            libraries: libs.libs.len() as u64,
+            functions_bytes: libs.libs.values().map(|l| l.code.len() as u64).sum(),
+        }
+    }
+}
+
+/// Lower-case 40-hex key of a SHA argument, None if it cannot be one.
+pub fn sha_key(sha: &[u8]) -> Option<[u8; 40]> {
+    if sha.len() != 40 {
+        return None;
+    }
+    let mut k = [0u8; 40];
+    for (d, s) in k.iter_mut().zip(sha) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(k)
+}
+
+/// SHA1 of `body` as 40 lower-case hex digits.
+pub fn sha1_hex(body: &[u8]) -> [u8; 40] {
+    use sha1::{Digest, Sha1};
+    let d = Sha1::digest(body);
+    let mut out = [0u8; 40];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in d.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+/// Parse an EVAL script's shebang line (`#!lua flags=a,b`). Returns (flags, offset of the body after the
+/// shebang line... the whole body is compiled, the shebang being a Lua comment) or Redis's error.
+pub fn parse_shebang(body: &[u8]) -> Result<u32, String> {
+    if !body.starts_with(b"#!") {
+        return Ok(0);
+    }
+    let Some(nl) = body.iter().position(|&c| c == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..nl]);
+    let mut parts = line.split(' ').filter(|s| !s.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(format!("ERR Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = sflags::EXPLICIT;
+    for p in parts {
+        if let Some(list) = p.strip_prefix("flags=") {
+            for f in list.split(',').filter(|s| !s.is_empty()) {
+                match sflags::by_name(f) {
+                    Some(b) => flags |= b,
+                    None => return Err(format!("ERR Unexpected flag in script shebang: {f}")),
+                }
+            }
+        } else {
+            return Err(format!("ERR Unknown lua shebang option: {p}"));
+        }
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_of_empty() {
+        assert_eq!(&sha1_hex(b""), b"da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn shebang() {
+        assert_eq!(parse_shebang(b"return 1"), Ok(0));
+        assert_eq!(parse_shebang(b"#!lua\nreturn 1"), Ok(sflags::EXPLICIT));
+        assert_eq!(
+            parse_shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1"),
+            Ok(sflags::EXPLICIT | sflags::NO_WRITES | sflags::ALLOW_OOM)
+        );
+        assert_eq!(
+            parse_shebang(b"#!lua flags=no-writes,bogus\nreturn 1").unwrap_err(),
+            "ERR Unexpected flag in script shebang: bogus"
+        );
+        assert_eq!(
+            parse_shebang(b"#!lua name=x\nreturn 1").unwrap_err(),
+            "ERR Unknown lua shebang option: name=x"
+        );
+        assert_eq!(
+            parse_shebang(b"#!luax\nreturn 1").unwrap_err(),
+            "ERR Unexpected engine in script shebang: #!luax"
+        );
+        assert_eq!(
+            parse_shebang(b"#!lua flags=no-writes").unwrap_err(),
+            "ERR Invalid script shebang"
+        );
     }
 }

@@ -1,0 +1,1521 @@
+//! The per-thread Lua state and script execution: Redis's Lua environment (protected globals, the `redis`
+//! table, libraries), `redis.call` through the command table, RESP <-> Lua conversions, error formatting,
+//! the busy-script hook.
+
+use super::{sflags, Scripting, BUSY_EVAL, BUSY_FUNCTION};
+use crate::client::Client;
+use crate::cmd::{self, flags, BatchClock, Registry};
+use crate::server::Server;
+use ferrodis_protocol::{Args, Reply};
+use mlua::{Function, HookTriggers, Lua, MultiValue, RegistryKey, StdLib, Table, Value, VmState};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Chunk name of our own Lua code (frames skipped when locating an error).
+const INTERNAL: &str = "@ferrodis";
+
+pub const KILLED_MSG: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Redis 7 sends the same text after FUNCTION KILL.
+pub const KILLED_FN_MSG: &str = KILLED_MSG;
+
+/// An error raised as a Redis error table (`{err=...}`), without a position prefix.
+#[derive(Debug)]
+pub struct TableErr(pub String);
+
+impl std::fmt::Display for TableErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TableErr {}
+
+/// Raise `{err=msg}` (msg with its code, e.g. "ERR ...").
+pub fn table_err<T>(msg: impl Into<String>) -> mlua::Result<T> {
+    Err(mlua::Error::external(TableErr(msg.into())))
+}
+
+/// The message of an error raised by Rust code: (text, raised-as-table).
+fn error_text(e: &mlua::Error) -> (String, bool) {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(m) => (m.clone(), false),
+        mlua::Error::ExternalError(x) => match x.downcast_ref::<TableErr>() {
+            Some(t) => (t.0.clone(), true),
+            None => (x.to_string(), false),
+        },
+        mlua::Error::WithContext { cause, .. } => error_text(cause),
+        other => (other.to_string(), false),
+    }
+}
+
+/// What the running script's `redis.call` needs (set for the duration of a run on this thread).
+pub struct Exec {
+    pub srv: *const Arc<Server>,
+    pub client: *mut Client,
+    pub read_only: bool,
+    pub allow_oom: bool,
+    pub is_function: bool,
+    pub resp3: bool,
+    pub clock: BatchClock,
+    pub events: Vec<crate::notify::KeyEvent>,
+    pub start: Instant,
+    pub threshold_ms: u64,
+    pub killed: bool,
+    pub wrote: bool,
+    pub busy: bool,
+    pub name: String,
+    pub argv: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+}
+
+thread_local! {
+    static EXEC: Cell<*mut Exec> = const { Cell::new(std::ptr::null_mut()) };
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    static RAND: Cell<u64> = const { Cell::new(0) };
+    /// This thread's Lua memory as last added to `Scripting::lua_memory`.
+    static LAST_MEM: Cell<u64> = const { Cell::new(0) };
+    /// Functions registered by the library being loaded.
+    static LOADING: RefCell<Option<Vec<Registered>>> = const { RefCell::new(None) };
+}
+
+/// A function registered by `redis.register_function` during a library load.
+pub struct Registered {
+    pub name: String,
+    pub func: Function,
+    pub flags: u32,
+    pub desc: Option<String>,
+}
+
+fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    let p = EXEC.with(|e| e.get());
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: set by `run_script` to a live Exec for the duration of the script on this thread; Lua
+        // callbacks run synchronously inside it and never nest.
+        Some(f(unsafe { &mut *p }))
+    }
+}
+
+/// One worker thread's Lua state.
+pub struct State {
+    pub lua: Lua,
+    /// The environment scripts run in (proxy of the globals).
+    env: Table,
+    /// The real globals table (KEYS/ARGV are set in it).
+    globals: Table,
+    run: Function,
+    run_fn: Function,
+    make_lib_env: Function,
+    finish_lib_env: Function,
+    /// Compiled EVAL scripts by SHA.
+    compiled: HashMap<[u8; 40], RegistryKey>,
+    compiled_epoch: u64,
+    /// Loaded functions by name, for library generation `lib_gen`.
+    pub functions: HashMap<String, RegistryKey>,
+    pub lib_gen: u64,
+}
+
+const PRELUDE: &str = r#"
+local G, dbg, conv, killed, setfenv = ...
+local type, tostring, error, rawget = type, tostring, error, rawget
+local setmetatable_, setfenv_ = setmetatable, setfenv
+local pcall_, xpcall_, loadstring_, load_ = pcall, xpcall, loadstring, load
+local next_ = next
+local protected = setmetatable_({}, {__mode = 'k'})
+local real = setmetatable_({}, {__mode = 'k'})
+local function ro() error('Attempt to modify a readonly table', 2) end
+local function proxy(t)
+  local p = setmetatable_({}, {__index = t, __newindex = ro})
+  protected[p] = true
+  real[p] = t
+  return p
+end
+local function frame()
+  local lvl = 3
+  local i = dbg.getinfo(lvl, 'Sl')
+  while i and (i.what == 'C' or i.what == 'tail' or i.source == '@ferrodis') do
+    lvl = lvl + 1
+    i = dbg.getinfo(lvl, 'Sl')
+  end
+  return i
+end
+local function handler(err)
+  local i = frame()
+  if type(err) == 'userdata' then
+    local m, tbl = conv(err)
+    if tbl then
+      err = {err = m}
+    else
+      local where = ''
+      if i then where = i.short_src .. ':' .. i.currentline .. ': ' end
+      err = {err = 'ERR ' .. where .. m}
+    end
+  elseif type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+local function fixp(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if killed() then error(e, 0) end
+  if type(e) == 'userdata' then
+    e = (conv(e))
+  elseif type(e) == 'table' then
+    local m = rawget(e, 'err')
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  end
+  return false, e
+end
+local function fixx(ok, ...)
+  if not ok and killed() then error((...), 0) end
+  return ok, ...
+end
+local P = setmetatable_({}, {__index = G, __newindex = ro})
+protected[P] = true
+real[P] = G
+G.next = function(t, k) return next_(real[t] or t, k) end
+local mynext = G.next
+G.pairs = function(t) return mynext, t, nil end
+protected[G] = true
+G.pcall = function(...) return fixp(pcall_(...)) end
+G.xpcall = function(f, h) return fixx(xpcall_(f, h)) end
+G.rawset = function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return rawset(t, k, v)
+end
+G.setmetatable = function(t, m)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return setmetatable_(t, m)
+end
+G.loadstring = function(s, n)
+  local f, e = loadstring_(s, n)
+  if f then setfenv_(f, P) end
+  return f, e
+end
+G.load = function(fn, n)
+  local f, e = load_(fn, n)
+  if f then setfenv_(f, P) end
+  return f, e
+end
+for _, name in ipairs({'string', 'math', 'table', 'redis', 'cjson', 'bit', 'struct', 'cmsgpack', 'coroutine'}) do
+  if rawget(G, name) ~= nil then G[name] = proxy(G[name]) end
+end
+getmetatable('').__index = G.string
+G._G = P
+G.__redis__err__handler = handler
+setmetatable_(G, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = ro,
+})
+local function run(f)
+  return xpcall_(f, handler)
+end
+local function run_fn(f, k, a)
+  return xpcall_(function() return f(k, a) end, handler)
+end
+-- Library loading: the library's environment sees only what Redis allows at load time, then (once
+-- loaded) the full script environment.
+local load_names = {'string', 'math', 'table', 'cjson', 'bit', 'struct', 'cmsgpack', 'tonumber', 'tostring',
+  'type', 'pairs', 'ipairs', 'next', 'select', 'unpack', 'rawget', 'rawequal', 'getmetatable', 'assert'}
+local function make_lib_env(lredis)
+  local base = {}
+  for _, n in ipairs(load_names) do base[n] = rawget(G, n) end
+  setmetatable_(lredis, {__index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end})
+  base.redis = proxy(lredis)
+  setmetatable_(base, {__index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end})
+  local env = setmetatable_({}, {__index = base, __newindex = ro})
+  protected[env] = true
+  return env
+end
+local function finish_lib_env(env)
+  setmetatable_(env, {__index = P, __newindex = ro})
+end
+return P, run, run_fn, make_lib_env, finish_lib_env
+"#;
+
+/// Redis's rand48 (math.random): 48-bit LCG.
+fn rand48_next() -> i32 {
+    RAND.with(|r| {
+        let x = r.get().wrapping_mul(0x5DEECE66D).wrapping_add(0xB) & ((1u64 << 48) - 1);
+        r.set(x);
+        (x >> 17) as i32
+    })
+}
+
+fn rand48_seed(seed: i32) {
+    RAND.with(|r| r.set((((seed as u32 as u64) << 16) | 0x330E) & ((1u64 << 48) - 1)));
+}
+
+/// C's `%.17g` (how Redis turns Lua numbers into command arguments).
+pub fn fmt_g17(x: f64) -> String {
+    extern "C" {
+        fn snprintf(buf: *mut std::ffi::c_char, n: usize, fmt: *const std::ffi::c_char, ...)
+            -> i32;
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: buffer and format are valid; %.17g of a double fits in 64 bytes.
+    let n = unsafe {
+        snprintf(
+            buf.as_mut_ptr() as *mut std::ffi::c_char,
+            buf.len(),
+            c"%.17g".as_ptr(),
+            x,
+        )
+    };
+    String::from_utf8_lossy(&buf[..(n.max(0) as usize).min(63)]).into_owned()
+}
+
+/// C's `(long long)` cast of a double as x86 does it (out of range and NaN give i64::MIN).
+pub fn num_to_i64(n: f64) -> i64 {
+    const LIM: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIM..LIM).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
+fn seed_initial() {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    rand48_seed((t ^ (t >> 32)) as i32);
+}
+
+impl State {
+    fn new() -> mlua::Result<State> {
+        // SAFETY: the debug library is only kept for our own error handler (removed from the globals).
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                mlua::LuaOptions::default(),
+            )
+        };
+        seed_initial();
+        let g = lua.globals();
+        let dbg: Table = g.raw_get("debug")?;
+        // Deterministic-sequence math.random / math.randomseed (Redis's rand48).
+        let math: Table = g.raw_get("math")?;
+        math.raw_set(
+            "random",
+            lua.create_function(|_, args: MultiValue| {
+                let r = f64::from(rand48_next() % i32::MAX) / f64::from(i32::MAX);
+                let nums: Vec<f64> = args
+                    .iter()
+                    .map(|v| match v {
+                        Value::Integer(i) => Ok(*i as f64),
+                        Value::Number(n) => Ok(*n),
+                        Value::String(s) => s
+                            .to_str()
+                            .ok()
+                            .and_then(|s| s.trim().parse::<f64>().ok())
+                            .ok_or(()),
+                        _ => Err(()),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        mlua::Error::RuntimeError(
+                            "bad argument #1 to 'random' (number expected)".into(),
+                        )
+                    })?;
+                match nums.len() {
+                    0 => Ok(r),
+                    1 => {
+                        let u = nums[0].floor();
+                        if u < 1.0 {
+                            return Err(mlua::Error::RuntimeError(
+                                "bad argument #1 to 'random' (interval is empty)".into(),
+                            ));
+                        }
+                        Ok((r * u).floor() + 1.0)
+                    }
+                    2 => {
+                        let l = nums[0].floor();
+                        let u = nums[1].floor();
+                        if l > u {
+                            return Err(mlua::Error::RuntimeError(
+                                "bad argument #2 to 'random' (interval is empty)".into(),
+                            ));
+                        }
+                        Ok((r * (u - l + 1.0)).floor() + l)
+                    }
+                    _ => Err(mlua::Error::RuntimeError(
+                        "wrong number of arguments".into(),
+                    )),
+                }
+            })?,
+        )?;
+        math.raw_set(
+            "randomseed",
+            lua.create_function(|_, seed: f64| {
+                rand48_seed(num_to_i64(seed) as i32);
+                Ok(())
+            })?,
+        )?;
+        // Library tables written in Rust by their own modules.
+        register_libraries(&lua)?;
+        g.raw_set("redis", build_redis_table(&lua)?)?;
+        let conv = lua.create_function(|_, v: Value| {
+            Ok(match v {
+                Value::Error(e) => error_text(&e),
+                other => (other.to_string().unwrap_or_default(), false),
+            })
+        })?;
+        let killed = lua.create_function(|_, ()| Ok(with_exec(|e| e.killed).unwrap_or(false)))?;
+        let prelude = lua.load(PRELUDE).set_name(INTERNAL).into_function()?;
+        let (env, run, run_fn, make_lib_env, finish_lib_env): (
+            Table,
+            Function,
+            Function,
+            Function,
+            Function,
+        ) = prelude.call((g.clone(), dbg, conv, killed, g.raw_get::<Value>("setfenv")?))?;
+        for name in [
+            "debug", "print", "dofile", "loadfile", "getfenv", "setfenv", "newproxy", "module",
+            "require", "package", "io", "os",
+        ] {
+            g.raw_set(name, Value::Nil)?;
+        }
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |_lua, _dbg| hook(),
+        )?;
+        Ok(State {
+            lua,
+            env,
+            globals: g,
+            run,
+            run_fn,
+            make_lib_env,
+            finish_lib_env,
+            compiled: HashMap::new(),
+            compiled_epoch: 0,
+            functions: HashMap::new(),
+            lib_gen: u64::MAX,
+        })
+    }
+
+    /// Compile an EVAL script body (chunk `@user_script`) into a function running in the script
+    /// environment. The error is Redis's compile error text.
+    pub fn compile(&self, body: &[u8]) -> Result<Function, String> {
+        let mut src;
+        let body = if body.starts_with(b"#!") {
+            src = body.to_vec();
+            src[0] = b'-';
+            src[1] = b'-';
+            &src[..]
+        } else {
+            body
+        };
+        let f = self
+            .lua
+            .load(body)
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    syntax_text(&e)
+                )
+            })?;
+        f.set_environment(self.env.clone())
+            .map_err(|e| format!("ERR {e}"))?;
+        Ok(f)
+    }
+
+    /// The compiled function of a cached script, compiling it into this state if needed.
+    pub fn script_fn(
+        &mut self,
+        scripting: &Scripting,
+        sha: &[u8; 40],
+        body: &[u8],
+    ) -> Result<Function, String> {
+        let epoch = scripting.scripts_epoch.load(Relaxed);
+        if epoch != self.compiled_epoch {
+            for (_, k) in self.compiled.drain() {
+                let _ = self.lua.remove_registry_value(k);
+            }
+            self.compiled_epoch = epoch;
+            let _ = self.lua.gc_collect();
+        }
+        if let Some(k) = self.compiled.get(sha) {
+            if let Ok(f) = self.lua.registry_value::<Function>(k) {
+                return Ok(f);
+            }
+        }
+        let f = self.compile(body)?;
+        if let Ok(k) = self.lua.create_registry_value(f.clone()) {
+            self.compiled.insert(*sha, k);
+        }
+        Ok(f)
+    }
+
+    /// Run a library's code in a load-time environment and collect its registered functions. On
+    /// success the functions' environment becomes the full script environment.
+    pub fn load_library_code(&self, body: &[u8]) -> Result<Vec<Registered>, String> {
+        let mut src = body.to_vec();
+        if src.starts_with(b"#!") {
+            src[0] = b'-';
+            src[1] = b'-';
+        }
+        let f = self
+            .lua
+            .load(&src[..])
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling function: {}", syntax_text(&e)))?;
+        let lredis = build_load_redis_table(&self.lua).map_err(|e| format!("ERR {e}"))?;
+        let env: Table = self
+            .make_lib_env
+            .call(lredis)
+            .map_err(|e| format!("ERR {e}"))?;
+        f.set_environment(env.clone())
+            .map_err(|e| format!("ERR {e}"))?;
+        LOADING.with(|l| *l.borrow_mut() = Some(Vec::new()));
+        let r: mlua::Result<(bool, Value)> = self.run.call(f);
+        let regs = LOADING.with(|l| l.borrow_mut().take()).unwrap_or_default();
+        match r {
+            Ok((true, _)) => {}
+            Ok((false, e)) => {
+                let msg = match &e {
+                    Value::Table(t) => t
+                        .raw_get::<String>("err")
+                        .unwrap_or_else(|_| "ERR unknown error".into()),
+                    _ => "ERR unknown error".into(),
+                };
+                return Err(format!("ERR Error registering functions: {msg}"));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "ERR Error registering functions: ERR {}",
+                    error_text(&e).0
+                ))
+            }
+        }
+        let _ = self.finish_lib_env.call::<()>(env);
+        Ok(regs)
+    }
+}
+
+/// Install cjson, cmsgpack, bit and struct (written in Rust by their own modules).
+fn register_libraries(lua: &Lua) -> mlua::Result<()> {
+    super::cjson::register(lua)?;
+    super::cmsgpack::register(lua)?;
+    super::bit::register(lua)?;
+    super::structlib::register(lua)?;
+    Ok(())
+}
+
+/// The message of a compile error as Lua reports it ("user_script:1: ...").
+fn syntax_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => error_text(other).0,
+    }
+}
+
+/// Run `f` with this thread's Lua state (created on first use).
+pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            *s = Some(State::new().map_err(|e| format!("ERR Lua state: {e}"))?);
+        }
+        Ok(f(s.as_mut().expect("state just created")))
+    })
+}
+
+/// The count hook: busy detection and SCRIPT KILL.
+fn hook() -> mlua::Result<VmState> {
+    let r = with_exec(|e| {
+        if e.killed {
+            return Err(());
+        }
+        let elapsed = e.start.elapsed().as_millis() as u64;
+        if elapsed >= e.threshold_ms {
+            // SAFETY: see `with_exec`.
+            let srv = unsafe { &*e.srv };
+            let s = &srv.scripting;
+            if !e.busy {
+                e.busy = true;
+                *s.running.lock() = Some(super::RunningInfo {
+                    name: e.name.clone(),
+                    argv: e.argv.clone(),
+                    start: e.start,
+                });
+                s.wrote.store(e.wrote, Relaxed);
+                s.kill.store(false, Relaxed);
+                s.busy.store(
+                    if e.is_function {
+                        BUSY_FUNCTION
+                    } else {
+                        BUSY_EVAL
+                    },
+                    Relaxed,
+                );
+                crate::log::warning(&format!(
+                    "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {} command.",
+                    if e.is_function { "FUNCTION KILL" } else { "SCRIPT KILL" }
+                ));
+            }
+            if s.kill.load(Relaxed) {
+                e.killed = true;
+                return Err(());
+            }
+        }
+        Ok(())
+    });
+    match r {
+        Some(Err(())) => {
+            let f = with_exec(|e| e.is_function).unwrap_or(false);
+            table_err(if f { KILLED_FN_MSG } else { KILLED_MSG })
+        }
+        _ => Ok(VmState::Continue),
+    }
+}
+
+fn log_level_ok(l: i64) -> bool {
+    (0..=3).contains(&l)
+}
+
+fn lua_arg_bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => Some(i.to_string().into_bytes()),
+        Value::Number(n) => Some(fmt_g17(*n).into_bytes()),
+        _ => None,
+    }
+}
+
+fn redis_log(args: &MultiValue) -> mlua::Result<()> {
+    if args.len() < 2 {
+        return table_err("ERR redis.log() requires two arguments or more.");
+    }
+    let level = match &args[0] {
+        Value::Integer(i) => *i,
+        Value::Number(n) => *n as i64,
+        _ => return table_err("ERR First argument must be a number (log level)."),
+    };
+    if !log_level_ok(level) {
+        return table_err("ERR Invalid debug level.");
+    }
+    let mut msg = String::new();
+    for (i, a) in args.iter().skip(1).enumerate() {
+        if i > 0 {
+            msg.push(' ');
+        }
+        if let Some(b) = lua_arg_bytes(a) {
+            msg.push_str(&String::from_utf8_lossy(&b));
+        }
+    }
+    match level {
+        3 => crate::log::warning(&msg),
+        _ => crate::log::notice(&msg),
+    }
+    Ok(())
+}
+
+fn error_reply_table(lua: &Lua, s: &[u8]) -> mlua::Result<Table> {
+    // "-CODE msg" keeps its code; anything else gets ERR.
+    let full = if let Some(rest) = s.strip_prefix(b"-") {
+        match rest.iter().position(|&c| c == b' ') {
+            Some(sp) => {
+                let mut v = rest[..sp].to_vec();
+                v.push(b' ');
+                v.extend_from_slice(trim_crlf(&rest[sp + 1..]));
+                v
+            }
+            None => {
+                let mut v = b"ERR ".to_vec();
+                v.extend_from_slice(trim_crlf(rest));
+                v
+            }
+        }
+    } else {
+        let mut v = b"ERR ".to_vec();
+        v.extend_from_slice(trim_crlf(s));
+        v
+    };
+    let t = lua.create_table()?;
+    t.raw_set("err", lua.create_string(&full)?)?;
+    Ok(t)
+}
+
+fn trim_crlf(mut s: &[u8]) -> &[u8] {
+    while let Some((&c, rest)) = s.split_first() {
+        if c == b'\r' || c == b'\n' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let Some((&c, rest)) = s.split_last() {
+        if c == b'\r' || c == b'\n' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn set_common_fields(lua: &Lua, r: &Table) -> mlua::Result<()> {
+    r.raw_set("REDIS_VERSION", crate::info::REDIS_VERSION)?;
+    let num = crate::info::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0))
+        .fold(0i64, |a, p| (a << 8) | p);
+    r.raw_set("REDIS_VERSION_NUM", num)?;
+    r.raw_set("LOG_DEBUG", 0)?;
+    r.raw_set("LOG_VERBOSE", 1)?;
+    r.raw_set("LOG_NOTICE", 2)?;
+    r.raw_set("LOG_WARNING", 3)?;
+    r.raw_set(
+        "log",
+        lua.create_function(|_, args: MultiValue| redis_log(&args))?,
+    )?;
+    Ok(())
+}
+
+fn build_load_redis_table(lua: &Lua) -> mlua::Result<Table> {
+    let r = lua.create_table()?;
+    set_common_fields(lua, &r)?;
+    r.raw_set(
+        "register_function",
+        lua.create_function(|_, args: MultiValue| register_function(args))?,
+    )?;
+    Ok(r)
+}
+
+fn valid_name(n: &[u8]) -> bool {
+    !n.is_empty() && n.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+const NAME_ERR: &str = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+fn register_function(args: MultiValue) -> mlua::Result<()> {
+    let (name, func, flags, desc) = match args.len() {
+        1 => {
+            let Value::Table(t) = &args[0] else {
+                return table_err("ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
+            };
+            let mut name = None;
+            let mut func = None;
+            let mut flags = 0u32;
+            let mut desc = None;
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let Value::String(k) = k else {
+                    return table_err(
+                        "ERR named argument key given to redis.register_function is not a string",
+                    );
+                };
+                match k.as_bytes().as_ref() {
+                    b"function_name" => match v {
+                        Value::String(s) => name = Some(s.as_bytes().to_vec()),
+                        _ => return table_err("ERR function_name argument given to redis.register_function must be a string"),
+                    },
+                    b"description" => match v {
+                        Value::String(s) => desc = Some(s.to_string_lossy()),
+                        _ => return table_err("ERR description argument given to redis.register_function must be a string"),
+                    },
+                    b"callback" => match v {
+                        Value::Function(f) => func = Some(f),
+                        _ => return table_err("ERR callback argument given to redis.register_function must be a function"),
+                    },
+                    b"flags" => match v {
+                        Value::Table(ft) => {
+                            for f in ft.sequence_values::<Value>() {
+                                let f = f?;
+                                let bit = match &f {
+                                    Value::String(s) => sflags::by_name(&s.to_string_lossy()),
+                                    _ => None,
+                                };
+                                match bit {
+                                    Some(b) => flags |= b,
+                                    None => return table_err("ERR unknown flag given"),
+                                }
+                            }
+                        }
+                        _ => return table_err("ERR flags argument to redis.register_function must be a table representing function flags"),
+                    },
+                    _ => return table_err("ERR unknown argument given to redis.register_function"),
+                }
+            }
+            let Some(name) = name else {
+                return table_err("ERR redis.register_function must get a function name argument");
+            };
+            let Some(func) = func else {
+                return table_err("ERR redis.register_function must get a callback argument");
+            };
+            (name, func, flags, desc)
+        }
+        2 => {
+            let name = match &args[0] {
+                Value::String(s) => s.as_bytes().to_vec(),
+                _ => {
+                    return table_err(
+                        "ERR first argument to redis.register_function must be a string",
+                    )
+                }
+            };
+            let Value::Function(f) = &args[1] else {
+                return table_err(
+                    "ERR second argument to redis.register_function must be a function",
+                );
+            };
+            (name, f.clone(), 0, None)
+        }
+        _ => return table_err("ERR wrong number of arguments to redis.register_function"),
+    };
+    if !valid_name(&name) {
+        return table_err(NAME_ERR);
+    }
+    let name = String::from_utf8_lossy(&name).into_owned();
+    LOADING.with(|l| {
+        let mut l = l.borrow_mut();
+        let Some(list) = l.as_mut() else {
+            return table_err(
+                "ERR redis.register_function can only be called on FUNCTION LOAD command",
+            );
+        };
+        if list.iter().any(|r| r.name == name) {
+            return table_err("ERR Function already exists in the library");
+        }
+        list.push(Registered {
+            name,
+            func,
+            flags,
+            desc,
+        });
+        Ok(())
+    })
+}
+
+fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
+    let r = lua.create_table()?;
+    set_common_fields(lua, &r)?;
+    r.raw_set("REPL_NONE", 0)?;
+    r.raw_set("REPL_AOF", 1)?;
+    r.raw_set("REPL_SLAVE", 2)?;
+    r.raw_set("REPL_REPLICA", 2)?;
+    r.raw_set("REPL_ALL", 3)?;
+    r.raw_set(
+        "call",
+        lua.create_function(|lua, args: MultiValue| redis_call(lua, args, true))?,
+    )?;
+    r.raw_set(
+        "pcall",
+        lua.create_function(|lua, args: MultiValue| redis_call(lua, args, false))?,
+    )?;
+    r.raw_set(
+        "error_reply",
+        lua.create_function(|lua, args: MultiValue| match (args.len(), args.front()) {
+            (1, Some(Value::String(s))) => {
+                let b = s.as_bytes();
+                if b.first() == Some(&b'-') {
+                    error_reply_table(lua, &b)
+                } else {
+                    let mut v = b"-".to_vec();
+                    v.extend_from_slice(&b);
+                    error_reply_table(lua, &v)
+                }
+            }
+            _ => error_reply_table(lua, b"wrong number or type of arguments"),
+        })?,
+    )?;
+    r.raw_set(
+        "status_reply",
+        lua.create_function(|lua, args: MultiValue| match (args.len(), args.front()) {
+            (1, Some(Value::String(s))) => {
+                let t = lua.create_table()?;
+                t.raw_set("ok", s.clone())?;
+                Ok(t)
+            }
+            _ => error_reply_table(lua, b"wrong number or type of arguments"),
+        })?,
+    )?;
+    r.raw_set(
+        "sha1hex",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.len() != 1 {
+                return table_err("ERR wrong number of arguments");
+            }
+            let b = lua_arg_bytes(&args[0]).unwrap_or_default();
+            lua.create_string(super::sha1_hex(&b))
+        })?,
+    )?;
+    r.raw_set(
+        "setresp",
+        lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return table_err("ERR redis.setresp() requires one argument.");
+            }
+            let v = match &args[0] {
+                Value::Integer(i) => *i,
+                Value::Number(n) => *n as i64,
+                _ => -1,
+            };
+            if v != 2 && v != 3 {
+                return table_err("ERR RESP version must be 2 or 3.");
+            }
+            with_exec(|e| e.resp3 = v == 3);
+            Ok(())
+        })?,
+    )?;
+    r.raw_set(
+        "set_repl",
+        lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return table_err("ERR redis.set_repl() requires two arguments.");
+            }
+            let v = match &args[0] {
+                Value::Integer(i) => *i,
+                Value::Number(n) => *n as i64,
+                _ => -1,
+            };
+            if !(0..=3).contains(&v) {
+                return table_err(
+                    "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                );
+            }
+            Ok(())
+        })?,
+    )?;
+    r.raw_set(
+        "replicate_commands",
+        lua.create_function(|_, _: MultiValue| Ok(true))?,
+    )?;
+    r.raw_set(
+        "breakpoint",
+        lua.create_function(|_, _: MultiValue| Ok(false))?,
+    )?;
+    r.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    r.raw_set(
+        "acl_check_cmd",
+        lua.create_function(|_, args: MultiValue| {
+            if args.is_empty() {
+                return table_err(
+                    "ERR Please specify at least one argument for this redis lib call",
+                );
+            }
+            let mut argv = Vec::new();
+            for a in args.iter() {
+                match lua_arg_bytes(a) {
+                    Some(b) => argv.push(b),
+                    None => {
+                        return table_err(
+                            "ERR Lua redis lib command arguments must be strings or integers",
+                        )
+                    }
+                }
+            }
+            let reg = Registry::get();
+            let Some(id) = reg.lookup(&argv[0]) else {
+                return table_err("ERR Invalid command passed to redis.acl_check_cmd()");
+            };
+            let cmd = reg.command(id);
+            if !cmd.subcommands.is_empty()
+                && argv.len() >= 2
+                && reg.lookup_sub(id, &argv[1]).is_none()
+            {
+                return table_err("ERR Invalid command passed to redis.acl_check_cmd()");
+            }
+            Ok(true)
+        })?,
+    )?;
+    Ok(r)
+}
+
+/// `redis.call` / `redis.pcall`.
+fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
+    let fail = |lua: &Lua, msg: &str| -> mlua::Result<Value> {
+        if raise {
+            table_err(msg)
+        } else {
+            let mut m = b"-".to_vec();
+            m.extend_from_slice(msg.as_bytes());
+            Ok(Value::Table(error_reply_table(lua, &m)?))
+        }
+    };
+    if args.is_empty() {
+        return fail(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        );
+    }
+    let mut buf = Vec::new();
+    let mut spans = Vec::with_capacity(args.len());
+    for a in args.iter() {
+        let start = buf.len();
+        match a {
+            Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
+            Value::Integer(i) => buf.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::Number(n) => buf.extend_from_slice(fmt_g17(*n).as_bytes()),
+            _ => {
+                return fail(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                )
+            }
+        }
+        spans.push((start, buf.len()));
+    }
+    let argv = Args::from_parts(&buf, &spans);
+    let res = with_exec(|e| exec_command(e, argv));
+    match res {
+        None => fail(lua, "ERR redis.call can only be used while a script runs"),
+        Some(Err(msg)) => fail(lua, &msg),
+        Some(Ok(bytes)) => {
+            let resp3 = with_exec(|e| e.resp3).unwrap_or(false);
+            let mut pos = 0;
+            let v = resp_to_lua(lua, &bytes, &mut pos, resp3)?;
+            with_exec(|e| {
+                let mut b = bytes;
+                b.clear();
+                e.scratch = b;
+            });
+            if raise {
+                if let Value::Table(t) = &v {
+                    if bytes_is_error_table(t) {
+                        let m: String = t.raw_get("err")?;
+                        return table_err(m);
+                    }
+                }
+            }
+            Ok(v)
+        }
+    }
+}
+
+fn bytes_is_error_table(t: &Table) -> bool {
+    matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) && t.raw_len() == 0
+}
+
+/// Run one command for a script. Ok(reply bytes) or Err(error message).
+fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
+    let reg = Registry::get();
+    let Some(mut id) = reg.lookup(args.get(0)) else {
+        return Err("ERR Unknown Redis command called from script".into());
+    };
+    let top = reg.command(id);
+    if !top.subcommands.is_empty() && args.len() >= 2 {
+        match reg.lookup_sub(id, args.get(1)) {
+            Some(s) => id = s,
+            None => return Err("ERR Unknown Redis command called from script".into()),
+        }
+    }
+    let cmd = reg.command(id);
+    let argc = args.len() as i32;
+    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        return Err("ERR Wrong number of args calling Redis command from script".into());
+    }
+    if cmd.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT) {
+        return Err("ERR This Redis command is not allowed from script".into());
+    }
+    // SAFETY: see `with_exec`: the caller's server and client outlive the script run.
+    let srv = unsafe { &*e.srv };
+    let client = unsafe { &mut *e.client };
+    if cmd.has(flags::WRITE) {
+        if e.read_only {
+            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if cmd.has(flags::DENYOOM) && !e.allow_oom && srv.over_maxmemory() {
+            return Err(cmd::err::OOM.into());
+        }
+    }
+    let mut out = std::mem::take(&mut e.scratch);
+    out.clear();
+    let saved_resp = client.resp3;
+    client.resp3 = e.resp3;
+    let (r, events) = cmd::run(srv, client, &mut out, id, args, &mut e.clock);
+    client.resp3 = saved_resp;
+    if cmd.has(flags::WRITE) {
+        e.wrote = true;
+        if e.busy {
+            srv.scripting.wrote.store(true, Relaxed);
+        }
+    }
+    e.events.extend(events);
+    match r {
+        Ok(()) => Ok(out),
+        Err(err) => {
+            srv.record_error(err.msg());
+            Err(err.msg().to_string())
+        }
+    }
+}
+
+/// Convert one RESP reply at `pos` into a Lua value as Redis does.
+pub fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize, resp3: bool) -> mlua::Result<Value> {
+    let bad = || mlua::Error::RuntimeError("bad reply".into());
+    let line_end = |pos: usize| -> mlua::Result<usize> {
+        memchr::memmem::find(&b[pos..], b"\r\n")
+            .map(|i| pos + i)
+            .ok_or_else(bad)
+    };
+    let t = *b.get(*pos).ok_or_else(bad)?;
+    let end = line_end(*pos)?;
+    let line = &b[*pos + 1..end];
+    *pos = end + 2;
+    let num =
+        |l: &[u8]| -> mlua::Result<i64> { ferrodis_protocol::num::parse_i64(l).ok_or_else(bad) };
+    Ok(match t {
+        b'+' => {
+            let tb = lua.create_table()?;
+            tb.raw_set("ok", lua.create_string(line)?)?;
+            Value::Table(tb)
+        }
+        b'-' => Value::Table(error_reply_table(lua, &[b"-", line].concat())?),
+        b':' => Value::Number(num(line)? as f64),
+        b'$' | b'=' => {
+            let n = num(line)?;
+            if n < 0 {
+                return Ok(if resp3 {
+                    Value::Nil
+                } else {
+                    Value::Boolean(false)
+                });
+            }
+            let n = n as usize;
+            let data = b.get(*pos..*pos + n).ok_or_else(bad)?;
+            *pos += n + 2;
+            if t == b'=' {
+                let tb = lua.create_table()?;
+                let inner = lua.create_table()?;
+                let (fmt, s) = if data.len() >= 4 {
+                    (&data[..3], &data[4..])
+                } else {
+                    (&b""[..], data)
+                };
+                inner.raw_set("format", lua.create_string(fmt)?)?;
+                inner.raw_set("string", lua.create_string(s)?)?;
+                tb.raw_set("verbatim_string", inner)?;
+                Value::Table(tb)
+            } else {
+                Value::String(lua.create_string(data)?)
+            }
+        }
+        b'*' | b'>' => {
+            let n = num(line)?;
+            if n < 0 {
+                return Ok(if resp3 {
+                    Value::Nil
+                } else {
+                    Value::Boolean(false)
+                });
+            }
+            let tb = lua.create_table()?;
+            for i in 0..n as usize {
+                let v = resp_to_lua(lua, b, pos, resp3)?;
+                tb.raw_set(i + 1, v)?;
+            }
+            Value::Table(tb)
+        }
+        b'%' | b'|' => {
+            let n = num(line)?;
+            let inner = lua.create_table()?;
+            for _ in 0..n {
+                let k = resp_to_lua(lua, b, pos, resp3)?;
+                let v = resp_to_lua(lua, b, pos, resp3)?;
+                if !matches!(k, Value::Nil) {
+                    inner.raw_set(k, v)?;
+                }
+            }
+            if t == b'|' {
+                // Attributes are not passed to scripts: the reply follows.
+                return resp_to_lua(lua, b, pos, resp3);
+            }
+            let tb = lua.create_table()?;
+            tb.raw_set("map", inner)?;
+            Value::Table(tb)
+        }
+        b'~' => {
+            let n = num(line)?;
+            let inner = lua.create_table()?;
+            for _ in 0..n {
+                let k = resp_to_lua(lua, b, pos, resp3)?;
+                if !matches!(k, Value::Nil) {
+                    inner.raw_set(k, true)?;
+                }
+            }
+            let tb = lua.create_table()?;
+            tb.raw_set("set", inner)?;
+            Value::Table(tb)
+        }
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(line == b"t"),
+        b',' => {
+            let s = std::str::from_utf8(line).map_err(|_| bad())?;
+            let d = match s {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                "nan" | "-nan" => f64::NAN,
+                _ => s.parse::<f64>().map_err(|_| bad())?,
+            };
+            let tb = lua.create_table()?;
+            tb.raw_set("double", d)?;
+            Value::Table(tb)
+        }
+        b'(' => {
+            let tb = lua.create_table()?;
+            tb.raw_set("big_number", lua.create_string(line)?)?;
+            Value::Table(tb)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// Lua stack slots Redis may use while converting a reply (LUAI_MAXCSTACK); nesting deeper than this
+/// gives "reached lua stack limit" in place of the value, as in Redis.
+const LUA_STACK_SLOTS: usize = 8000;
+
+/// Write a script's Lua result as a reply, as Redis converts it. `script_resp3`: the script's
+/// `redis.setresp` protocol (decides how booleans go out). Iterative: nesting is bounded by Redis's Lua
+/// stack limit, not by this thread's stack.
+pub fn lua_to_resp(v: &Value, r: &mut Reply<'_>, script_resp3: bool) {
+    // (value, Lua stack slots Redis would be using when converting it)
+    let mut work: Vec<(Value, usize)> = vec![(v.clone(), 2)];
+    while let Some((v, used)) = work.pop() {
+        if used + 4 > LUA_STACK_SLOTS {
+            r.error("ERR reached lua stack limit");
+            continue;
+        }
+        match v {
+            Value::String(s) => r.bulk(&s.as_bytes()),
+            Value::Boolean(b) => {
+                if script_resp3 {
+                    r.boolean(b)
+                } else if b {
+                    r.int(1)
+                } else {
+                    r.null()
+                }
+            }
+            Value::Integer(i) => r.int(i),
+            Value::Number(n) => r.int(num_to_i64(n)),
+            Value::Table(t) => table_to_resp(&t, r, used, &mut work),
+            _ => r.null(),
+        }
+    }
+}
+
+fn table_to_resp(t: &Table, r: &mut Reply<'_>, used: usize, work: &mut Vec<(Value, usize)>) {
+    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        let mut m = e.as_bytes().to_vec();
+        for c in m.iter_mut() {
+            if *c == b'\r' || *c == b'\n' {
+                *c = b' ';
+            }
+        }
+        r.buf.push(b'-');
+        r.buf.extend_from_slice(&m);
+        r.buf.extend_from_slice(b"\r\n");
+        return;
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+        r.simple(&s.to_string_lossy());
+        return;
+    }
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(d)) => return r.double(d),
+        Ok(Value::Integer(d)) => return r.double(d as f64),
+        _ => {}
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
+        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
+        r.big_number(&s);
+        return;
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(|p| p.ok()).collect();
+        r.map(pairs.len());
+        for (k, v) in pairs.into_iter().rev() {
+            work.push((v, used + 2));
+            work.push((k, used + 3));
+        }
+        return;
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
+        let keys: Vec<Value> = m
+            .pairs::<Value, Value>()
+            .filter_map(|p| p.ok().map(|p| p.0))
+            .collect();
+        r.set(keys.len());
+        for k in keys.into_iter().rev() {
+            work.push((k, used + 2));
+        }
+        return;
+    }
+    if let Ok(Value::Table(vt)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Ok(Value::String(f)), Ok(Value::String(s))) =
+            (vt.raw_get::<Value>("format"), vt.raw_get::<Value>("string"))
+        {
+            r.verbatim(&f.to_string_lossy(), &s.as_bytes());
+            return;
+        }
+    }
+    let mut items = Vec::new();
+    let mut i = 1;
+    loop {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(v),
+        }
+        i += 1;
+    }
+    r.array(items.len());
+    for it in items.into_iter().rev() {
+        work.push((it, used + 1));
+    }
+}
+
+/// How a script's run ended.
+pub enum Outcome {
+    Ok,
+    /// The script raised an error: the error reply (the caller sends and counts it).
+    Error(String),
+    /// The Lua state could not be set up / the function could not be called.
+    Fatal(String),
+}
+
+/// Parameters of one run.
+pub struct RunParams<'a> {
+    pub srv: &'a Arc<Server>,
+    pub client: &'a mut Client,
+    pub out: &'a mut Vec<u8>,
+    pub func: Function,
+    pub keys: Vec<&'a [u8]>,
+    pub args: Vec<&'a [u8]>,
+    pub read_only: bool,
+    pub flags: u32,
+    pub is_function: bool,
+    /// For error texts: the SHA (EVAL) or function name.
+    pub name: String,
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// Run a compiled script / function on this thread's state, writing its reply (or error) to `out`.
+/// Returns the key events of its commands (for delivery once its isolation scope is gone).
+pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::notify::KeyEvent>) {
+    let threshold_ms = p.srv.config.read().busy_reply_threshold;
+    let resp3_caller = p.client.resp3;
+    let saved_db = p.client.db;
+    let saved_in_exec = p.client.in_exec;
+    p.client.in_exec = true;
+    let mut exec = Exec {
+        srv: p.srv as *const Arc<Server>,
+        client: p.client as *mut Client,
+        read_only: p.read_only || p.flags & sflags::NO_WRITES != 0,
+        allow_oom: p.flags & sflags::ALLOW_OOM != 0,
+        is_function: p.is_function,
+        resp3: false,
+        clock: BatchClock::new(),
+        events: Vec::new(),
+        start: Instant::now(),
+        threshold_ms: threshold_ms.max(1),
+        killed: false,
+        wrote: false,
+        busy: false,
+        name: p.name.clone(),
+        argv: p.argv,
+        scratch: Vec::new(),
+    };
+    EXEC.with(|e| e.set(&mut exec as *mut Exec));
+    let lua = &st.lua;
+    let result = (|| -> mlua::Result<(bool, Value)> {
+        let keys = lua.create_table_with_capacity(p.keys.len(), 0)?;
+        for (i, k) in p.keys.iter().enumerate() {
+            keys.raw_set(i + 1, lua.create_string(k)?)?;
+        }
+        let args = lua.create_table_with_capacity(p.args.len(), 0)?;
+        for (i, a) in p.args.iter().enumerate() {
+            args.raw_set(i + 1, lua.create_string(a)?)?;
+        }
+        if p.is_function {
+            st.run_fn.call((p.func, keys, args))
+        } else {
+            st.globals.raw_set("KEYS", keys)?;
+            st.globals.raw_set("ARGV", args)?;
+            st.run.call(p.func)
+        }
+    })();
+    EXEC.with(|e| e.set(std::ptr::null_mut()));
+    // SAFETY: the client pointer in `exec` is `p.client`, no longer used through it.
+    let client = p.client;
+    client.in_exec = saved_in_exec;
+    client.db = saved_db;
+    let mut r = Reply::new(p.out, resp3_caller);
+    let outcome = match result {
+        Ok((true, v)) => {
+            lua_to_resp(&v, &mut r, exec.resp3);
+            Outcome::Ok
+        }
+        Ok((false, e)) => Outcome::Error(error_reply_text(&e, &p.name, exec.killed, p.is_function)),
+        Err(e) => Outcome::Fatal(format!("ERR {}", error_text(&e).0)),
+    };
+    if exec.busy {
+        let s = &p.srv.scripting;
+        *s.running.lock() = None;
+        s.wrote.store(false, Relaxed);
+        s.kill.store(false, Relaxed);
+        s.busy.store(0, Relaxed);
+    }
+    let mem = st.lua.used_memory() as u64;
+    let last = LAST_MEM.with(|m| m.replace(mem));
+    if mem >= last {
+        p.srv.scripting.lua_memory.fetch_add(mem - last, Relaxed);
+    } else {
+        p.srv.scripting.lua_memory.fetch_sub(last - mem, Relaxed);
+    }
+    (outcome, std::mem::take(&mut exec.events))
+}
+
+/// The error reply of a failed script: `msg script: <name>, on <source>:<line>.`
+fn error_reply_text(e: &Value, name: &str, killed: bool, is_function: bool) -> String {
+    let (msg, source, line) = match e {
+        Value::Table(t) => {
+            let msg = match t.raw_get::<Value>("err") {
+                Ok(Value::String(s)) => s.to_string_lossy(),
+                Ok(Value::Integer(i)) => i.to_string(),
+                Ok(Value::Number(n)) => fmt_g17(n),
+                _ => "ERR unknown error".into(),
+            };
+            let source = match t.raw_get::<Value>("source") {
+                Ok(Value::String(s)) => Some(s.to_string_lossy()),
+                _ => None,
+            };
+            let line = match t.raw_get::<Value>("line") {
+                Ok(Value::Integer(i)) => Some(i.to_string()),
+                Ok(Value::Number(n)) => Some((n as i64).to_string()),
+                _ => None,
+            };
+            (msg, source, line)
+        }
+        other => (
+            format!("ERR {}", other.to_string().unwrap_or_default()),
+            None,
+            None,
+        ),
+    };
+    let msg = if killed && !msg.starts_with("ERR Script killed") {
+        (if is_function {
+            KILLED_FN_MSG
+        } else {
+            KILLED_MSG
+        })
+        .to_string()
+    } else {
+        msg
+    };
+    match (source, line) {
+        (Some(s), Some(l)) => format!("{msg} script: {name}, on {s}:{l}."),
+        _ => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g17() {
+        assert_eq!(fmt_g17(3.5), "3.5");
+        assert_eq!(fmt_g17(0.1), "0.10000000000000001");
+        assert_eq!(fmt_g17(1e20), "1e+20");
+        assert_eq!(fmt_g17(3.0), "3");
+        assert_eq!(fmt_g17(f64::INFINITY), "inf");
+    }
+
+    #[test]
+    fn casts() {
+        assert_eq!(num_to_i64(3.99), 3);
+        assert_eq!(num_to_i64(-3.99), -3);
+        assert_eq!(num_to_i64(f64::NAN), i64::MIN);
+        assert_eq!(num_to_i64(2f64.powi(63)), i64::MIN);
+        assert_eq!(num_to_i64(f64::INFINITY), i64::MIN);
+    }
+
+    #[test]
+    fn rand48_matches_redis() {
+        rand48_seed(42);
+        let r = f64::from(rand48_next() % i32::MAX) / f64::from(i32::MAX);
+        assert_eq!(fmt_g17(r).get(..14), Some("0.744525000334"));
+    }
+
+    fn conv(resp: &[u8], resp3: bool) -> Vec<u8> {
+        let lua = Lua::new();
+        let mut pos = 0;
+        let v = resp_to_lua(&lua, resp, &mut pos, resp3).unwrap();
+        assert_eq!(pos, resp.len());
+        let mut out = Vec::new();
+        lua_to_resp(&v, &mut Reply::new(&mut out, resp3), resp3);
+        out
+    }
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(conv(b":5\r\n", false), b":5\r\n");
+        assert_eq!(conv(b"$3\r\nabc\r\n", false), b"$3\r\nabc\r\n");
+        assert_eq!(conv(b"$-1\r\n", false), b"$-1\r\n");
+        assert_eq!(conv(b"+OK\r\n", false), b"+OK\r\n");
+        assert_eq!(conv(b"-ERR x\r\n", false), b"-ERR x\r\n");
+        assert_eq!(conv(b"-WRONGTYPE y z\r\n", false), b"-WRONGTYPE y z\r\n");
+        assert_eq!(
+            conv(b"*2\r\n:1\r\n$1\r\na\r\n", false),
+            b"*2\r\n:1\r\n$1\r\na\r\n"
+        );
+        assert_eq!(conv(b"*-1\r\n", false), b"$-1\r\n");
+        assert_eq!(conv(b"_\r\n", true), b"_\r\n");
+        assert_eq!(conv(b",1.5\r\n", true), b",1.5\r\n");
+        assert_eq!(conv(b"#t\r\n", true), b"#t\r\n");
+        assert_eq!(conv(b"(123\r\n", true), b"(123\r\n");
+        assert_eq!(
+            conv(b"%1\r\n$1\r\na\r\n:1\r\n", true),
+            b"%1\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(conv(b"~1\r\n$1\r\na\r\n", true), b"~1\r\n$1\r\na\r\n");
+        assert_eq!(conv(b"=7\r\ntxt:abc\r\n", true), b"=7\r\ntxt:abc\r\n");
+        // An array stops at the first nil.
+        assert_eq!(conv(b"*3\r\n:1\r\n_\r\n:2\r\n", true), b"*1\r\n:1\r\n");
+    }
+
+    #[test]
+    fn self_referencing_table_hits_the_stack_limit_like_redis() {
+        let lua = Lua::new();
+        let t: Table = lua.load("local t = {} t[1] = t return t").eval().unwrap();
+        let mut out = Vec::new();
+        lua_to_resp(&Value::Table(t), &mut Reply::new(&mut out, false), false);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("*1\r\n").count(), 7995);
+        assert!(text.ends_with("-ERR reached lua stack limit\r\n"));
+    }
+
+    #[test]
+    fn error_reply_codes() {
+        let lua = Lua::new();
+        let t = error_reply_table(&lua, b"-MY x").unwrap();
+        assert_eq!(t.raw_get::<String>("err").unwrap(), "MY x");
+        let t = error_reply_table(&lua, b"-x").unwrap();
+        assert_eq!(t.raw_get::<String>("err").unwrap(), "ERR x");
+        let t = error_reply_table(&lua, b"plain\r\n").unwrap();
+        assert_eq!(t.raw_get::<String>("err").unwrap(), "ERR plain");
+    }
+}
