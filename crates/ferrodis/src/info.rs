@@ -428,6 +428,28 @@ fn memory(srv: &Server, o: &mut String) {
     line!(o, "allocator_resident:{}", m.resident);
     line!(o, "total_system_memory:{sysmem}");
     line!(o, "total_system_memory_human:{}", bytes_to_human(sysmem));
+    let sm = srv.scripting.memory_info();
+    line!(o, "used_memory_lua:{}", sm.vm);
+    line!(o, "used_memory_vm_eval:{}", sm.vm);
+    line!(o, "used_memory_lua_human:{}", bytes_to_human(sm.vm));
+    line!(o, "used_memory_scripts_eval:{}", sm.scripts_eval);
+    line!(o, "number_of_cached_scripts:{}", sm.cached_scripts);
+    line!(o, "number_of_functions:{}", sm.functions);
+    line!(o, "number_of_libraries:{}", sm.libraries);
+    line!(o, "used_memory_vm_functions:0");
+    line!(o, "used_memory_vm_total:{}", sm.vm);
+    line!(o, "used_memory_vm_total_human:{}", bytes_to_human(sm.vm));
+    line!(o, "used_memory_functions:{}", sm.functions_bytes);
+    line!(
+        o,
+        "used_memory_scripts:{}",
+        sm.scripts_eval + sm.functions_bytes
+    );
+    line!(
+        o,
+        "used_memory_scripts_human:{}",
+        bytes_to_human(sm.scripts_eval + sm.functions_bytes)
+    );
     line!(o, "maxmemory:{maxmemory}");
     line!(o, "maxmemory_human:{}", bytes_to_human(maxmemory));
     line!(o, "maxmemory_policy:{policy}");

@@ -142,6 +142,10 @@ fn save_then_restart_loads_everything() {
         let s = start_in(&dir, &[]);
         let mut con = s.client();
         fill(&mut con);
+        let lib =
+            "#!lua name=mylib\nredis.register_function('myfn', function(keys, args) return 42 end)";
+        let name: String = query(&mut con, &["FUNCTION", "LOAD", lib]);
+        assert_eq!(name, "mylib");
         let t0: i64 = query(&mut con, &["LASTSAVE"]);
         let _: () = query(&mut con, &["SAVE"]);
         let t1: i64 = query(&mut con, &["LASTSAVE"]);
@@ -154,6 +158,9 @@ fn save_then_restart_loads_everything() {
     let s = start_in(&dir, &[]);
     let mut con = s.client();
     assert_eq!(snapshot(&mut con), before);
+    // Function libraries are saved with the data.
+    let v: i64 = query(&mut con, &["FCALL", "myfn", "0"]);
+    assert_eq!(v, 42);
     let ttl: i64 = query(&mut con, &["PTTL", "ttl"]);
     assert!(ttl > 400_000 && ttl <= 500_000, "ttl {ttl}");
     // The stream's consumer group survived with its pending entry.

@@ -172,6 +172,9 @@ pub fn save_to(srv: &Server, path: &Path) -> Result<(), String> {
             aux.version = rdb::RDB_VERSION_HFE;
         }
         w.write_header(&aux).map_err(|e| e.to_string())?;
+        for code in srv.scripting.library_codes() {
+            w.write_function(&code).map_err(|e| e.to_string())?;
+        }
         let sink = Arc::new(FileSink {
             out: Mutex::new(w),
             queued: Mutex::new(Vec::new()),
@@ -344,8 +347,12 @@ pub fn load_at_startup(srv: &Server) -> Result<(), String> {
 pub fn load_file(srv: &Server, path: &Path) -> Result<(u64, u64), String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
-    let (loaded, expired) = rdb::load_into(srv, std::io::BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| {
+    let (loaded, expired) = rdb::load_into_with(
+        srv,
+        std::io::BufReader::with_capacity(1 << 20, file),
+        |code| srv.scripting.load_library(code, true).map(|_| ()),
+    )
+    .map_err(|e| {
         format!("Short read or OOM loading DB. Unrecoverable error, aborting now. ({e})")
     })?;
     srv.persist.rdb.last_load_keys_loaded.store(loaded, Relaxed);
