@@ -110,11 +110,21 @@ struct FileSink {
 impl ShardSink for FileSink {
     fn save_shard(&self, _idx: usize, shard: &Shard) {
         let mut buf = Vec::new();
-        rdb::encode_shard(&mut buf, shard, &self.opts, self.now_ms);
+        let walker = std::thread::current().id() == self.walker;
+        if walker {
+            rdb::encode_shard(&mut buf, shard, &self.opts, self.now_ms);
+        } else {
+            // A command is waiting on this: no compression (it costs most of the time).
+            let opts = rdb::SaveOptions {
+                compression: false,
+                ..self.opts
+            };
+            rdb::encode_shard(&mut buf, shard, &opts, self.now_ms);
+        }
         if buf.is_empty() {
             return;
         }
-        if std::thread::current().id() != self.walker {
+        if !walker {
             self.cow_bytes.fetch_add(buf.len() as u64, Relaxed);
             self.queued.lock().push(buf);
             return;
