@@ -2,104 +2,159 @@
 //! back references `LLLooooo [L'] oooooooo` (length-2 in the top 3 bits, 7 = one more length byte;
 //! offset-1 in 13 bits). Written here rather than taken from the `lzf` crate: its compressor allocates and
 //! zeroes a 512 KB hash table on every call (saving a million small strings took tens of seconds), and
-//! its decompressor was the top item of an RDB load profile. This compressor keeps a small table per
-//! thread and never clears it (an entry left from another input is only a hint: every match is checked
-//! against the input itself).
+//! its decompressor was the top item of an RDB load profile. The compressor follows liblzf's algorithm so
+//! DUMP payloads are byte-identical to Redis's; its table lives per thread and is invalidated by a call
+//! counter instead of being cleared.
 
 use std::cell::RefCell;
 
-const HLOG: u32 = 14;
+const HLOG: u32 = 16;
+const HSIZE: usize = 1 << HLOG;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 const MAX_LIT: usize = 1 << 5;
 
+/// liblzf's hash table, per thread, never cleared: each slot holds (call number << 32 | offset), and a
+/// slot written by an earlier call reads as empty — the same as the zeroed table of a fresh call.
+struct Table {
+    call: u32,
+    slots: Vec<u64>,
+}
+
 thread_local! {
-    static TABLE: RefCell<Vec<u32>> = RefCell::new(vec![0; 1 << HLOG]);
+    static TABLE: RefCell<Table> = RefCell::new(Table { call: 0, slots: vec![0; HSIZE] });
 }
 
 #[inline]
-fn hash(b: &[u8]) -> usize {
-    let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
+fn slot(h: u32) -> usize {
+    ((h >> (24 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
 }
 
-/// Compress `input`, appending to `out`, if the result takes at most `limit` bytes; otherwise leave
-/// `out` as it was and return false.
+/// Compress `input`, appending to `out`, if the result takes less than `limit` bytes (liblzf's rule for
+/// its output buffer size: Redis passes the length minus 4); otherwise leave `out` as it was and return
+/// false. The algorithm is liblzf's (greedy, 3-byte hash, the same hash and table updates), so the bytes
+/// are the ones Redis writes.
 pub fn compress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
-    let base = out.len();
     let n = input.len();
-    if n < 4 {
+    if n < 2 || limit == 0 {
         return false;
     }
-    TABLE.with(|t| {
-        let mut table = t.borrow_mut();
-        // Literal run: index of its control byte and its length so far.
-        let mut ctrl = out.len();
+    let base = out.len();
+    let ok = TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.call = t.call.wrapping_add(1);
+        if t.call == 0 {
+            t.slots.iter_mut().for_each(|s| *s = 0);
+            t.call = 1;
+        }
+        let call = u64::from(t.call) << 32;
+        let slots = &mut t.slots;
+        let get = |slots: &Vec<u64>, i: usize| {
+            let v = slots[i];
+            if v >> 32 == call >> 32 {
+                (v & 0xffff_ffff) as usize
+            } else {
+                0
+            }
+        };
+        // Output positions relative to `base`; the first byte is the pending literal run's length.
         out.push(0);
+        let mut op = 1usize;
         let mut lit = 0usize;
         let mut ip = 0usize;
-        while ip < n {
-            if ip + 2 < n {
-                let h = hash(&input[ip..]);
-                let r = table[h] as usize;
-                table[h] = ip as u32;
-                if r < ip && ip - r - 1 < MAX_OFF && input[r..r + 3] == input[ip..ip + 3] {
-                    let max = MAX_REF.min(n - ip);
-                    let mut len = 3;
-                    while len < max && input[r + len] == input[ip + len] {
-                        len += 1;
-                    }
-                    // Close the literal run (or drop its unused control byte).
-                    if lit == 0 {
-                        out.pop();
-                    } else {
-                        out[ctrl] = (lit - 1) as u8;
-                    }
-                    let off = ip - r - 1;
-                    let l = len - 2;
-                    if l < 7 {
-                        out.push(((off >> 8) as u8) | ((l as u8) << 5));
-                    } else {
-                        out.push(((off >> 8) as u8) | (7 << 5));
-                        out.push((l - 7) as u8);
-                    }
-                    out.push(off as u8);
-                    ip += len;
-                    ctrl = out.len();
-                    out.push(0);
+        let mut h: u32 = (u32::from(input[0]) << 8) | u32::from(input[1]);
+        while ip + 2 < n {
+            h = (h << 8) | u32::from(input[ip + 2]);
+            let i = slot(h);
+            let r = get(slots, i);
+            slots[i] = call | ip as u64;
+            let off = ip.wrapping_sub(r).wrapping_sub(1);
+            if off < MAX_OFF
+                && ip + 4 < n
+                && r > 0
+                && r < n - 2
+                && input[r] == input[ip]
+                && input[r + 1] == input[ip + 1]
+                && input[r + 2] == input[ip + 2]
+            {
+                let maxlen = (n - ip - 2).min(MAX_REF);
+                // Close the literal run (drop its byte if empty).
+                out[base + op - lit - 1] = (lit as u8).wrapping_sub(1);
+                if lit == 0 {
+                    op -= 1;
+                    out.pop();
+                }
+                if op + 3 + 1 >= limit {
+                    return false;
+                }
+                let mut len = 3;
+                while len < maxlen && input[r + len] == input[ip + len] {
+                    len += 1;
+                }
+                let l = len - 2;
+                if l < 7 {
+                    out.push(((off >> 8) as u8) + ((l as u8) << 5));
+                } else {
+                    out.push(((off >> 8) as u8) + (7 << 5));
+                    out.push((l - 7) as u8);
+                }
+                out.push(off as u8);
+                out.push(0); // the next literal run's length
+                op = out.len() - base;
+                lit = 0;
+                ip += len - 2;
+                if ip >= n {
+                    break;
+                }
+                // liblzf hashes the last two positions of the match.
+                h = (u32::from(input[ip]) << 8) | u32::from(input[ip + 1]);
+                h = (h << 8) | u32::from(input[ip + 2]);
+                slots[slot(h)] = call | ip as u64;
+                ip += 1;
+                h = (h << 8) | u32::from(input[ip + 2]);
+                slots[slot(h)] = call | ip as u64;
+                ip += 1;
+            } else {
+                if op >= limit {
+                    return false;
+                }
+                out.push(input[ip]);
+                op += 1;
+                lit += 1;
+                ip += 1;
+                if lit == MAX_LIT {
+                    out[base + op - lit - 1] = (lit as u8) - 1;
                     lit = 0;
-                    if out.len() - base > limit {
-                        out.truncate(base);
-                        return false;
-                    }
-                    continue;
+                    out.push(0);
+                    op += 1;
                 }
             }
+        }
+        if op + 3 > limit {
+            return false;
+        }
+        while ip < n {
             out.push(input[ip]);
+            op += 1;
             lit += 1;
             ip += 1;
             if lit == MAX_LIT {
-                out[ctrl] = (MAX_LIT - 1) as u8;
-                ctrl = out.len();
-                out.push(0);
+                out[base + op - lit - 1] = (lit as u8) - 1;
                 lit = 0;
-            }
-            if out.len() - base > limit + 1 {
-                out.truncate(base);
-                return false;
+                out.push(0);
+                op += 1;
             }
         }
+        out[base + op - lit - 1] = (lit as u8).wrapping_sub(1);
         if lit == 0 {
             out.pop();
-        } else {
-            out[ctrl] = (lit - 1) as u8;
-        }
-        if out.len() - base > limit || out.len() == base {
-            out.truncate(base);
-            return false;
         }
         true
-    })
+    });
+    if !ok {
+        out.truncate(base);
+    }
+    ok
 }
 
 /// Decompress `input` into exactly `out_len` bytes; None if the data is malformed or the size differs.
