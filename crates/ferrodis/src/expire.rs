@@ -53,6 +53,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             let notify = srv.notify_flags.load(Relaxed) & crate::notify::EXPIRED != 0
                 && srv.key_events.load(Relaxed);
             let mut expired_keys: Vec<(usize, Vec<u8>)> = Vec::new();
+            // Keys deleted, propagated as DEL (AOF).
+            let aof = srv.persist.aof.enabled();
+            let mut deleted: Vec<(usize, Vec<u8>)> = Vec::new();
             if active {
                 shard.expire_hash_fields(now, 1000);
             }
@@ -74,6 +77,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
                         if gone && notify {
                             expired_keys.push((db, e.key().to_vec()));
                         }
+                        if gone && aof {
+                            deleted.push((db, e.key().to_vec()));
+                        }
                         gone
                     });
                     removed += n as u64;
@@ -83,7 +89,18 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
                     }
                 }
             }
+            if !deleted.is_empty() {
+                // Its place in the AOF order is taken inside the shard lock.
+                srv.persist.aof.note_write();
+            }
             drop(shard);
+            if !deleted.is_empty() {
+                let dels: Vec<(usize, Vec<&[u8]>)> = deleted
+                    .iter()
+                    .map(|(db, key)| (*db, vec![b"DEL".as_slice(), key.as_slice()]))
+                    .collect();
+                srv.persist.aof.feed_effects(&dels);
+            }
             if removed > 0 {
                 srv.workers[worker].expired.add(removed);
             }

@@ -488,10 +488,11 @@ fn persistence(srv: &Server, o: &mut String) {
     line!(
         o,
         "loading:{}",
-        srv.persist
+        (srv.persist
             .rdb
             .loading
-            .load(std::sync::atomic::Ordering::Relaxed) as u8
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || crate::persist::aof::loading(srv)) as u8
     );
     line!(o, "async_loading:0");
     line!(o, "current_cow_peak:0");
@@ -501,18 +502,7 @@ fn persistence(srv: &Server, o: &mut String) {
     line!(o, "current_save_keys_processed:0");
     line!(o, "current_save_keys_total:0");
     crate::persist::save::info(srv, o);
-    line!(o, "aof_enabled:0");
-    line!(o, "aof_rewrite_in_progress:0");
-    line!(o, "aof_rewrite_scheduled:0");
-    line!(o, "aof_last_rewrite_time_sec:-1");
-    line!(o, "aof_current_rewrite_time_sec:-1");
-    line!(o, "aof_last_bgrewrite_status:ok");
-    line!(o, "aof_rewrites:0");
-    line!(o, "aof_rewrites_consecutive_failures:0");
-    line!(o, "aof_last_write_status:ok");
-    line!(o, "aof_last_cow_size:0");
-    line!(o, "module_fork_in_progress:0");
-    line!(o, "module_fork_last_cow_size:0");
+    crate::persist::aof::info(srv, o);
 }
 
 fn stats(srv: &Server, o: &mut String) {

@@ -387,7 +387,9 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                         while let Some(b) = client.blocked.take() {
                             srv.keyspace.gate.leave();
-                            srv.persist.aof.wait_durable();
+                            if let Some(t) = srv.persist.aof.durable_target() {
+                                srv.persist.aof.durable(t).await;
+                            }
                             if !flush(stream, &mut out, stats, &info).await {
                                 return;
                             }
@@ -408,7 +410,9 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     pos += used;
                     if out.len() >= FLUSH_AT {
                         srv.keyspace.gate.leave();
-                        srv.persist.aof.wait_durable();
+                        if let Some(t) = srv.persist.aof.durable_target() {
+                            srv.persist.aof.durable(t).await;
+                        }
                         if !flush(stream, &mut out, stats, &info).await {
                             return;
                         }
@@ -431,7 +435,9 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         }
         srv.keyspace.gate.leave();
         // Replies to writes go out only once the AOF says they are durable (appendfsync always).
-        srv.persist.aof.wait_durable();
+        if let Some(t) = srv.persist.aof.durable_target() {
+            srv.persist.aof.durable(t).await;
+        }
         rbuf.advance(pos);
         info.qbuf.store(rbuf.len() as u64, Relaxed);
         info.last_active_ms

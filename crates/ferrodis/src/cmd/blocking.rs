@@ -143,6 +143,21 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
+/// The non-blocking form a served blocking pop propagates as (AOF): `[name, key, extra...]`.
+fn pop_argv(name: &str, key: &[u8], extra: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut v = vec![name.as_bytes().to_vec(), key.to_vec()];
+    v.extend(extra.iter().map(|a| a.to_vec()));
+    v
+}
+
+fn side_name(left: bool) -> &'static [u8] {
+    if left {
+        b"LEFT"
+    } else {
+        b"RIGHT"
+    }
+}
+
 /// Encode a reply for a waiter in its own protocol.
 fn encode(resp3: bool, f: impl FnOnce(&mut Reply<'_>)) -> Vec<u8> {
     let mut v = Vec::new();
@@ -171,6 +186,7 @@ fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
     let mut guard = srv.keyspace.lock_many(keys.iter().copied());
     for &k in &keys {
         if let Some(items) = lists::pop_from(ctx, guard.shard(k), db, k, left, 1)? {
+            ctx.propagate_as(vec![pop_argv(if left { "LPOP" } else { "RPOP" }, k, &[])]);
             let mut r = ctx.reply();
             r.array(2);
             r.bulk(k);
@@ -182,11 +198,14 @@ fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
     let serve: ServeFn =
         Box::new(
             move |shard, db, key, w| match lists::pop_from(w, shard, db, key, left, 1) {
-                Ok(Some(items)) if !items.is_empty() => Serve::Served(encode(resp3, |r| {
-                    r.array(2);
-                    r.bulk(key);
-                    r.bulk(&items[0]);
-                })),
+                Ok(Some(items)) if !items.is_empty() => {
+                    w.propagate_after(pop_argv(if left { "LPOP" } else { "RPOP" }, key, &[]));
+                    Serve::Served(encode(resp3, |r| {
+                        r.array(2);
+                        r.bulk(key);
+                        r.bulk(&items[0]);
+                    }))
+                }
                 _ => Serve::NotReady,
             },
         );
@@ -235,6 +254,11 @@ fn bmove(
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many([src, dst]);
     if let Some(v) = lists::move_locked(ctx, &mut guard, db, src, dst, from_left, to_left)? {
+        ctx.propagate_as(vec![pop_argv(
+            "LMOVE",
+            src,
+            &[dst, side_name(from_left), side_name(to_left)],
+        )]);
         ctx.reply().bulk(&v);
         return Ok(());
     }
@@ -260,7 +284,14 @@ fn bmove(
             return Serve::NotReady;
         };
         match lists::push_to(w, shard, db, &dst_owned, [&v[..]], to_left, true) {
-            Ok(_) => Serve::Served(encode(resp3, |r| r.bulk(&v))),
+            Ok(_) => {
+                w.propagate_after(pop_argv(
+                    "LMOVE",
+                    key,
+                    &[&dst_owned, side_name(from_left), side_name(to_left)],
+                ));
+                Serve::Served(encode(resp3, |r| r.bulk(&v)))
+            }
             Err(e) => Serve::Served(encode(resp3, |r| r.error(e.msg()))),
         }
     });
@@ -276,6 +307,12 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(m.keys.iter().copied());
     if let Some((i, items)) = lists::mpop_locked(ctx, &mut guard, db, &m.keys, m.left, m.count)? {
+        let n = items.len().to_string();
+        ctx.propagate_as(vec![pop_argv(
+            if m.left { "LPOP" } else { "RPOP" },
+            m.keys[i],
+            &[n.as_bytes()],
+        )]);
         reply_key_items(&mut ctx.reply(), m.keys[i], &items);
         return Ok(());
     }
@@ -285,6 +322,12 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Box::new(
             move |shard, db, key, w| match lists::pop_from(w, shard, db, key, left, count) {
                 Ok(Some(items)) if !items.is_empty() => {
+                    let n = items.len().to_string();
+                    w.propagate_after(pop_argv(
+                        if left { "LPOP" } else { "RPOP" },
+                        key,
+                        &[n.as_bytes()],
+                    ));
                     Serve::Served(encode(resp3, |r| reply_key_items(r, key, &items)))
                 }
                 _ => Serve::NotReady,
@@ -365,6 +408,11 @@ fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
     for &k in &keys {
         if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, max, 1)? {
             if !popped.is_empty() {
+                ctx.propagate_as(vec![pop_argv(
+                    if max { "ZPOPMAX" } else { "ZPOPMIN" },
+                    k,
+                    &[],
+                )]);
                 reply_key_member_score(&mut ctx.reply(), k, &popped);
                 return Ok(());
             }
@@ -374,7 +422,10 @@ fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
     let serve: ServeFn =
         Box::new(
             move |shard, db, key, w| match zpop_in(w, shard, db, key, max, 1) {
-                Some(p) => Serve::Served(encode(resp3, |r| reply_key_member_score(r, key, &p))),
+                Some(p) => {
+                    w.propagate_after(pop_argv(if max { "ZPOPMAX" } else { "ZPOPMIN" }, key, &[]));
+                    Serve::Served(encode(resp3, |r| reply_key_member_score(r, key, &p)))
+                }
                 None => Serve::NotReady,
             },
         );
@@ -401,6 +452,12 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     for &k in &keys {
         if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, m.max, m.count)? {
             if !popped.is_empty() {
+                let n = popped.len().to_string();
+                ctx.propagate_as(vec![pop_argv(
+                    if m.max { "ZPOPMAX" } else { "ZPOPMIN" },
+                    k,
+                    &[n.as_bytes()],
+                )]);
                 zsets::reply_mpop(&mut ctx.reply(), k, &popped);
                 return Ok(());
             }
@@ -411,7 +468,15 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let serve: ServeFn =
         Box::new(
             move |shard, db, key, w| match zpop_in(w, shard, db, key, max, count) {
-                Some(p) => Serve::Served(encode(resp3, |r| zsets::reply_mpop(r, key, &p))),
+                Some(p) => {
+                    let n = p.len().to_string();
+                    w.propagate_after(pop_argv(
+                        if max { "ZPOPMAX" } else { "ZPOPMIN" },
+                        key,
+                        &[n.as_bytes()],
+                    ));
+                    Serve::Served(encode(resp3, |r| zsets::reply_mpop(r, key, &p)))
+                }
                 None => Serve::NotReady,
             },
         );

@@ -474,8 +474,31 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .map_err(|_| CmdError::from("ERR increment would produce NaN or Infinity"))?;
         let s = sum.to_human();
         h.set_keep_ttl(f, s.as_bytes(), &lim);
-        Ok((s, Some("hincrbyfloat")))
+        let ttl = h.field_expire(f).flatten();
+        Ok(((s, ttl), Some("hincrbyfloat")))
     })?;
+    let (r, ttl) = r.unzip();
+    if let Some(v) = &r {
+        // The result, not the increment (float rounding on replay), keeping the field's TTL.
+        let key = args.get(1).to_vec();
+        let mut cmds = vec![vec![
+            b"HSET".to_vec(),
+            key.clone(),
+            f.to_vec(),
+            v.as_bytes().to_vec(),
+        ]];
+        if let Some(at) = ttl.flatten() {
+            cmds.push(vec![
+                b"HPEXPIREAT".to_vec(),
+                key,
+                at.to_string().into_bytes(),
+                b"FIELDS".to_vec(),
+                b"1".to_vec(),
+                f.to_vec(),
+            ]);
+        }
+        ctx.propagate_as(cmds);
+    }
     ctx.reply().bulk(r.unwrap_or_default().as_bytes());
     Ok(())
 }
@@ -786,6 +809,16 @@ fn hexpire_generic(
     {
         let db = ctx.db();
         ctx.srv.keyspace.lock_key(key).note_field_ttls(db, key);
+    }
+    if name != "hpexpireat" {
+        // An absolute time in ms replays to the same result.
+        let mut v = vec![
+            b"HPEXPIREAT".to_vec(),
+            key.to_vec(),
+            at.to_string().into_bytes(),
+        ];
+        v.extend(args.skip(3).iter().map(|a| a.to_vec()));
+        ctx.propagate_as(vec![v]);
     }
     let codes = codes.unwrap_or_else(|| vec![crate::types::hash::EXPIRE_NO_FIELD; fields.len()]);
     int_array(ctx, &codes);

@@ -697,8 +697,11 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             // Clients blocked on keys of either database may now find data.
             shard.all_keys_ready(ctx);
         }
+        // Its place in the AOF order, taken while everything is locked.
+        ctx.srv.persist.aof.note_write();
     }
     ctx.srv.workers[ctx.client.worker].dirty.add(1);
+    ctx.prop.borrow_mut().changes += 1; // propagated as is (AOF)
     ctx.reply().ok();
     Ok(())
 }
@@ -821,6 +824,16 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, seconds: bool, relative: bo
         "expire"
     };
     ctx.modified(&mut shard, key, event);
+    // Propagated as its effect: DEL when the time has passed, else PEXPIREAT with the absolute time.
+    ctx.propagate_as(vec![if event == "del" {
+        vec![b"DEL".to_vec(), key.to_vec()]
+    } else {
+        vec![
+            b"PEXPIREAT".to_vec(),
+            key.to_vec(),
+            when.to_string().into_bytes(),
+        ]
+    }]);
     drop(shard);
     ctx.reply().int(1);
     Ok(())

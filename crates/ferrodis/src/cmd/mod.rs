@@ -4,6 +4,7 @@
 //! arity and unknown-command errors, key extraction for locking, ACL categories, `COMMAND INFO/DOCS/GETKEYS`
 //! all read this table.
 
+pub mod aof;
 pub mod blocking;
 pub mod connection;
 pub mod docs;
@@ -310,8 +311,9 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 /// Every command family's table.
-pub fn families() -> [&'static [Command]; 16] {
+pub fn families() -> [&'static [Command]; 17] {
     [
+        aof::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
@@ -845,6 +847,7 @@ impl<'a> Ctx<'a> {
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
     pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], event: &'static str) {
         self.srv.workers[self.client.worker].dirty.add(1);
+        self.srv.persist.aof.note_write();
         self.prop.borrow_mut().changes += 1;
         self.key_event(db, key, event);
         shard.touch_watched(db, key);
@@ -872,11 +875,13 @@ impl<'a> Ctx<'a> {
 
     /// Propagate an effect before this command (e.g. DEL of a key found expired).
     pub fn propagate_before(&self, argv: Argv) {
+        self.srv.persist.aof.note_write();
         self.prop.borrow_mut().before.push(argv);
     }
 
     /// Propagate an effect after this command (e.g. the pop that served a blocked client).
     pub fn propagate_after(&self, argv: Argv) {
+        self.srv.persist.aof.note_write();
         self.prop.borrow_mut().after.push(argv);
     }
 

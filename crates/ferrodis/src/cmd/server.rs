@@ -656,6 +656,8 @@ fn flush(ctx: &Ctx<'_>, db: Option<usize>, lazy: bool) -> u64 {
                 }
             }
         }
+        // Its place in the AOF order, taken while everything is locked.
+        ctx.srv.persist.aof.note_write();
     }
     if lazy && !old.is_empty() {
         let _ = std::thread::Builder::new()
@@ -670,6 +672,7 @@ fn flush(ctx: &Ctx<'_>, db: Option<usize>, lazy: bool) -> u64 {
 fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let lazy = flush_mode(&args)?;
     let n = flush(ctx, Some(ctx.client.db), lazy);
+    ctx.prop.borrow_mut().changes += 1; // propagated as is (AOF)
     ctx.srv.workers[ctx.client.worker].dirty.add(n);
     crate::tracking::flushed(ctx.srv); // client-side caching: null invalidation
     ctx.reply().ok();
@@ -679,6 +682,7 @@ fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let lazy = flush_mode(&args)?;
     let n = flush(ctx, None, lazy);
+    ctx.prop.borrow_mut().changes += 1; // propagated as is (AOF)
     ctx.srv.workers[ctx.client.worker].dirty.add(n + 1);
     crate::tracking::flushed(ctx.srv); // client-side caching: null invalidation
     ctx.reply().ok();
@@ -830,6 +834,15 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         *cfg = new;
     }
     ctx.srv.apply_config();
+    // The AOF follows appendonly / appendfsync / aof-timestamp-enabled.
+    let aof = &ctx.srv.persist.aof;
+    aof.apply_config(&ctx.srv.config.read());
+    let want = ctx.srv.config.read().persist.appendonly;
+    if want && !aof.enabled() {
+        crate::persist::aof::enable(ctx.srv).map_err(|e| CmdError::from(format!("ERR {e}")))?;
+    } else if !want && aof.enabled() {
+        crate::persist::aof::disable(ctx.srv);
+    }
     ctx.reply().ok();
     Ok(())
 }

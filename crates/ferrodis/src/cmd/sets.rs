@@ -290,6 +290,16 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         (!popped.is_empty()).then_some("spop"),
         empty,
     );
+    // Random picks propagate as what was picked: SREM, or DEL when a counted pop emptied the set.
+    if !popped.is_empty() {
+        ctx.propagate_as(vec![if empty && count.is_some() {
+            vec![b"DEL".to_vec(), key.to_vec()]
+        } else {
+            let mut v = vec![b"SREM".to_vec(), key.to_vec()];
+            v.extend(popped.iter().cloned());
+            v
+        }]);
+    }
     drop(shard);
     let mut r = ctx.reply();
     match count {

@@ -592,6 +592,27 @@ fn parse_trim_args(args: &Args<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
     Ok(t)
 }
 
+/// An approximate trim (`~`) depends on how entries are grouped in memory, which a replay need not
+/// reproduce: it propagates as the exact trim it amounted to.
+fn exact_trim_argv(key: &[u8], s: &Stream) -> Vec<Vec<u8>> {
+    match s.first_id() {
+        Some(first) => vec![
+            b"XTRIM".to_vec(),
+            key.to_vec(),
+            b"MINID".to_vec(),
+            b"=".to_vec(),
+            first.to_bytes(),
+        ],
+        None => vec![
+            b"XTRIM".to_vec(),
+            key.to_vec(),
+            b"MAXLEN".to_vec(),
+            b"=".to_vec(),
+            b"0".to_vec(),
+        ],
+    }
+}
+
 fn trim_stream(s: &mut Stream, t: &TrimArgs) -> usize {
     match t.strategy {
         None => 0,
@@ -657,6 +678,25 @@ fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     };
     let trimmed = trim_stream(s, &t);
+    if t.approx && t.strategy.is_some() {
+        // XADD without the trim options, then the exact trim.
+        let mut v = vec![b"XADD".to_vec(), key.to_vec()];
+        if t.nomkstream {
+            v.push(b"NOMKSTREAM".to_vec());
+        }
+        v.push(id.to_bytes());
+        v.extend(args.iter().skip(id_pos + 1).map(|a| a.to_vec()));
+        let mut cmds = vec![v];
+        if trimmed > 0 {
+            cmds.push(exact_trim_argv(key, s));
+        }
+        ctx.propagate_as(cmds);
+    } else if !matches!(spec, IdSpec::Explicit(_)) {
+        // A generated ID (`*`, `ms-*`) propagates as the ID it became.
+        let mut v: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+        v[id_pos] = id.to_bytes();
+        ctx.propagate_as(vec![v]);
+    }
     ctx.modified(&mut shard, key, "xadd");
     if trimmed > 0 {
         ctx.modified(&mut shard, key, "xtrim");
@@ -762,8 +802,12 @@ fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.reply().int(0);
         return Ok(());
     };
-    let n = trim_stream(stream_mut(e)?, &t);
+    let s = stream_mut(e)?;
+    let n = trim_stream(s, &t);
     if n > 0 {
+        if t.approx {
+            ctx.propagate_as(vec![exact_trim_argv(key, s)]);
+        }
         ctx.modified(&mut shard, key, "xtrim");
     }
     drop(shard);
@@ -999,6 +1043,69 @@ fn group_read_new(
     es
 }
 
+/// What a group read changed, in replayable form (AOF), as Redis propagates it: one `XCLAIM ... FORCE
+/// JUSTID` per entry now pending (with its delivery time and count), then `XGROUP SETID` for the group's
+/// last delivered ID when `new` entries were read.
+fn propagate_group_read(
+    w: &Ctx<'_>,
+    s: &Stream,
+    (key, group, consumer): (&[u8], &[u8], &[u8]),
+    ids: &[StreamId],
+    new: bool,
+    created: bool,
+) {
+    let Some(g) = s.groups.get(group) else {
+        return;
+    };
+    if created {
+        w.propagate_after(vec![
+            b"XGROUP".to_vec(),
+            b"CREATECONSUMER".to_vec(),
+            key.to_vec(),
+            group.to_vec(),
+            consumer.to_vec(),
+        ]);
+    }
+    for id in ids {
+        if let Some(p) = g.pel.get(id) {
+            w.propagate_after(vec![
+                b"XCLAIM".to_vec(),
+                key.to_vec(),
+                group.to_vec(),
+                consumer.to_vec(),
+                b"0".to_vec(),
+                id.to_bytes(),
+                b"TIME".to_vec(),
+                p.delivery_time.to_string().into_bytes(),
+                b"RETRYCOUNT".to_vec(),
+                p.delivery_count.to_string().into_bytes(),
+                b"FORCE".to_vec(),
+                b"JUSTID".to_vec(),
+            ]);
+        }
+    }
+    if new {
+        let mut v = vec![
+            b"XGROUP".to_vec(),
+            b"SETID".to_vec(),
+            key.to_vec(),
+            group.to_vec(),
+            g.last_id.to_bytes(),
+        ];
+        if let Some(n) = g.entries_read {
+            v.push(b"ENTRIESREAD".to_vec());
+            v.push(n.to_string().into_bytes());
+        }
+        w.propagate_after(v);
+    }
+}
+
+fn has_consumer(s: &Stream, group: &[u8], consumer: &[u8]) -> bool {
+    s.groups
+        .get(group)
+        .is_some_and(|g| g.consumers.contains_key(consumer))
+}
+
 fn reply_owned_entries(r: &mut Reply<'_>, es: &[OwnedEntry]) {
     r.array(es.len());
     for (id, fields) in es {
@@ -1086,7 +1193,13 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
                 reply_entries(&mut r, &es);
             }
             (ReadFrom::New, Some((g, c))) => {
+                let existed = has_consumer(s, g, c);
                 let es = group_read_new(s, g, c, ra.count, ra.noack, now);
+                let created = !existed && has_consumer(s, g, c);
+                if created || !es.is_empty() {
+                    let ids: Vec<StreamId> = es.iter().map(|(id, _)| *id).collect();
+                    propagate_group_read(ctx, s, (k, g, c), &ids, !es.is_empty(), created);
+                }
                 if es.is_empty() {
                     continue;
                 }
@@ -1098,6 +1211,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
             }
             (ReadFrom::After(start), Some((g, c))) => {
                 // History: this consumer's pending entries from `start`.
+                let existed = has_consumer(s, g, c);
                 let mut out: Vec<MaybeEntry> = Vec::new();
                 let ids: Vec<StreamId> = match s.groups.get(g).and_then(|gr| gr.consumers.get(c)) {
                     Some(cons) => cons
@@ -1127,6 +1241,8 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
                     let (cons, _) = gr.consumer_mut(c, now);
                     cons.seen_time = now;
                 }
+                let ids: Vec<StreamId> = out.iter().map(|(id, _)| *id).collect();
+                propagate_group_read(ctx, s, (k, g, c), &ids, false, !existed);
                 if !resp3 {
                     r.array(2);
                 }
@@ -1193,6 +1309,8 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
                 if es.is_empty() {
                     return Serve::Skip;
                 }
+                let ids: Vec<StreamId> = es.iter().map(|(id, _)| *id).collect();
+                propagate_group_read(w, s, (key, g, c), &ids, true, false);
                 encode(resp3, |r| {
                     if resp3 {
                         r.map(1);
@@ -1704,11 +1822,15 @@ fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let mut claimed: Vec<MaybeEntry> = Vec::new();
     let mut changed = false;
+    let mut acked: Vec<StreamId> = Vec::new();
+    let existed = has_consumer(s, g, consumer);
+    let mut moved_last = false;
     if let Some(l) = last_id {
         let gr = s.groups.get_mut(g).expect("group");
         if l > gr.last_id {
             gr.last_id = l;
             changed = true;
+            moved_last = true;
         }
     }
     for id in ids {
@@ -1730,6 +1852,7 @@ fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         };
         if !exists {
             gr.ack(id);
+            acked.push(id);
             changed = true;
             continue;
         }
@@ -1755,7 +1878,20 @@ fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         };
         claimed.push((id, fields));
     }
-    let _ = changed;
+    if changed {
+        // The effect with absolute delivery times (min-idle-time depends on the clock).
+        let ids: Vec<StreamId> = claimed.iter().map(|(id, _)| *id).collect();
+        let created = !existed && has_consumer(s, g, consumer);
+        propagate_group_read(ctx, s, (key, g, consumer), &ids, moved_last, created);
+        for id in acked {
+            ctx.propagate_after(vec![
+                b"XACK".to_vec(),
+                key.to_vec(),
+                g.to_vec(),
+                id.to_bytes(),
+            ]);
+        }
+    }
     drop(shard);
     let mut r = ctx.reply();
     r.array(claimed.len());
@@ -1817,6 +1953,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             .collect()
     };
     let mut next = StreamId::MIN;
+    let existed = has_consumer(s, g, consumer);
     let mut it = candidates.into_iter().peekable();
     while attempts > 0 && count > 0 {
         let Some((id, dtime, dcount)) = it.next() else {
@@ -1857,6 +1994,16 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if let Some(gr) = s.groups.get_mut(g) {
         let (c, _) = gr.consumer_mut(consumer, now);
         c.seen_time = now;
+    }
+    let ids: Vec<StreamId> = claimed.iter().map(|(id, _)| *id).collect();
+    propagate_group_read(ctx, s, (key, g, consumer), &ids, false, !existed);
+    for id in &deleted {
+        ctx.propagate_after(vec![
+            b"XACK".to_vec(),
+            key.to_vec(),
+            g.to_vec(),
+            id.to_bytes(),
+        ]);
     }
     drop(shard);
     let mut r = ctx.reply();

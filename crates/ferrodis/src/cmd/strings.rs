@@ -581,9 +581,19 @@ fn set_generic(
     let db = ctx.client.db;
     store_str!(shard, db, existing, key, val, ttl, lru);
     ctx.modified(&mut shard, key, "set");
-    if when.is_some() {
+    if let Some(t) = when {
         // SET with a TTL (and SETEX/PSETEX) also notifies "expire", as Redis does.
         ctx.key_event(db, key, "expire");
+        // Replayed later, a relative TTL would count from the replay: propagate the absolute time.
+        if !matches!(o.expire, Some((ExpUnit::PxAt, _))) {
+            ctx.propagate_as(vec![vec![
+                b"SET".to_vec(),
+                key.to_vec(),
+                val.to_vec(),
+                b"PXAT".to_vec(),
+                t.to_string().into_bytes(),
+            ]]);
+        }
     }
     drop(shard);
     match (old, how) {
@@ -647,6 +657,7 @@ fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let removed = shard.db_mut(ctx.client.db).remove(key);
             if removed.is_some() {
                 ctx.modified(&mut shard, key, "del");
+                ctx.propagate_as(vec![vec![b"DEL".to_vec(), key.to_vec()]]);
             }
             drop(shard);
             if let Some(e) = removed {
@@ -696,6 +707,13 @@ fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     if let Some(ev) = event {
         ctx.modified(&mut shard, key, ev);
+        // Propagated as the effect: DEL, PEXPIREAT with the absolute time, or PERSIST.
+        let k = key.to_vec();
+        ctx.propagate_as(vec![match (ev, when) {
+            ("del", _) => vec![b"DEL".to_vec(), k],
+            (_, Some(t)) => vec![b"PEXPIREAT".to_vec(), k, t.to_string().into_bytes()],
+            _ => vec![b"PERSIST".to_vec(), k],
+        }]);
     }
     drop(shard);
     Ok(())
@@ -967,6 +985,13 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     ctx.modified(&mut shard, key, "incrbyfloat");
+    // The float result, not the increment: replaying the sum could round differently.
+    ctx.propagate_as(vec![vec![
+        b"SET".to_vec(),
+        key.to_vec(),
+        new.as_bytes().to_vec(),
+        b"KEEPTTL".to_vec(),
+    ]]);
     drop(shard);
     ctx.reply().bulk(new.as_bytes());
     Ok(())

@@ -249,6 +249,8 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         }
     }
     ctx.client.in_exec = false;
+    // The transaction's commands go to the AOF as one MULTI/EXEC block, before the locks go.
+    srv.persist.aof.flush_exec();
     drop(held);
     unwatch(srv, ctx.client);
     // Delivered after the locks are gone; `execute` delivers EXEC's own (none).

@@ -29,6 +29,18 @@ impl Persist {
 
 /// Load the dataset at startup: the AOF when `appendonly yes`, else the RDB file if there is one.
 pub fn load_at_startup(srv: &std::sync::Arc<Server>) -> Result<(), String> {
+    if srv.config.read().persist.appendonly {
+        // As Redis 7: with the AOF on, dump.rdb is not read; without an AOF yet, a base is written from
+        // the (empty) dataset.
+        let st = aof::load(srv)?;
+        if st.existed {
+            crate::log::notice(&format!(
+                "AOF loaded: {} commands replayed, {} keys from the base",
+                st.commands, st.keys_loaded
+            ));
+        }
+        return aof::start(srv);
+    }
     save::load_at_startup(srv)
 }
 
@@ -49,6 +61,7 @@ pub fn start_background(srv: &std::sync::Arc<Server>) {
 /// already dealt with it.
 pub fn at_exit(srv: &Server) {
     use std::sync::atomic::Ordering::Relaxed;
+    aof::shutdown(srv);
     if srv.persist.final_save_done.load(Relaxed) || srv.config.read().persist.save.is_empty() {
         return;
     }

@@ -1362,6 +1362,10 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     let client = p.client;
     client.in_exec = saved_in_exec;
     client.db = saved_db;
+    if !saved_in_exec {
+        // The script's effects go to the AOF as one MULTI/EXEC block, while its locks are still held.
+        p.srv.persist.aof.flush_exec();
+    }
     let mut r = Reply::new(p.out, resp3_caller);
     let outcome = match result {
         Ok((true, v)) => {
