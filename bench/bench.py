@@ -600,6 +600,30 @@ def persistence_suite(a, servers):
         shutil.rmtree(d, ignore_errors=True)
     print(f"| {n} keys | {times['redis']:.2f} | {times['ferrodis']:.2f} | "
           f"{times['ferrodis'] / times['redis']:.2f} |", flush=True)
+    aof_suite(a)
+
+
+def aof_suite(a):
+    """SET throughput with the AOF on, per appendfsync policy (fresh servers, each in its own directory)."""
+    print("\n| SET with AOF (50 clients, P1, 100-byte values) | appendfsync | redis rps | ferrodis rps | ratio | "
+          "redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    requests = max(a.requests // 5, 20_000)
+    for policy in ("always", "everysec"):
+        res = {"redis": [], "ferrodis": []}
+        for _ in range(a.rounds):
+            for name, argv in (("redis", [a.redis, "--save", ""]),
+                               ("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", ""])):
+                srv = Server(name, argv + ["--appendonly", "yes", "--appendfsync", policy], a.server_cpu)
+                try:
+                    res[name].append(run_benchmark(srv.port, "set", 50, 1, requests, 1_000_000, 100,
+                                                   a.client_cpu))
+                finally:
+                    srv.stop()
+        m = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")} for n, rs in res.items()}
+        r, f = m["redis"], m["ferrodis"]
+        print(f"| SET | {policy} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+              f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ pub const PACKED_CAP: usize = 41;
 
 const RAW_BIT: u32 = 1 << 31;
 const NOT_INT_BIT: u32 = 1 << 30;
-const LRU_MASK: u32 = !(RAW_BIT | NOT_INT_BIT);
+/// Which snapshot generation this entry was last saved for (see keyspace/snapshot.rs).
+const SNAP_BIT: u32 = 1 << 29;
+const LRU_MASK: u32 = !(RAW_BIT | NOT_INT_BIT | SNAP_BIT);
 
-/// The access clock for a wall-clock time: seconds, modulo 2^30 (wraps every 34 years).
+/// The access clock for a wall-clock time: seconds, modulo 2^29 (wraps every 17 years).
 pub fn lru_clock(now_ms: u64) -> u32 {
     ((now_ms / 1000) as u32) & LRU_MASK
 }
@@ -175,7 +177,7 @@ impl Entry {
     }
 
     pub fn set_str(&mut self, s: &[u8]) {
-        *self.meta_mut() &= LRU_MASK;
+        *self.meta_mut() &= LRU_MASK | SNAP_BIT;
         let lru = self.lru();
         match &mut self.kv {
             Kv::Packed {
@@ -248,7 +250,19 @@ impl Entry {
         }
     }
 
-    /// The access clock (seconds, 31 bits).
+    /// The snapshot bit (compared with the table's parity: equal = saved for the running snapshot).
+    #[inline]
+    pub(super) fn snap_bit(&self) -> bool {
+        self.meta() & SNAP_BIT != 0
+    }
+
+    #[inline]
+    pub(super) fn set_snap_bit(&mut self, on: bool) {
+        let m = self.meta_mut();
+        *m = if on { *m | SNAP_BIT } else { *m & !SNAP_BIT };
+    }
+
+    /// The access clock (seconds, 29 bits).
     #[inline]
     pub fn lru(&self) -> u32 {
         self.meta() & LRU_MASK

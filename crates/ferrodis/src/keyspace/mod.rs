@@ -58,11 +58,6 @@ pub struct Shard {
     hexpires: Option<Box<KeySet>>,
     /// WATCHed keys of this shard and the flags of the clients watching them.
     watchers: Option<Box<WatchMap>>,
-    /// This shard's index, and the snapshot control it reports to before its first write of a snapshot.
-    idx: usize,
-    snapshot: std::sync::Arc<snapshot::SnapshotCtl>,
-    /// The last snapshot epoch this shard was saved for.
-    saved_epoch: u64,
 }
 
 type KeySet = std::collections::HashSet<(usize, Box<[u8]>)>;
@@ -72,16 +67,13 @@ type WatchMap = std::collections::HashMap<
 >;
 
 impl Shard {
-    fn new(databases: usize, idx: usize, snapshot: std::sync::Arc<snapshot::SnapshotCtl>) -> Self {
+    fn new(databases: usize) -> Self {
         Shard {
             dbs: (0..databases).map(|_| Table::new()).collect(),
             version: 0,
             waiters: None,
             hexpires: None,
             watchers: None,
-            idx,
-            snapshot,
-            saved_epoch: 0,
         }
     }
 
@@ -210,20 +202,17 @@ impl Shard {
         &mut self.dbs[db]
     }
 
-    /// Write access to all databases of this shard (SWAPDB, FLUSHALL, MOVE).
+    /// Write access to all databases of this shard (SWAPDB, FLUSHALL, MOVE). Whole tables may move
+    /// between databases here, so a running snapshot saves everything of this shard it has not saved yet.
     pub fn dbs_mut(&mut self) -> &mut [Table] {
         self.before_write();
+        self.snapshot_finish();
         &mut self.dbs
     }
 
     #[inline]
     fn before_write(&mut self) {
         self.version = self.version.wrapping_add(1);
-        if self.snapshot.active() {
-            let ctl: *const snapshot::SnapshotCtl = &*self.snapshot;
-            // SAFETY: the control block is kept alive by `self.snapshot`, which the hook does not touch.
-            unsafe { (*ctl).before_write(self.idx, self) };
-        }
     }
 
     pub fn version(&self) -> u64 {
@@ -268,7 +257,7 @@ impl<'a> Lookup<'a> {
 
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
-    snapshot: std::sync::Arc<snapshot::SnapshotCtl>,
+    snapshot: snapshot::SnapshotCtl,
     databases: usize,
     /// The keyspace-wide exclusive gate (worker threads run commands on its shared side).
     pub gate: gate::Gate,
@@ -376,12 +365,11 @@ impl Drop for ScriptScope<'_> {
 
 impl Keyspace {
     pub fn new(databases: usize, workers: usize) -> Self {
-        let snapshot = std::sync::Arc::new(snapshot::SnapshotCtl::default());
         Keyspace {
             shards: (0..NUM_SHARDS)
-                .map(|i| Mutex::new(Shard::new(databases, i, snapshot.clone())))
+                .map(|_| Mutex::new(Shard::new(databases)))
                 .collect(),
-            snapshot,
+            snapshot: snapshot::SnapshotCtl::default(),
             databases,
             gate: gate::Gate::new(workers),
         }

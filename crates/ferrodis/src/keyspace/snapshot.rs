@@ -1,56 +1,73 @@
 //! Point-in-time snapshots without fork (DESIGN.md §2.6).
 //!
-//! A snapshot starts with every shard locked (the gate's exclusive side, so no command is half done) and
-//! opens a new epoch. From then on each shard is serialized exactly once, in its state at the snapshot
-//! point: by the snapshot walker, or — if a command is about to change it first — by that writer, inside its
-//! lock and before the change (the write hook `Shard::db_mut`). Extra memory is bounded by the shards being
-//! serialized at the same moment (one per writer thread plus the walker), not by the write rate.
+//! A snapshot starts with every shard locked (the gate's exclusive side, so no command is half done): each
+//! table flips its parity, which makes every entry "not saved" (an entry's snapshot bit differs from its
+//! table's parity). From then on each entry is serialized exactly once, in its state at the snapshot point:
+//! by the walker, which visits the shards one by one, or — if a command is about to change or delete it
+//! first — by that command, inside its lock, just before the change (the table's write paths call the
+//! hook). Entries created after the snapshot point carry the new parity and are skipped. A command pays for
+//! the entries it touches, never for a whole shard; extra memory is the serialized copies of changed
+//! entries waiting for the walker.
 
-use super::{Keyspace, Shard, NUM_SHARDS};
-use parking_lot::RwLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use super::entry::Entry;
+use super::table::TableSnap;
+use super::{Keyspace, NUM_SHARDS};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Receives each shard once per snapshot (serialization goes here).
+/// Receives the entries of a snapshot (serialization goes here).
 pub trait ShardSink: Send + Sync {
-    /// Serialize `shard` (all its databases) as it is now: the state at the snapshot point. Called with the
-    /// shard locked, by the walker or by the first writer after the snapshot point. Must not lock shards.
-    fn save_shard(&self, idx: usize, shard: &Shard);
+    /// Start a run of entries of database `db` in `buf` (e.g. an RDB SELECTDB).
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize);
+    /// Append one entry as it is now (skipping it if it is expired at the snapshot point). Called with
+    /// the entry's shard locked, by the walker or by a command about to change the entry: it must not
+    /// lock shards.
+    fn encode(&self, buf: &mut Vec<u8>, e: &Entry);
+    /// Take a buffer of encoded entries (on the walker's thread, between shards, in no particular
+    /// order of databases: each buffer starts with its `begin_db`).
+    fn write(&self, buf: Vec<u8>);
 }
 
-/// Shared by the keyspace and each of its shards.
+/// What the tables write to: buffers queue here (commands and the walker call `write` with a shard
+/// locked) and the walker hands them to the real sink between shards, with no lock held.
+struct Queued {
+    inner: Arc<dyn ShardSink>,
+    queue: parking_lot::Mutex<Vec<Vec<u8>>>,
+}
+
+impl ShardSink for Queued {
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize) {
+        self.inner.begin_db(buf, db);
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>, e: &Entry) {
+        self.inner.encode(buf, e);
+    }
+
+    fn write(&self, buf: Vec<u8>) {
+        self.queue.lock().push(buf);
+    }
+}
+
+impl Queued {
+    fn drain(&self) {
+        let bufs = std::mem::take(&mut *self.queue.lock());
+        for b in bufs {
+            self.inner.write(b);
+        }
+    }
+}
+
+/// Shared by the keyspace and the snapshot in progress.
 #[derive(Default)]
 pub struct SnapshotCtl {
     active: AtomicBool,
-    epoch: AtomicU64,
-    sink: RwLock<Option<Arc<dyn ShardSink>>>,
 }
 
-impl SnapshotCtl {
-    #[inline]
-    pub(super) fn active(&self) -> bool {
-        self.active.load(Ordering::Relaxed)
-    }
-
-    /// The write hook's slow path: save `shard` first if this snapshot has not saved it yet.
-    #[cold]
-    pub(super) fn before_write(&self, idx: usize, shard: &mut Shard) {
-        let epoch = self.epoch.load(Ordering::Acquire);
-        if shard.saved_epoch == epoch {
-            return;
-        }
-        let sink = self.sink.read().clone();
-        if let Some(sink) = sink {
-            sink.save_shard(idx, shard);
-        }
-        shard.saved_epoch = epoch;
-    }
-}
-
-/// A snapshot in progress: call [`Snapshot::walk`] to save every shard not saved yet.
+/// A snapshot in progress: call [`Snapshot::walk`] to save every entry not saved yet.
 pub struct Snapshot<'a> {
     ks: &'a Keyspace,
-    epoch: u64,
+    sink: Arc<Queued>,
 }
 
 impl Keyspace {
@@ -65,39 +82,74 @@ impl Keyspace {
         {
             return None;
         }
-        // Every shard locked: no command is in the middle of a change while the epoch moves.
-        let all = self.lock_all();
-        *ctl.sink.write() = Some(sink);
-        let epoch = ctl.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        let queued = Arc::new(Queued {
+            inner: sink,
+            queue: Default::default(),
+        });
+        let sink: Arc<dyn ShardSink> = queued.clone();
+        // Every shard locked: no command is in the middle of a change while the tables flip.
+        let mut all = self.lock_all();
+        for shard in all.shards() {
+            shard.snapshot_begin(&sink);
+        }
         drop(all);
-        Some(Snapshot { ks: self, epoch })
+        Some(Snapshot {
+            ks: self,
+            sink: queued,
+        })
     }
 
     /// Whether a snapshot is in progress.
     pub fn snapshot_running(&self) -> bool {
-        self.snapshot.active()
+        self.snapshot.active.load(Ordering::Acquire)
     }
 }
 
 impl Snapshot<'_> {
-    /// Save every shard that no writer saved yet, one shard lock at a time, then close the snapshot.
+    /// Save every entry that no command saved yet, one shard lock at a time, then close the snapshot.
+    /// Everything serialized (by commands meanwhile, or here) reaches the sink's `write` from this thread,
+    /// between shards, with no lock held.
     pub fn walk(self) {
-        let ctl = &self.ks.snapshot;
         for idx in 0..NUM_SHARDS {
             // A plain lock: this may run on a thread that is not a worker, which holds one shard briefly.
-            let mut shard = self.ks.shards[idx].lock();
-            if shard.saved_epoch != self.epoch {
-                ctl.before_write(idx, &mut shard);
-            }
+            self.ks.shards[idx].lock().snapshot_finish();
+            self.sink.drain();
         }
+        self.sink.drain();
     }
 }
 
 impl Drop for Snapshot<'_> {
     fn drop(&mut self) {
-        let ctl = &self.ks.snapshot;
-        *ctl.sink.write() = None;
-        ctl.active.store(false, Ordering::Release);
+        // A walk cut short (an error) still leaves no table hooked to this snapshot's sink.
+        for idx in 0..NUM_SHARDS {
+            self.ks.shards[idx].lock().snapshot_abandon();
+        }
+        self.ks.snapshot.active.store(false, Ordering::Release);
+    }
+}
+
+impl super::Shard {
+    fn snapshot_begin(&mut self, sink: &Arc<dyn ShardSink>) {
+        for (db, t) in self.dbs.iter_mut().enumerate() {
+            t.snapshot_begin(TableSnap {
+                db,
+                sink: sink.clone(),
+            });
+        }
+    }
+
+    /// Save this shard's entries not saved yet (all databases).
+    pub(super) fn snapshot_finish(&mut self) {
+        for t in self.dbs.iter_mut() {
+            t.snapshot_finish();
+        }
+    }
+
+    fn snapshot_abandon(&mut self) {
+        for t in self.dbs.iter_mut() {
+            t.snapshot_abandon();
+        }
     }
 }
 
@@ -107,19 +159,34 @@ mod tests {
     use crate::keyspace::entry::Entry;
     use parking_lot::Mutex;
 
-    /// (shard, key, value) of a saved string.
+    /// (db, key, value) of a saved string.
     type Saved = (usize, Vec<u8>, Vec<u8>);
 
-    /// Records every string saved.
+    /// Records every string saved (encode writes "key\0value\n"; begin_db a "#db\n" line).
     #[derive(Default)]
     struct Collect(Mutex<Vec<Saved>>);
 
     impl ShardSink for Collect {
-        fn save_shard(&self, idx: usize, shard: &Shard) {
+        fn begin_db(&self, buf: &mut Vec<u8>, db: usize) {
+            buf.extend_from_slice(format!("#{db}\n").as_bytes());
+        }
+        fn encode(&self, buf: &mut Vec<u8>, e: &Entry) {
+            if let Some(v) = e.as_str() {
+                buf.extend_from_slice(e.key());
+                buf.push(0);
+                buf.extend_from_slice(v);
+                buf.push(b'\n');
+            }
+        }
+        fn write(&self, buf: Vec<u8>) {
+            let mut db = 0;
             let mut out = self.0.lock();
-            for e in shard.db(0).iter() {
-                if let Some(v) = e.as_str() {
-                    out.push((idx, e.key().to_vec(), v.to_vec()));
+            for line in buf.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+                if let Some(d) = line.strip_prefix(b"#") {
+                    db = std::str::from_utf8(d).unwrap().parse().unwrap();
+                } else {
+                    let at = line.iter().position(|&c| c == 0).unwrap();
+                    out.push((db, line[..at].to_vec(), line[at + 1..].to_vec()));
                 }
             }
         }
@@ -162,15 +229,18 @@ mod tests {
             keys.len(),
             "exactly the keys at the snapshot point"
         );
-        assert!(saved.iter().all(|(_, _, v)| v == b"old"));
-        let mut shards: Vec<usize> = saved.iter().map(|(i, _, _)| *i).collect();
-        shards.sort_unstable();
-        let n = shards.len();
-        shards.dedup();
-        let per_shard: usize = (0..NUM_SHARDS)
-            .map(|i| ks.shards[i].lock().db(0).len())
-            .sum();
-        assert!(per_shard >= n);
+        assert!(saved.iter().all(|(db, _, v)| *db == 0 && v == b"old"));
+        let mut names: Vec<&Vec<u8>> = saved.iter().map(|(_, k, _)| k).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), keys.len(), "every key saved exactly once");
+        drop(saved);
         assert!(!ks.snapshot_running());
+        // The next snapshot (the parity flips back) sees the changed dataset.
+        let sink = Arc::new(Collect::default());
+        ks.begin_snapshot(sink.clone()).unwrap().walk();
+        let saved = sink.0.lock();
+        assert_eq!(saved.len(), 2 * keys.len());
+        assert!(saved.iter().all(|(_, _, v)| v == b"new"));
     }
 }

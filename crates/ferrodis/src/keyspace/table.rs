@@ -17,6 +17,29 @@ pub struct Table {
     /// Entries that carry a TTL.
     volatile: usize,
     hasher: foldhash::fast::FixedState,
+    /// The snapshot bit value that means "saved" for the running (or last) snapshot; new entries get it.
+    parity: bool,
+    /// While a snapshot runs and this table is not fully saved: where entries go before they change.
+    snap: Option<Box<TableSnap>>,
+}
+
+/// A running snapshot, as one table sees it.
+pub struct TableSnap {
+    pub db: usize,
+    pub sink: std::sync::Arc<dyn super::snapshot::ShardSink>,
+}
+
+/// Save `e` (its state now, before a change) if the running snapshot has not saved it yet.
+#[cold]
+#[inline(never)]
+fn presave(snap: &TableSnap, parity: bool, e: &mut Entry) {
+    if e.snap_bit() != parity {
+        let mut buf = Vec::new();
+        snap.sink.begin_db(&mut buf, snap.db);
+        snap.sink.encode(&mut buf, e);
+        snap.sink.write(buf);
+        e.set_snap_bit(parity);
+    }
 }
 
 const MIN_SIZE: usize = 4;
@@ -35,6 +58,8 @@ impl Table {
             len: 0,
             volatile: 0,
             hasher: foldhash::fast::FixedState::with_seed(process_seed()),
+            parity: false,
+            snap: None,
         }
     }
 
@@ -96,6 +121,9 @@ impl Table {
         let mut cur = tab[(h as usize) & mask].as_deref_mut();
         while let Some(e) = cur {
             if e.key() == key {
+                if let Some(snap) = &self.snap {
+                    presave(snap, self.parity, e);
+                }
                 return Some(e);
             }
             cur = e.next.as_deref_mut();
@@ -131,6 +159,8 @@ impl Table {
             tabs: [t0, t1],
             len,
             volatile,
+            snap,
+            parity,
             ..
         } = self;
         let link = match find_link(t0, h, key) {
@@ -140,6 +170,9 @@ impl Table {
                 None => return Found::Missing,
             },
         };
+        if let (Some(snap), Some(e)) = (snap.as_deref(), link.as_deref_mut()) {
+            presave(snap, *parity, e);
+        }
         if !link.as_ref().is_some_and(|e| e.is_expired(now_ms)) {
             return Found::Live(link.as_deref_mut().expect("link holds the key"));
         }
@@ -152,9 +185,11 @@ impl Table {
     }
 
     /// Insert an entry whose key is known to be absent.
-    pub fn insert_new(&mut self, entry: Box<Entry>) {
+    pub fn insert_new(&mut self, mut entry: Box<Entry>) {
         self.rehash_step();
         self.grow_if_needed();
+        // Born after the snapshot point (if one runs): not part of it.
+        entry.set_snap_bit(self.parity);
         let h = self.hash(entry.key());
         if entry.expire_at().is_some() {
             self.volatile += 1;
@@ -162,7 +197,6 @@ impl Table {
         let t = if self.rehashing() { 1 } else { 0 };
         let tab = &mut self.tabs[t];
         let idx = (h as usize) & (tab.len() - 1);
-        let mut entry = entry;
         entry.next = tab[idx].take();
         tab[idx] = Some(entry);
         self.len += 1;
@@ -205,6 +239,9 @@ impl Table {
                 match link {
                     None => break,
                     Some(e) if e.key() == key => {
+                        if let Some(snap) = &self.snap {
+                            presave(snap, self.parity, e);
+                        }
                         let mut removed = link.take().unwrap();
                         *link = removed.next.take();
                         self.len -= 1;
@@ -242,7 +279,50 @@ impl Table {
     }
 
     pub fn clear(&mut self) -> Table {
-        std::mem::take(self)
+        // A running snapshot gets every entry not saved yet first; the empty table keeps the parity.
+        self.snapshot_finish();
+        let parity = self.parity;
+        let old = std::mem::take(self);
+        self.parity = parity;
+        old
+    }
+
+    /// Unhook a snapshot that ended without visiting this table (its walk failed).
+    pub(super) fn snapshot_abandon(&mut self) {
+        self.snap = None;
+    }
+
+    /// A snapshot starts (every shard locked): every entry is now "not saved".
+    pub(super) fn snapshot_begin(&mut self, snap: TableSnap) {
+        self.parity = !self.parity;
+        self.snap = Some(Box::new(snap));
+    }
+
+    /// Save every entry the running snapshot has not saved yet (the walker's visit, or before a
+    /// whole-table change), in one buffer; the table is then done with this snapshot.
+    pub(super) fn snapshot_finish(&mut self) {
+        let Some(snap) = self.snap.take() else {
+            return;
+        };
+        let mut buf = Vec::new();
+        snap.sink.begin_db(&mut buf, snap.db);
+        let start = buf.len();
+        let parity = self.parity;
+        for tab in self.tabs.iter_mut() {
+            for b in tab.iter_mut() {
+                let mut cur = b.as_deref_mut();
+                while let Some(e) = cur {
+                    if e.snap_bit() != parity {
+                        snap.sink.encode(&mut buf, e);
+                        e.set_snap_bit(parity);
+                    }
+                    cur = e.next.as_deref_mut();
+                }
+            }
+        }
+        if buf.len() > start {
+            snap.sink.write(buf);
+        }
     }
 
     fn grow_if_needed(&mut self) {

@@ -23,7 +23,6 @@
 use crate::client::Client;
 use crate::cmd::{Argv, Propagation};
 use crate::keyspace::snapshot::ShardSink;
-use crate::keyspace::Shard;
 use crate::server::{unix_ms, Server};
 use crate::types::Value;
 use ferrodis_protocol::Args;
@@ -95,12 +94,17 @@ impl RdbBase {
 }
 
 impl ShardSink for RdbBase {
-    fn save_shard(&self, _idx: usize, shard: &Shard) {
-        let mut buf = Vec::new();
-        super::rdb::encode_shard(&mut buf, shard, &self.opts, self.now_ms);
-        if buf.is_empty() {
-            return;
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize) {
+        super::rdb::put_select(buf, db);
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>, e: &crate::keyspace::entry::Entry) {
+        if !e.is_expired(self.now_ms) {
+            super::rdb::encode_entry(buf, e, self.opts.compression);
         }
+    }
+
+    fn write(&self, buf: Vec<u8>) {
         if let Some(w) = self.out.lock().as_mut() {
             if let Err(e) = w.write_all(&buf) {
                 self.failed.lock().get_or_insert(e.to_string());
@@ -1522,6 +1526,7 @@ pub fn enable(srv: &Arc<Server>) -> Result<(), String> {
     std::thread::Builder::new()
         .name("ferrodis-aofrw".into())
         .spawn(move || {
+            super::background_priority();
             if let Err(e) = rewrite_now(&srv2, true) {
                 crate::log::warning(&e);
             }
@@ -1586,6 +1591,7 @@ pub fn bgrewrite(srv: &Arc<Server>) -> Result<bool, &'static str> {
     let spawned = std::thread::Builder::new()
         .name("ferrodis-aofrw".into())
         .spawn(move || {
+            super::background_priority();
             if let Err(e) = rewrite_now(&srv2, false) {
                 crate::log::warning(&format!("Background AOF rewrite failed: {e}"));
             }
@@ -1605,30 +1611,22 @@ pub fn rewrite_in_progress(srv: &Server) -> bool {
 /// Command-form base writer: every key as the commands that rebuild it.
 struct CmdBase {
     out: Mutex<(std::io::BufWriter<File>, u64)>,
-    databases: usize,
     now_ms: u64,
     failed: Mutex<Option<String>>,
 }
 
 impl ShardSink for CmdBase {
-    fn save_shard(&self, _idx: usize, shard: &Shard) {
-        let mut buf = Vec::new();
-        for db in 0..self.databases {
-            let t = shard.db(db);
-            if t.is_empty() {
-                continue;
-            }
-            encode_select(&mut buf, db);
-            for e in t.iter() {
-                if e.is_expired(self.now_ms) {
-                    continue;
-                }
-                rewrite_entry(&mut buf, e, self.now_ms);
-            }
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize) {
+        encode_select(buf, db);
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>, e: &crate::keyspace::entry::Entry) {
+        if !e.is_expired(self.now_ms) {
+            rewrite_entry(buf, e, self.now_ms);
         }
-        if buf.is_empty() {
-            return;
-        }
+    }
+
+    fn write(&self, buf: Vec<u8>) {
         let mut o = self.out.lock();
         o.1 += buf.len() as u64;
         if let Err(e) = o.0.write_all(&buf) {
@@ -1841,11 +1839,7 @@ fn rewrite_now(srv: &Arc<Server>, initial: bool) -> Result<(), String> {
 
 fn rewrite_inner(srv: &Arc<Server>) -> Result<(), String> {
     let aof = &srv.persist.aof;
-    let (preamble, databases) = {
-        let c = srv.config.read();
-        (c.persist.aof_use_rdb_preamble, c.databases)
-    };
-    let rdb = preamble;
+    let rdb = srv.config.read().persist.aof_use_rdb_preamble;
     if !aof.enabled() {
         let c = srv.config.read();
         let mut io = aof.io.lock();
@@ -1872,7 +1866,6 @@ fn rewrite_inner(srv: &Arc<Server>) -> Result<(), String> {
     } else {
         Arc::new(CmdBase {
             out: Mutex::new((std::io::BufWriter::with_capacity(1 << 16, file), 0)),
-            databases,
             now_ms: unix_ms(),
             failed: Mutex::new(None),
         })

@@ -72,6 +72,16 @@ pub fn at_exit(srv: &Server) {
     }
 }
 
+/// Run the calling (background) thread at a lower priority (nice +10), so a save or rewrite walking the
+/// keyspace yields the core to the workers serving requests when they share it.
+pub fn background_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 /// A command ran and changed something (or has effects to hand on): feed the AOF. Called by `cmd::run`
 /// after the handler, with the database the command started in.
 #[inline]

@@ -465,6 +465,12 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry, compress: bool) -> bool {
     v12
 }
 
+/// A SELECTDB opcode (entries that follow belong to database `db`).
+pub fn put_select(out: &mut Vec<u8>, db: usize) {
+    out.push(op::SELECTDB);
+    put_len(out, db as u64);
+}
+
 /// Serialize every live key of a shard (all databases): SELECTDB + RESIZEDB per non-empty database, then
 /// the keys. Returns whether a value needed version 12.
 pub fn encode_shard(out: &mut Vec<u8>, shard: &Shard, opts: &SaveOptions, now_ms: u64) -> bool {

@@ -7,7 +7,6 @@
 
 use super::rdb;
 use crate::keyspace::snapshot::ShardSink;
-use crate::keyspace::Shard;
 use crate::server::{unix_ms, Server};
 use parking_lot::Mutex;
 use std::io::Write;
@@ -93,59 +92,42 @@ pub fn rdb_path(srv: &Server) -> PathBuf {
     Path::new(&c.dir).join(&c.persist.dbfilename)
 }
 
-/// Where serialized shards go: the file being written, with its running checksum. Only the walker writes
-/// to the file; a shard serialized by a command's thread waits in `queued` (so no command ever waits on
-/// disk I/O), and the walker writes it after its current shard.
+/// Where serialized entries go: the file being written, with its running checksum (only the walker's
+/// thread writes; see keyspace/snapshot.rs).
 struct FileSink {
     out: Mutex<rdb::FileWriter>,
-    queued: Mutex<Vec<Vec<u8>>>,
     opts: rdb::SaveOptions,
     now_ms: u64,
     /// Set once a write failed; the rest is skipped and the save fails.
     failed: Mutex<Option<String>>,
     walker: std::thread::ThreadId,
+    /// Bytes serialized by commands (their copies of entries about to change: our copy-on-write size).
     cow_bytes: AtomicU64,
 }
 
 impl ShardSink for FileSink {
-    fn save_shard(&self, _idx: usize, shard: &Shard) {
-        let mut buf = Vec::new();
-        let walker = std::thread::current().id() == self.walker;
-        if walker {
-            rdb::encode_shard(&mut buf, shard, &self.opts, self.now_ms);
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize) {
+        rdb::put_select(buf, db);
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>, e: &crate::keyspace::entry::Entry) {
+        if e.is_expired(self.now_ms) {
+            return;
+        }
+        if std::thread::current().id() == self.walker {
+            rdb::encode_entry(buf, e, self.opts.compression);
         } else {
-            // A command is waiting on this: no compression (it costs most of the time).
-            let opts = rdb::SaveOptions {
-                compression: false,
-                ..self.opts
-            };
-            rdb::encode_shard(&mut buf, shard, &opts, self.now_ms);
+            // A command waits on this entry: no compression (it costs most of the time).
+            let before = buf.len();
+            rdb::encode_entry(buf, e, false);
+            self.cow_bytes
+                .fetch_add((buf.len() - before) as u64, Relaxed);
         }
-        if buf.is_empty() {
-            return;
-        }
-        if !walker {
-            self.cow_bytes.fetch_add(buf.len() as u64, Relaxed);
-            self.queued.lock().push(buf);
-            return;
-        }
-        self.write(&buf);
-        self.drain();
     }
-}
 
-impl FileSink {
-    fn write(&self, buf: &[u8]) {
-        if let Err(e) = self.out.lock().write_all(buf) {
+    fn write(&self, buf: Vec<u8>) {
+        if let Err(e) = self.out.lock().write_all(&buf) {
             self.failed.lock().get_or_insert(e.to_string());
-        }
-    }
-
-    /// Write the shards that commands serialized meanwhile.
-    fn drain(&self) {
-        let queued = std::mem::take(&mut *self.queued.lock());
-        for b in queued {
-            self.write(&b);
         }
     }
 }
@@ -187,7 +169,6 @@ pub fn save_to(srv: &Server, path: &Path) -> Result<(), String> {
         }
         let sink = Arc::new(FileSink {
             out: Mutex::new(w),
-            queued: Mutex::new(Vec::new()),
             opts,
             now_ms: unix_ms(),
             failed: Mutex::new(None),
@@ -200,7 +181,6 @@ pub fn save_to(srv: &Server, path: &Path) -> Result<(), String> {
             .begin_snapshot(sink.clone())
             .ok_or("Background save already in progress")?;
         snap.walk();
-        sink.drain();
         let sink = Arc::try_unwrap(sink).map_err(|_| "snapshot sink still in use".to_string())?;
         if let Some(e) = sink.failed.into_inner() {
             return Err(format!("Write error saving DB on disk: {e}"));
@@ -273,6 +253,7 @@ pub fn bgsave(srv: &Arc<Server>) -> Result<(), &'static str> {
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
+            super::background_priority();
             let start = Instant::now();
             let st = &srv2.persist.rdb;
             let path = rdb_path(&srv2);
