@@ -81,6 +81,27 @@ pub struct Blocked {
 }
 
 impl Client {
+    /// A fresh client in database 0, RESP2, replies on.
+    pub fn new(id: u64, worker: usize, info: Arc<ClientInfo>, authenticated: bool) -> Client {
+        Client {
+            id,
+            worker,
+            info,
+            db: 0,
+            resp3: false,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            no_evict: false,
+            no_touch: false,
+            blocked: None,
+            multi: None,
+            watch: None,
+            in_exec: false,
+            tracking: None,
+        }
+    }
+
     /// Subscribed to any channel, pattern or shard channel (RESP2 subscribed mode).
     #[inline]
     pub fn subscribed(&self) -> bool {

@@ -4,7 +4,7 @@
 //! A connection's loop reads everything available, parses every complete request, executes them in order
 //! and writes all the replies with one write (DESIGN.md §2.5).
 
-use crate::client::{Client, ClientInfo, ReplyMode};
+use crate::client::{Client, ClientInfo};
 use crate::cmd;
 use crate::server::Server;
 use crate::{expire, log};
@@ -259,23 +259,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     // Deregisters the client however the task ends, a panic included (tokio contains a panicking task to
     // itself, so one connection's bug never takes the server down).
     let _registered = Registered { srv: &srv, id };
-    let mut client = Client {
-        id,
-        worker,
-        info: info.clone(),
-        db: 0,
-        resp3: false,
-        authenticated: !has_pass,
-        reply_mode: ReplyMode::On,
-        close_after_reply: false,
-        no_evict: false,
-        no_touch: false,
-        blocked: None,
-        multi: None,
-        watch: None,
-        in_exec: false,
-        tracking: None,
-    };
+    let mut client = Client::new(id, worker, info.clone(), !has_pass);
     connection_loop(&srv, &mut client, &mut stream).await;
     cmd::transactions::unwatch(&srv, &mut client);
     let _ = stream.shutdown().await;

@@ -1098,30 +1098,8 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
 
 /// A client for replaying commands (no connection).
 fn loader_client() -> Client {
-    use crate::client::{ClientInfo, ReplyMode};
-    Client {
-        id: u64::MAX,
-        worker: 0,
-        info: Arc::new(ClientInfo::new(
-            u64::MAX,
-            String::new(),
-            String::new(),
-            -1,
-            false,
-        )),
-        db: 0,
-        resp3: false,
-        authenticated: true,
-        reply_mode: ReplyMode::On,
-        close_after_reply: false,
-        no_evict: false,
-        no_touch: false,
-        blocked: None,
-        multi: None,
-        watch: None,
-        in_exec: false,
-        tracking: None,
-    }
+    let info = crate::client::ClientInfo::new(u64::MAX, String::new(), String::new(), -1, false);
+    Client::new(u64::MAX, 0, Arc::new(info), true)
 }
 
 /// Replay one command file through the normal command path. `last` says whether a torn tail may be cut

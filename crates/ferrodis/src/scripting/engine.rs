@@ -868,11 +868,7 @@ fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
             if args.len() != 1 {
                 return table_err("ERR redis.setresp() requires one argument.");
             }
-            let v = match &args[0] {
-                Value::Integer(i) => *i,
-                Value::Number(n) => *n as i64,
-                _ => -1,
-            };
+            let v = int_or_minus_one(&args[0]);
             if v != 2 && v != 3 {
                 return table_err("ERR RESP version must be 2 or 3.");
             }
@@ -886,11 +882,7 @@ fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
             if args.len() != 1 {
                 return table_err("ERR redis.set_repl() requires two arguments.");
             }
-            let v = match &args[0] {
-                Value::Integer(i) => *i,
-                Value::Number(n) => *n as i64,
-                _ => -1,
-            };
+            let v = int_or_minus_one(&args[0]);
             if !(0..=3).contains(&v) {
                 return table_err(
                     "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
@@ -945,6 +937,15 @@ fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
 }
 
 /// `redis.call` / `redis.pcall`.
+/// A numeric argument as an integer (-1 for anything else).
+fn int_or_minus_one(v: &Value) -> i64 {
+    match v {
+        Value::Integer(i) => *i,
+        Value::Number(n) => *n as i64,
+        _ => -1,
+    }
+}
+
 fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
     let fail = |lua: &Lua, msg: &str| -> mlua::Result<Value> {
         if raise {

@@ -118,32 +118,15 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
                 if op >= limit {
                     return false;
                 }
-                out.push(input[ip]);
-                op += 1;
-                lit += 1;
+                push_literal(out, base, &mut op, &mut lit, input[ip]);
                 ip += 1;
-                if lit == MAX_LIT {
-                    out[base + op - lit - 1] = (lit as u8) - 1;
-                    lit = 0;
-                    out.push(0);
-                    op += 1;
-                }
             }
         }
         if op + 3 > limit {
             return false;
         }
-        while ip < n {
-            out.push(input[ip]);
-            op += 1;
-            lit += 1;
-            ip += 1;
-            if lit == MAX_LIT {
-                out[base + op - lit - 1] = (lit as u8) - 1;
-                lit = 0;
-                out.push(0);
-                op += 1;
-            }
+        for &b in &input[ip..] {
+            push_literal(out, base, &mut op, &mut lit, b);
         }
         out[base + op - lit - 1] = (lit as u8).wrapping_sub(1);
         if lit == 0 {
@@ -155,6 +138,21 @@ pub fn compress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
         out.truncate(base);
     }
     ok
+}
+
+/// One more byte of the current literal run; a full run (32 bytes) gets its length byte and a new run
+/// starts.
+#[inline]
+fn push_literal(out: &mut Vec<u8>, base: usize, op: &mut usize, lit: &mut usize, b: u8) {
+    out.push(b);
+    *op += 1;
+    *lit += 1;
+    if *lit == MAX_LIT {
+        out[base + *op - *lit - 1] = (*lit as u8) - 1;
+        *lit = 0;
+        out.push(0);
+        *op += 1;
+    }
 }
 
 /// Decompress `input` into exactly `out_len` bytes; None if the data is malformed or the size differs.
