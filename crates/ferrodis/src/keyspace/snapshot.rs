@@ -15,6 +15,9 @@ use super::{Keyspace, NUM_SHARDS};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// Buckets the walker visits per lock hold.
+const WALK_SLICE: usize = 128;
+
 /// Receives the entries of a snapshot (serialization goes here).
 pub trait ShardSink: Send + Sync {
     /// Start a run of entries of database `db` in `buf` (e.g. an RDB SELECTDB).
@@ -111,11 +114,20 @@ impl Snapshot<'_> {
     /// between shards, with no lock held.
     pub fn walk(self) {
         for idx in 0..NUM_SHARDS {
-            // A plain lock: this may run on a thread that is not a worker, which holds one shard briefly.
-            self.ks.shards[idx].lock().snapshot_finish();
+            // Plain locks, held for a slice of buckets at a time (this may run on a thread that is not a
+            // worker, and runs at a lower priority: a long hold would stall the commands waiting on it).
+            let shard = &self.ks.shards[idx];
+            let databases = shard.lock().dbs.len();
+            for db in 0..databases {
+                let mut pos = 0;
+                while let Some(next) = shard.lock().dbs[db].snapshot_step(pos, WALK_SLICE) {
+                    pos = next;
+                    self.sink.drain();
+                }
+            }
+            shard.lock().snapshot_finish();
             self.sink.drain();
         }
-        self.sink.drain();
     }
 }
 

@@ -298,6 +298,42 @@ impl Table {
         self.snap = Some(Box::new(snap));
     }
 
+    /// A slice of the walker's visit: save the entries not saved yet in the buckets at positions
+    /// `pos..pos + n` (positions run over the current array, then the one being grown into). Returns the
+    /// next position, or None past the end. The walker releases the shard between slices; entries a resize
+    /// moves behind it meanwhile are caught by the final [`Table::snapshot_finish`].
+    pub(super) fn snapshot_step(&mut self, pos: usize, n: usize) -> Option<usize> {
+        let snap = self.snap.as_deref()?;
+        let total = self.tabs[0].len() + self.tabs[1].len();
+        if pos >= total {
+            return None;
+        }
+        let end = (pos + n).min(total);
+        let mut buf = Vec::new();
+        snap.sink.begin_db(&mut buf, snap.db);
+        let start = buf.len();
+        let parity = self.parity;
+        for i in pos..end {
+            let (t, j) = if i < self.tabs[0].len() {
+                (0, i)
+            } else {
+                (1, i - self.tabs[0].len())
+            };
+            let mut cur = self.tabs[t][j].as_deref_mut();
+            while let Some(e) = cur {
+                if e.snap_bit() != parity {
+                    snap.sink.encode(&mut buf, e);
+                    e.set_snap_bit(parity);
+                }
+                cur = e.next.as_deref_mut();
+            }
+        }
+        if buf.len() > start {
+            snap.sink.write(buf);
+        }
+        Some(end)
+    }
+
     /// Save every entry the running snapshot has not saved yet (the walker's visit, or before a
     /// whole-table change), in one buffer; the table is then done with this snapshot.
     pub(super) fn snapshot_finish(&mut self) {
