@@ -212,7 +212,12 @@ impl Server {
             notify_flags: std::sync::atomic::AtomicU32::new(config.notify_keyspace_events),
             tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
-            scripting: crate::scripting::Scripting::new(),
+            scripting: {
+                let s = crate::scripting::Scripting::new();
+                s.busy_threshold_ms
+                    .store(config.busy_reply_threshold, Relaxed);
+                s
+            },
             persist: crate::persist::Persist::new(&config),
             config: RwLock::new(config),
         }
@@ -243,6 +248,9 @@ impl Server {
         self.encoding.set(c.encoding);
         crate::log::set_level(&c.loglevel);
         self.pubsub.set_limit(c.client_output_buffer_limit[2]);
+        self.scripting
+            .busy_threshold_ms
+            .store(c.busy_reply_threshold, Relaxed);
         let nf = c.notify_keyspace_events;
         self.notify_flags.store(nf, Relaxed);
         // Key events are recorded while keyspace notifications are on (client tracking will OR its own

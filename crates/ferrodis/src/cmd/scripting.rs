@@ -375,7 +375,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
     check_flags(ctx, flags, ro)?;
     let sha = script.sha;
     let body = script.body.clone();
-    let name = String::from_utf8_lossy(&sha).into_owned();
+    let name = script.name.clone();
     let srv = ctx.srv.clone();
     run(
         ctx,
@@ -399,14 +399,14 @@ fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
-    let name = String::from_utf8_lossy(args.get(1)).into_owned();
+    let name: std::sync::Arc<str> = String::from_utf8_lossy(args.get(1)).into();
     let meta = ctx
         .srv
         .scripting
         .libs
         .read()
         .funcs
-        .get(&name)
+        .get(&*name)
         .cloned()
         .ok_or("ERR Function not found")?;
     let nk = numkeys(&args, "ERR Bad number of keys provided")?;
@@ -425,7 +425,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
         &meta.policy,
         move |st| {
             functions::sync_state(&srv.scripting, st);
-            let k = st.functions.get(&fname).ok_or("ERR Function not found")?;
+            let k = st.functions.get(&*fname).ok_or("ERR Function not found")?;
             st.lua
                 .registry_value::<mlua::Function>(k)
                 .map_err(|e| format!("ERR {e}"))
@@ -442,7 +442,7 @@ fn run(
     ro: bool,
     flags: u32,
     is_function: bool,
-    name: String,
+    name: std::sync::Arc<str>,
     policy: &AtomicU8,
     get: impl FnOnce(&mut engine::State) -> Result<mlua::Function, String>,
 ) -> CmdResult {

@@ -67,7 +67,7 @@ pub struct Exec {
     pub killed: bool,
     pub wrote: bool,
     pub busy: bool,
-    pub name: String,
+    pub name: Arc<str>,
     pub argv: Vec<Vec<u8>>,
     scratch: Vec<u8>,
 }
@@ -556,7 +556,7 @@ fn hook() -> mlua::Result<VmState> {
             if !e.busy {
                 e.busy = true;
                 *s.running.lock() = Some(super::RunningInfo {
-                    name: e.name.clone(),
+                    name: e.name.to_string(),
                     argv: e.argv.clone(),
                     start: e.start,
                 });
@@ -1309,14 +1309,14 @@ pub struct RunParams<'a> {
     pub flags: u32,
     pub is_function: bool,
     /// For error texts: the SHA (EVAL) or function name.
-    pub name: String,
+    pub name: Arc<str>,
     pub argv: Vec<Vec<u8>>,
 }
 
 /// Run a compiled script / function on this thread's state, writing its reply (or error) to `out`.
 /// Returns the key events of its commands (for delivery once its isolation scope is gone).
 pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::notify::KeyEvent>) {
-    let threshold_ms = p.srv.config.read().busy_reply_threshold;
+    let threshold_ms = p.srv.scripting.busy_threshold_ms.load(Relaxed);
     let resp3_caller = p.client.resp3;
     let saved_db = p.client.db;
     let saved_in_exec = p.client.in_exec;

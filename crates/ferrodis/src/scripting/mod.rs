@@ -49,6 +49,8 @@ pub const POLICY_DIRTY: u8 = 2;
 /// One cached EVAL script.
 pub struct Script {
     pub sha: [u8; 40],
+    /// The SHA as text (error replies name the script by it).
+    pub name: Arc<str>,
     pub body: Arc<[u8]>,
     pub flags: u32,
     pub policy: AtomicU8,
@@ -75,7 +77,9 @@ pub struct Scripting {
     /// The busy script, for FUNCTION STATS.
     pub running: Mutex<Option<RunningInfo>>,
     /// EVAL script cache by lower-case hex SHA1.
-    pub scripts: RwLock<HashMap<[u8; 40], Arc<Script>>>,
+    pub scripts: RwLock<HashMap<[u8; 40], Arc<Script>, foldhash::fast::RandomState>>,
+    /// `busy-reply-threshold` in ms (kept here so a script start reads no config lock).
+    pub busy_threshold_ms: AtomicU64,
     /// Bumped by SCRIPT FLUSH: worker states drop their compiled scripts.
     pub scripts_epoch: AtomicU64,
     /// Total body bytes of cached scripts (INFO used_memory_scripts_eval).
@@ -124,6 +128,7 @@ impl Scripting {
                 self.scripts_bytes.fetch_add(body.len() as u64, Relaxed);
                 Arc::new(Script {
                     sha,
+                    name: String::from_utf8_lossy(&sha).into(),
                     body: body.into(),
                     flags,
                     policy: AtomicU8::new(POLICY_UNKNOWN),
