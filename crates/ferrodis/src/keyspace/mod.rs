@@ -47,10 +47,6 @@ pub fn shard_of(key: &[u8]) -> usize {
 /// One stripe of the keyspace: every database's table for this shard's slots.
 pub struct Shard {
     dbs: Box<[Table]>,
-    /// Bumped on every write access. A snapshot in progress (persistence) hooks `before_write` to serialize
-    /// this shard before its first change after the snapshot point, which makes forkless snapshots
-    /// point-in-time consistent.
-    version: u64,
     /// Clients blocked on keys of this shard (allocated while any exist).
     waiters: Option<Box<blocking::Waiters>>,
     /// Hashes of this shard that have fields with TTLs (for the active expiry cycle; like Redis's
@@ -70,7 +66,6 @@ impl Shard {
     fn new(databases: usize) -> Self {
         Shard {
             dbs: (0..databases).map(|_| Table::new()).collect(),
-            version: 0,
             waiters: None,
             hexpires: None,
             watchers: None,
@@ -194,29 +189,18 @@ impl Shard {
         &self.dbs[db]
     }
 
-    /// Write access to one database's table. Every mutation of the keyspace goes through here (or
-    /// [`Shard::dbs_mut`]), which is the pre-mutation hook point for snapshots.
+    /// Write access to one database's table (a running snapshot saves each entry before `Table`'s write
+    /// paths change it).
     #[inline]
     pub fn db_mut(&mut self, db: usize) -> &mut Table {
-        self.before_write();
         &mut self.dbs[db]
     }
 
     /// Write access to all databases of this shard (SWAPDB, FLUSHALL, MOVE). Whole tables may move
     /// between databases here, so a running snapshot saves everything of this shard it has not saved yet.
     pub fn dbs_mut(&mut self) -> &mut [Table] {
-        self.before_write();
         self.snapshot_finish();
         &mut self.dbs
-    }
-
-    #[inline]
-    fn before_write(&mut self) {
-        self.version = self.version.wrapping_add(1);
-    }
-
-    pub fn version(&self) -> u64 {
-        self.version
     }
 
     /// Look a key up, treating an expired entry as absent (it is removed lazily; `on_expire` is told).

@@ -308,7 +308,7 @@ impl Table {
         if pos >= total {
             return None;
         }
-        let end = (pos + n).min(total);
+        let end = pos.saturating_add(n).min(total);
         let mut buf = Vec::new();
         snap.sink.begin_db(&mut buf, snap.db);
         let start = buf.len();
@@ -334,30 +334,12 @@ impl Table {
         Some(end)
     }
 
-    /// Save every entry the running snapshot has not saved yet (the walker's visit, or before a
+    /// Save every entry the running snapshot has not saved yet (the walker's last pass, or before a
     /// whole-table change), in one buffer; the table is then done with this snapshot.
     pub(super) fn snapshot_finish(&mut self) {
-        let Some(snap) = self.snap.take() else {
-            return;
-        };
-        let mut buf = Vec::new();
-        snap.sink.begin_db(&mut buf, snap.db);
-        let start = buf.len();
-        let parity = self.parity;
-        for tab in self.tabs.iter_mut() {
-            for b in tab.iter_mut() {
-                let mut cur = b.as_deref_mut();
-                while let Some(e) = cur {
-                    if e.snap_bit() != parity {
-                        snap.sink.encode(&mut buf, e);
-                        e.set_snap_bit(parity);
-                    }
-                    cur = e.next.as_deref_mut();
-                }
-            }
-        }
-        if buf.len() > start {
-            snap.sink.write(buf);
+        if self.snap.is_some() {
+            self.snapshot_step(0, usize::MAX);
+            self.snap = None;
         }
     }
 
