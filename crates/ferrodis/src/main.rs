@@ -3,5 +3,15 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(ferrodis::run(&argv));
+    // Startup loading can run scripts (AOF, function libraries): give it a script thread's stack.
+    let code = std::thread::Builder::new()
+        .name("ferrodis-main".into())
+        .stack_size(ferrodis::scripting::sandbox::WORKER_STACK_BYTES)
+        .spawn(move || ferrodis::run(&argv))
+        .map(|h| h.join().unwrap_or(1))
+        .unwrap_or_else(|e| {
+            eprintln!("Can't start the main thread: {e}");
+            1
+        });
+    std::process::exit(code);
 }

@@ -143,6 +143,7 @@ pub fn start(srv: Arc<Server>) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
         let unix = if w == 0 { unix.take() } else { None };
         let h = std::thread::Builder::new()
             .name(format!("ferrodis-w{w}"))
+            .stack_size(crate::scripting::sandbox::WORKER_STACK_BYTES)
             .spawn(move || worker_main(srv, w, set, unix))?;
         handles.push(h);
     }

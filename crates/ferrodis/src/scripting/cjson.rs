@@ -672,7 +672,7 @@ fn encode(lua: &Lua, cfg: &Config, args: MultiValue) -> LibResult {
         return Err(arg_error(1, "encode", "expected 1 argument"));
     }
     let mut out = Vec::new();
-    append_value(cfg, &mut out, &args[0])?;
+    append_value(cfg, &mut out, &args[0], 0)?;
     let s = lua.create_string(&out).map_err(|e| e.to_string())?;
     Ok(MultiValue::from_vec(vec![Value::String(s)]))
 }
@@ -732,11 +732,12 @@ fn append_number(cfg: &Config, out: &mut Vec<u8>, n: f64) -> Result<(), String> 
 
 /// lua_array_length over the table's pairs: Some(len) when the table is an array with len > 0, None when it
 /// is an object.
-fn array_length(cfg: &Config, items: &[(Value, Value)]) -> Result<Option<usize>, String> {
+fn array_length(cfg: &Config, t: &Table) -> Result<Option<usize>, String> {
     let mut max: i32 = 0;
     let mut items_n: i64 = 0;
-    for (k, _) in items {
-        match num_of(k) {
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair.map_err(|e| e.to_string())?;
+        match num_of(&k) {
             Some(k) if k != 0.0 && k.floor() == k && k >= 1.0 => {
                 if k > max as f64 {
                     // C's (int) conversion of an out-of-range double gives INT_MIN on x86.
@@ -776,98 +777,65 @@ fn append_scalar(cfg: &Config, out: &mut Vec<u8>, v: &Value) -> Result<(), Strin
     Ok(())
 }
 
-/// Encodes `root` (iteratively: nesting depth never grows the native stack).
-fn append_value(cfg: &Config, out: &mut Vec<u8>, root: &Value) -> Result<(), String> {
-    enum Frame {
-        Arr {
-            t: Table,
-            i: usize,
-            len: usize,
-        },
-        Obj {
-            items: std::vec::IntoIter<(Value, Value)>,
-            first: bool,
-        },
-    }
+/// Deepest nesting the encoder and decoder accept whatever `encode_max_depth`/`decode_max_depth` say:
+/// each level holds a few Lua references, which are limited (as the C library is limited by Lua's stack).
+const NESTING_LIMIT: i64 = 1800;
+
+/// Encodes `v` at nesting `depth` (0 for the root). Holds only the values on the path being encoded, so a
+/// table of any size encodes; recursion is bounded by `NESTING_LIMIT`.
+fn append_value(cfg: &Config, out: &mut Vec<u8>, v: &Value, depth: i64) -> Result<(), String> {
+    let Value::Table(t) = v else {
+        return append_scalar(cfg, out, v);
+    };
     let le = |e: mlua::Error| e.to_string();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut cur: Option<Value> = Some(root.clone());
-    loop {
-        if let Some(v) = cur.take() {
-            if let Value::Table(t) = v {
-                let depth = stack.len() as i64 + 1;
-                if depth > cfg.encode_max_depth {
-                    return Err(format!("Cannot serialise, excessive nesting ({depth})"));
-                }
-                let mut items = Vec::new();
-                for pair in t.clone().pairs::<Value, Value>() {
-                    items.push(pair.map_err(le)?);
-                }
-                match array_length(cfg, &items)? {
-                    Some(len) => {
-                        out.push(b'[');
-                        stack.push(Frame::Arr { t, i: 0, len });
-                    }
-                    None => {
-                        out.push(b'{');
-                        stack.push(Frame::Obj {
-                            items: items.into_iter(),
-                            first: true,
-                        });
-                    }
-                }
-            } else {
-                append_scalar(cfg, out, &v)?;
-            }
-        }
-        let Some(top) = stack.last_mut() else {
-            return Ok(());
-        };
-        match top {
-            Frame::Arr { t, i, len } => {
-                if *i == *len {
-                    out.push(b']');
-                    stack.pop();
-                    continue;
-                }
-                if *i > 0 {
+    let depth = depth + 1;
+    if depth > cfg.encode_max_depth || depth > NESTING_LIMIT {
+        return Err(format!("Cannot serialise, excessive nesting ({depth})"));
+    }
+    match array_length(cfg, t)? {
+        Some(len) => {
+            out.push(b'[');
+            for i in 1..=len {
+                if i > 1 {
                     out.push(b',');
                 }
-                *i += 1;
-                cur = Some(t.raw_get(*i as i64).map_err(le)?);
+                let item: Value = t.raw_get(i as i64).map_err(le)?;
+                append_value(cfg, out, &item, depth)?;
             }
-            Frame::Obj { items, first } => match items.next() {
-                None => {
-                    out.push(b'}');
-                    stack.pop();
+            out.push(b']');
+        }
+        None => {
+            out.push(b'{');
+            let mut first = true;
+            for pair in t.pairs::<Value, Value>() {
+                let (k, val) = pair.map_err(le)?;
+                if !first {
+                    out.push(b',');
                 }
-                Some((k, val)) => {
-                    if !*first {
-                        out.push(b',');
+                first = false;
+                match &k {
+                    Value::Integer(_) | Value::Number(_) => {
+                        out.push(b'"');
+                        append_number(cfg, out, num_of(&k).unwrap_or(0.0))?;
+                        out.extend_from_slice(b"\":");
                     }
-                    *first = false;
-                    match &k {
-                        Value::Integer(_) | Value::Number(_) => {
-                            out.push(b'"');
-                            append_number(cfg, out, num_of(&k).unwrap_or(0.0))?;
-                            out.extend_from_slice(b"\":");
-                        }
-                        Value::String(s) => {
-                            append_string(out, &s.as_bytes());
-                            out.push(b':');
-                        }
-                        other => {
-                            return Err(format!(
-                                "Cannot serialise {}: table key must be a number or string",
-                                type_name(other)
-                            ));
-                        }
+                    Value::String(s) => {
+                        append_string(out, &s.as_bytes());
+                        out.push(b':');
                     }
-                    cur = Some(val);
+                    other => {
+                        return Err(format!(
+                            "Cannot serialise {}: table key must be a number or string",
+                            type_name(other)
+                        ));
+                    }
                 }
-            },
+                append_value(cfg, out, &val, depth)?;
+            }
+            out.push(b'}');
         }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1135,7 +1103,7 @@ impl<'a> Parser<'a> {
 
     fn descend(&mut self) -> Result<(), String> {
         self.depth += 1;
-        if self.depth > self.cfg.decode_max_depth {
+        if self.depth > self.cfg.decode_max_depth || self.depth > NESTING_LIMIT {
             return Err(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth, self.pos
@@ -1297,6 +1265,17 @@ pub(crate) mod tests {
     /// Runs `code` in a fresh Lua with all four libraries and returns its result as Redis would show a string
     /// (or the error message prefixed with "ERR user_script:1: ").
     pub(crate) fn run(code: &str) -> String {
+        // On a thread with the stack scripts get in the server (the encoder recurses per nesting level).
+        let code = code.to_string();
+        std::thread::Builder::new()
+            .stack_size(crate::scripting::sandbox::WORKER_STACK_BYTES)
+            .spawn(move || run_here(&code))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn run_here(code: &str) -> String {
         let lua = Lua::new();
         register(&lua).unwrap();
         super::super::cmsgpack::register(&lua).unwrap();

@@ -118,38 +118,42 @@ fn encode_header(out: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
 }
 
 /// table_is_an_array: every key a positive number equal to an `int`, and max key == count.
-fn is_array(pairs: &[(Value, Value)]) -> bool {
-    let mut max: i64 = 0;
-    for (k, _) in pairs {
-        match num_of(k) {
-            Some(n) if n > 0.0 && n < 2147483648.0 && n.trunc() == n => max = max.max(n as i64),
-            _ => return false,
-        }
-    }
-    max == pairs.len() as i64
-}
-
 fn encode_value(out: &mut Vec<u8>, v: &Value, level: usize) -> Result<(), String> {
+    let le = |e: mlua::Error| e.to_string();
     match v {
         Value::String(s) => encode_bytes(out, &s.as_bytes()),
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Integer(_) | Value::Number(_) => encode_number(out, num_of(v).unwrap_or(0.0)),
         Value::Table(t) if level < MAX_NESTING => {
-            let mut pairs = Vec::new();
-            for p in t.clone().pairs::<Value, Value>() {
-                pairs.push(p.map_err(|e| e.to_string())?);
+            // First pass over the keys only (a table of any size never holds more than one pair at a
+            // time): an array has exactly the keys 1..n.
+            let mut n: usize = 0;
+            let mut max: i64 = 0;
+            let mut array = true;
+            for p in t.pairs::<Value, Value>() {
+                let (k, _) = p.map_err(le)?;
+                n += 1;
+                if array {
+                    match num_of(&k) {
+                        Some(x) if x > 0.0 && x < 2147483648.0 && x.trunc() == x => {
+                            max = max.max(x as i64)
+                        }
+                        _ => array = false,
+                    }
+                }
             }
-            if is_array(&pairs) {
-                encode_header(out, pairs.len(), 0x90, 0xdc, 0xdd);
-                for i in 1..=pairs.len() {
-                    let item: Value = t.get(i as i64).map_err(|e| e.to_string())?;
+            if array && max == n as i64 {
+                encode_header(out, n, 0x90, 0xdc, 0xdd);
+                for i in 1..=n {
+                    let item: Value = t.get(i as i64).map_err(le)?;
                     encode_value(out, &item, level + 1)?;
                 }
             } else {
-                encode_header(out, pairs.len(), 0x80, 0xde, 0xdf);
-                for (k, val) in &pairs {
-                    encode_value(out, k, level + 1)?;
-                    encode_value(out, val, level + 1)?;
+                encode_header(out, n, 0x80, 0xde, 0xdf);
+                for p in t.pairs::<Value, Value>() {
+                    let (k, val) = p.map_err(le)?;
+                    encode_value(out, &k, level + 1)?;
+                    encode_value(out, &val, level + 1)?;
                 }
             }
         }

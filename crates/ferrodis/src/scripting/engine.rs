@@ -2,7 +2,8 @@
 //! table, libraries), `redis.call` through the command table, RESP <-> Lua conversions, error formatting,
 //! the busy-script hook.
 
-use super::{sflags, Scripting, BUSY_EVAL, BUSY_FUNCTION};
+use super::convert::{lua_to_resp, resp_to_lua};
+use super::{sandbox, sflags, Scripting, BUSY_EVAL, BUSY_FUNCTION};
 use crate::client::Client;
 use crate::cmd::{self, flags, BatchClock, Registry};
 use crate::server::Server;
@@ -125,9 +126,11 @@ local G, dbg, conv, killed, setfenv = ...
 local type, tostring, error, rawget = type, tostring, error, rawget
 local setmetatable_, setfenv_ = setmetatable, setfenv
 local pcall_, xpcall_, loadstring_, load_ = pcall, xpcall, loadstring, load
-local next_ = next
+local next_, getmetatable, byte_ = next, getmetatable, string.byte
 local protected = setmetatable_({}, {__mode = 'k'})
 local real = setmetatable_({}, {__mode = 'k'})
+-- What getmetatable shows for a protected table (nil: none, as Redis shows for its library tables).
+local shown_mt = setmetatable_({}, {__mode = 'k'})
 local function ro() error('Attempt to modify a readonly table', 2) end
 local function proxy(t)
   local p = setmetatable_({}, {__index = t, __newindex = ro})
@@ -135,6 +138,8 @@ local function proxy(t)
   real[p] = t
   return p
 end
+-- A chunk that starts like bytecode is parsed as text (and so refused, as Redis does).
+local function is_binary(s) return type(s) == 'string' and byte_(s, 1) == 27 end
 local function frame()
   local lvl = 3
   local i = dbg.getinfo(lvl, 'Sl')
@@ -198,11 +203,23 @@ G.setmetatable = function(t, m)
   return setmetatable_(t, m)
 end
 G.loadstring = function(s, n)
+  if is_binary(s) then s, n = ' ' .. s, n or s end
   local f, e = loadstring_(s, n)
   if f then setfenv_(f, P) end
   return f, e
 end
 G.load = function(fn, n)
+  if type(fn) == 'function' then
+    local reader, first = fn, true
+    fn = function()
+      local s = reader()
+      if first then
+        first = false
+        if is_binary(s) then return ' ' .. s end
+      end
+      return s
+    end
+  end
   local f, e = load_(fn, n)
   if f then setfenv_(f, P) end
   return f, e
@@ -210,7 +227,21 @@ end
 for _, name in ipairs({'string', 'math', 'table', 'redis', 'cjson', 'bit', 'struct', 'cmsgpack', 'coroutine'}) do
   if rawget(G, name) ~= nil then G[name] = proxy(G[name]) end
 end
-getmetatable('').__index = G.string
+-- The metatables scripts can reach are read-only for them: the strings' (shared by every script on
+-- this thread) and the globals' (whose real __index would lead to the writable globals table).
+local string_mt = getmetatable('')
+string_mt.__index = G.string
+local string_mt_view = proxy(string_mt)
+local globals_mt_view = proxy({__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end, __newindex = ro})
+shown_mt[P] = globals_mt_view
+G.getmetatable = function(t)
+  if protected[t] then return shown_mt[t] end
+  local m = getmetatable(t)
+  if m == string_mt then return string_mt_view end
+  return m
+end
 G._G = P
 G.__redis__err__handler = handler
 setmetatable_(G, {
@@ -308,6 +339,8 @@ impl State {
                 mlua::LuaOptions::default(),
             )
         };
+        sandbox::install(&lua)?;
+        super::convert::pin_reply_fields(&lua)?;
         seed_initial();
         let g = lua.globals();
         let dbg: Table = g.raw_get("debug")?;
@@ -426,7 +459,7 @@ impl State {
         };
         let f = self
             .lua
-            .load(body)
+            .load(&*sandbox::text_only(body))
             .set_name("@user_script")
             .into_function()
             .map_err(|e| {
@@ -477,7 +510,7 @@ impl State {
         }
         let f = self
             .lua
-            .load(&src[..])
+            .load(&*sandbox::text_only(&src))
             .set_name("@user_function")
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", syntax_text(&e)))?;
@@ -632,7 +665,7 @@ fn redis_log(args: &MultiValue) -> mlua::Result<()> {
     Ok(())
 }
 
-fn error_reply_table(lua: &Lua, s: &[u8]) -> mlua::Result<Table> {
+pub(super) fn error_reply_table(lua: &Lua, s: &[u8]) -> mlua::Result<Table> {
     // "-CODE msg" keeps its code; anything else gets ERR.
     let full = if let Some(rest) = s.strip_prefix(b"-") {
         match rest.iter().position(|&c| c == b' ') {
@@ -1064,230 +1097,6 @@ fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Convert one RESP reply at `pos` into a Lua value as Redis does.
-pub fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize, resp3: bool) -> mlua::Result<Value> {
-    let bad = || mlua::Error::RuntimeError("bad reply".into());
-    let line_end = |pos: usize| -> mlua::Result<usize> {
-        memchr::memmem::find(&b[pos..], b"\r\n")
-            .map(|i| pos + i)
-            .ok_or_else(bad)
-    };
-    let t = *b.get(*pos).ok_or_else(bad)?;
-    let end = line_end(*pos)?;
-    let line = &b[*pos + 1..end];
-    *pos = end + 2;
-    let num =
-        |l: &[u8]| -> mlua::Result<i64> { ferrodis_protocol::num::parse_i64(l).ok_or_else(bad) };
-    Ok(match t {
-        b'+' => {
-            let tb = lua.create_table()?;
-            tb.raw_set("ok", lua.create_string(line)?)?;
-            Value::Table(tb)
-        }
-        b'-' => Value::Table(error_reply_table(lua, &[b"-", line].concat())?),
-        b':' => Value::Number(num(line)? as f64),
-        b'$' | b'=' => {
-            let n = num(line)?;
-            if n < 0 {
-                return Ok(if resp3 {
-                    Value::Nil
-                } else {
-                    Value::Boolean(false)
-                });
-            }
-            let n = n as usize;
-            let data = b.get(*pos..*pos + n).ok_or_else(bad)?;
-            *pos += n + 2;
-            if t == b'=' {
-                let tb = lua.create_table()?;
-                let inner = lua.create_table()?;
-                let (fmt, s) = if data.len() >= 4 {
-                    (&data[..3], &data[4..])
-                } else {
-                    (&b""[..], data)
-                };
-                inner.raw_set("format", lua.create_string(fmt)?)?;
-                inner.raw_set("string", lua.create_string(s)?)?;
-                tb.raw_set("verbatim_string", inner)?;
-                Value::Table(tb)
-            } else {
-                Value::String(lua.create_string(data)?)
-            }
-        }
-        b'*' | b'>' => {
-            let n = num(line)?;
-            if n < 0 {
-                return Ok(if resp3 {
-                    Value::Nil
-                } else {
-                    Value::Boolean(false)
-                });
-            }
-            let tb = lua.create_table()?;
-            for i in 0..n as usize {
-                let v = resp_to_lua(lua, b, pos, resp3)?;
-                tb.raw_set(i + 1, v)?;
-            }
-            Value::Table(tb)
-        }
-        b'%' | b'|' => {
-            let n = num(line)?;
-            let inner = lua.create_table()?;
-            for _ in 0..n {
-                let k = resp_to_lua(lua, b, pos, resp3)?;
-                let v = resp_to_lua(lua, b, pos, resp3)?;
-                if !matches!(k, Value::Nil) {
-                    inner.raw_set(k, v)?;
-                }
-            }
-            if t == b'|' {
-                // Attributes are not passed to scripts: the reply follows.
-                return resp_to_lua(lua, b, pos, resp3);
-            }
-            let tb = lua.create_table()?;
-            tb.raw_set("map", inner)?;
-            Value::Table(tb)
-        }
-        b'~' => {
-            let n = num(line)?;
-            let inner = lua.create_table()?;
-            for _ in 0..n {
-                let k = resp_to_lua(lua, b, pos, resp3)?;
-                if !matches!(k, Value::Nil) {
-                    inner.raw_set(k, true)?;
-                }
-            }
-            let tb = lua.create_table()?;
-            tb.raw_set("set", inner)?;
-            Value::Table(tb)
-        }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(line == b"t"),
-        b',' => {
-            let s = std::str::from_utf8(line).map_err(|_| bad())?;
-            let d = match s {
-                "inf" => f64::INFINITY,
-                "-inf" => f64::NEG_INFINITY,
-                "nan" | "-nan" => f64::NAN,
-                _ => s.parse::<f64>().map_err(|_| bad())?,
-            };
-            let tb = lua.create_table()?;
-            tb.raw_set("double", d)?;
-            Value::Table(tb)
-        }
-        b'(' => {
-            let tb = lua.create_table()?;
-            tb.raw_set("big_number", lua.create_string(line)?)?;
-            Value::Table(tb)
-        }
-        _ => return Err(bad()),
-    })
-}
-
-/// Lua stack slots Redis may use while converting a reply (LUAI_MAXCSTACK); nesting deeper than this
-/// gives "reached lua stack limit" in place of the value, as in Redis.
-const LUA_STACK_SLOTS: usize = 8000;
-
-/// Write a script's Lua result as a reply, as Redis converts it. `script_resp3`: the script's
-/// `redis.setresp` protocol (decides how booleans go out). Iterative: nesting is bounded by Redis's Lua
-/// stack limit, not by this thread's stack.
-pub fn lua_to_resp(v: &Value, r: &mut Reply<'_>, script_resp3: bool) {
-    // (value, Lua stack slots Redis would be using when converting it)
-    let mut work: Vec<(Value, usize)> = vec![(v.clone(), 2)];
-    while let Some((v, used)) = work.pop() {
-        if used + 4 > LUA_STACK_SLOTS {
-            r.error("ERR reached lua stack limit");
-            continue;
-        }
-        match v {
-            Value::String(s) => r.bulk(&s.as_bytes()),
-            Value::Boolean(b) => {
-                if script_resp3 {
-                    r.boolean(b)
-                } else if b {
-                    r.int(1)
-                } else {
-                    r.null()
-                }
-            }
-            Value::Integer(i) => r.int(i),
-            Value::Number(n) => r.int(num_to_i64(n)),
-            Value::Table(t) => table_to_resp(&t, r, used, &mut work),
-            _ => r.null(),
-        }
-    }
-}
-
-fn table_to_resp(t: &Table, r: &mut Reply<'_>, used: usize, work: &mut Vec<(Value, usize)>) {
-    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        let mut m = e.as_bytes().to_vec();
-        for c in m.iter_mut() {
-            if *c == b'\r' || *c == b'\n' {
-                *c = b' ';
-            }
-        }
-        r.buf.push(b'-');
-        r.buf.extend_from_slice(&m);
-        r.buf.extend_from_slice(b"\r\n");
-        return;
-    }
-    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-        r.simple(&s.to_string_lossy());
-        return;
-    }
-    match t.raw_get::<Value>("double") {
-        Ok(Value::Number(d)) => return r.double(d),
-        Ok(Value::Integer(d)) => return r.double(d as f64),
-        _ => {}
-    }
-    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        let s = s.to_string_lossy().replace(['\r', '\n'], " ");
-        r.big_number(&s);
-        return;
-    }
-    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(|p| p.ok()).collect();
-        r.map(pairs.len());
-        for (k, v) in pairs.into_iter().rev() {
-            work.push((v, used + 2));
-            work.push((k, used + 3));
-        }
-        return;
-    }
-    if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
-        let keys: Vec<Value> = m
-            .pairs::<Value, Value>()
-            .filter_map(|p| p.ok().map(|p| p.0))
-            .collect();
-        r.set(keys.len());
-        for k in keys.into_iter().rev() {
-            work.push((k, used + 2));
-        }
-        return;
-    }
-    if let Ok(Value::Table(vt)) = t.raw_get::<Value>("verbatim_string") {
-        if let (Ok(Value::String(f)), Ok(Value::String(s))) =
-            (vt.raw_get::<Value>("format"), vt.raw_get::<Value>("string"))
-        {
-            r.verbatim(&f.to_string_lossy(), &s.as_bytes());
-            return;
-        }
-    }
-    let mut items = Vec::new();
-    let mut i = 1;
-    loop {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-        i += 1;
-    }
-    r.array(items.len());
-    for it in items.into_iter().rev() {
-        work.push((it, used + 1));
-    }
-}
-
 /// How a script's run ended.
 pub enum Outcome {
     Ok,
@@ -1370,10 +1179,13 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     let mut r = Reply::new(p.out, resp3_caller);
     let outcome = match result {
         Ok((true, v)) => {
-            lua_to_resp(&v, &mut r, exec.resp3);
+            lua_to_resp(&st.lua, &v, &mut r, exec.resp3);
             Outcome::Ok
         }
         Ok((false, e)) => Outcome::Error(error_reply_text(&e, &p.name, exec.killed, p.is_function)),
+        Err(mlua::Error::MemoryError(m)) => {
+            Outcome::Error(format!("ERR Error running script {}, {m}", p.name))
+        }
         Err(e) => Outcome::Fatal(format!("ERR {}", error_text(&e).0)),
     };
     if exec.busy {
@@ -1383,7 +1195,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         s.kill.store(false, Relaxed);
         s.busy.store(0, Relaxed);
     }
-    let mem = st.lua.used_memory() as u64;
+    let mem = sandbox::heap_bytes() as u64;
     let last = LAST_MEM.with(|m| m.replace(mem));
     if mem >= last {
         p.srv.scripting.lua_memory.fetch_add(mem - last, Relaxed);
@@ -1414,11 +1226,12 @@ fn error_reply_text(e: &Value, name: &str, killed: bool, is_function: bool) -> S
             };
             (msg, source, line)
         }
-        other => (
-            format!("ERR {}", other.to_string().unwrap_or_default()),
-            None,
-            None,
-        ),
+        // Not a table: the error handler did not run (Lua raises out-of-memory without it).
+        other => {
+            let m = other.to_string().unwrap_or_default();
+            let m: String = m.chars().take(100).collect();
+            (format!("ERR Error running script {name}, {m}"), None, None)
+        }
     };
     let msg = if killed && !msg.starts_with("ERR Script killed") {
         (if is_function {
@@ -1471,7 +1284,7 @@ mod tests {
         let v = resp_to_lua(&lua, resp, &mut pos, resp3).unwrap();
         assert_eq!(pos, resp.len());
         let mut out = Vec::new();
-        lua_to_resp(&v, &mut Reply::new(&mut out, resp3), resp3);
+        lua_to_resp(&lua, &v, &mut Reply::new(&mut out, resp3), resp3);
         out
     }
 
@@ -1507,7 +1320,12 @@ mod tests {
         let lua = Lua::new();
         let t: Table = lua.load("local t = {} t[1] = t return t").eval().unwrap();
         let mut out = Vec::new();
-        lua_to_resp(&Value::Table(t), &mut Reply::new(&mut out, false), false);
+        lua_to_resp(
+            &lua,
+            &Value::Table(t),
+            &mut Reply::new(&mut out, false),
+            false,
+        );
         let text = String::from_utf8_lossy(&out);
         assert_eq!(text.matches("*1\r\n").count(), 7995);
         assert!(text.ends_with("-ERR reached lua stack limit\r\n"));

@@ -8,8 +8,10 @@
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod convert;
 pub mod engine;
 pub mod functions;
+pub mod sandbox;
 pub mod structlib;
 
 use parking_lot::{Mutex, RwLock};

@@ -169,7 +169,7 @@ impl Server {
 
     /// Spawn `bin pre... --port P --bind 127.0.0.1 extra...` on a free port and wait until it accepts. If the
     /// process exits first (the port was taken in the meantime), retry on another port.
-    fn spawn(bin: &str, pre: &[&str], extra: &[&str]) -> Server {
+    pub fn spawn(bin: &str, pre: &[&str], extra: &[&str]) -> Server {
         for _ in 0..20 {
             let port = free_port();
             let dir =

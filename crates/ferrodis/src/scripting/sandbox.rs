@@ -1,0 +1,217 @@
+//! What keeps a hostile script from taking the process down or escaping the sandbox, below the Lua
+//! environment itself (which `engine.rs` protects with read-only tables):
+//! - an allocator that reports failure to Lua (which raises "not enough memory") instead of aborting, and
+//!   counts this thread's Lua heap for INFO;
+//! - text-only chunks: precompiled bytecode is never loaded (a crafted chunk can forge pointers);
+//! - a bound on the recursion of Lua's pattern matcher, which recurses once per quantified pattern item
+//!   on the native stack and has no limit of its own.
+
+use mlua::{ffi, Lua};
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
+use std::sync::OnceLock;
+
+/// The first byte of a precompiled Lua chunk (ESC).
+const BINARY_SIGNATURE: u8 = 0x1b;
+
+/// A chunk as the loader must see it: a chunk starting with the bytecode signature gets one leading
+/// space, so Lua's loader parses it as source text and rejects it with the lexer's error ("unexpected
+/// symbol near 'char(27)'"), the error Redis gives since it stopped loading bytecode.
+pub fn text_only(chunk: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if chunk.first() == Some(&BINARY_SIGNATURE) {
+        let mut v = Vec::with_capacity(chunk.len() + 1);
+        v.push(b' ');
+        v.extend_from_slice(chunk);
+        std::borrow::Cow::Owned(v)
+    } else {
+        std::borrow::Cow::Borrowed(chunk)
+    }
+}
+
+thread_local! {
+    /// Bytes of Lua heap allocated on this thread (the state is per thread and so is its allocator).
+    static LUA_HEAP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// This thread's Lua heap in bytes.
+pub fn heap_bytes() -> usize {
+    LUA_HEAP.with(|h| h.get())
+}
+
+/// Lua's allocator: Rust's global allocator with the layout mlua uses (so blocks allocated before the
+/// switch are freed correctly), returning NULL on failure: Lua turns that into a "not enough memory"
+/// error, where mlua's own allocator would abort the process.
+unsafe extern "C" fn lua_alloc(
+    _ud: *mut c_void,
+    ptr: *mut c_void,
+    osize: usize,
+    nsize: usize,
+) -> *mut c_void {
+    let old = if ptr.is_null() { 0 } else { osize };
+    if nsize == 0 {
+        if !ptr.is_null() {
+            // SAFETY: `ptr` was allocated by this allocator (or mlua's, same layout) with size `osize`.
+            unsafe {
+                std::alloc::dealloc(
+                    ptr as *mut u8,
+                    Layout::from_size_align_unchecked(osize, ffi::SYS_MIN_ALIGN),
+                )
+            };
+            LUA_HEAP.with(|h| h.set(h.get().saturating_sub(osize)));
+        }
+        return std::ptr::null_mut();
+    }
+    let Ok(new_layout) = Layout::from_size_align(nsize, ffi::SYS_MIN_ALIGN) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: as above; the layouts are valid (checked for the new size).
+    let p = unsafe {
+        if ptr.is_null() {
+            std::alloc::alloc(new_layout)
+        } else {
+            std::alloc::realloc(
+                ptr as *mut u8,
+                Layout::from_size_align_unchecked(osize, ffi::SYS_MIN_ALIGN),
+                nsize,
+            )
+        }
+    };
+    if !p.is_null() {
+        LUA_HEAP.with(|h| h.set(h.get().saturating_sub(old) + nsize));
+    }
+    p as *mut c_void
+}
+
+/// Most nested quantified items (and captures) a pattern may have: the matcher recurses once per item
+/// on the native stack. Redis 7.2 survives 100,000 (and crashes somewhat above); worker threads have
+/// stack for this many (`WORKER_STACK_BYTES`), a longer pattern gets "pattern too complex".
+pub const MAX_PATTERN_DEPTH: usize = 250_000;
+
+/// Native stack of a thread that runs scripts: room for `MAX_PATTERN_DEPTH` levels of the pattern
+/// matcher (its deepest path uses under 100 bytes per level) plus everything else a command needs.
+pub const WORKER_STACK_BYTES: usize = 64 << 20;
+
+/// Patterns shorter than this cannot nest deep enough to matter and are not scanned.
+const SCAN_PATTERNS_FROM: usize = 4096;
+
+/// An upper bound of how deep the matcher can recurse on `pat`: each recursion consumes one of these
+/// pattern characters.
+fn pattern_depth_bound(pat: &[u8]) -> usize {
+    pat.iter()
+        .filter(|&&c| matches!(c, b'?' | b'*' | b'+' | b'-' | b'(' | b')'))
+        .count()
+}
+
+/// The string library's own pattern functions (find, match, gmatch, gsub), captured once.
+static PATTERN_FNS: OnceLock<[ffi::lua_CFunction; 4]> = OnceLock::new();
+const PATTERN_NAMES: [&str; 4] = ["find", "match", "gmatch", "gsub"];
+
+/// The guarded version of pattern function `I`: checks the pattern (argument 2), then runs the original
+/// on the same stack and call frame, so its argument errors read exactly as before.
+unsafe extern "C-unwind" fn guarded<const I: usize>(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua with a valid state; the original functions were captured before any guard
+    // was installed.
+    unsafe {
+        if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, 2, &mut len);
+            let plain = I == 0 && ffi::lua_toboolean(l, 4) != 0;
+            if len >= SCAN_PATTERNS_FROM
+                && !plain
+                && pattern_depth_bound(std::slice::from_raw_parts(p as *const u8, len))
+                    > MAX_PATTERN_DEPTH
+            {
+                // No Rust value that needs dropping is alive here: lua_error unwinds past this frame.
+                ffi::lua_pushstring(l, c"pattern too complex".as_ptr());
+                ffi::lua_error(l);
+            }
+        }
+        let fns = PATTERN_FNS.get().expect("pattern functions captured");
+        (fns[I])(l)
+    }
+}
+
+/// Switch a new state to the failing allocator and install the pattern guards in its string table.
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: the state is new and not running; the allocator is compatible with mlua's (same layout),
+    // and the captured pattern functions are the string library's C functions.
+    let before = lua.used_memory();
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            ffi::lua_setallocf(l, lua_alloc, std::ptr::null_mut());
+        })?;
+    }
+    LUA_HEAP.with(|h| h.set(h.get() + before));
+    let string: mlua::Table = lua.globals().raw_get("string")?;
+    let mut originals: Vec<ffi::lua_CFunction> = Vec::with_capacity(4);
+    for name in PATTERN_NAMES {
+        let f: mlua::Function = string.raw_get(name)?;
+        // SAFETY: reads the C function pointer of a library function (no allocation, no error).
+        let mut cf = None;
+        unsafe {
+            lua.exec_raw::<()>(f, |l| {
+                cf = ffi::lua_tocfunction(l, -1);
+            })?;
+        }
+        originals.push(cf.ok_or_else(|| {
+            mlua::Error::RuntimeError(format!("string.{name} is not a C function"))
+        })?);
+    }
+    let originals: [ffi::lua_CFunction; 4] = originals
+        .try_into()
+        .map_err(|_| mlua::Error::RuntimeError("pattern functions".into()))?;
+    let fns = PATTERN_FNS.get_or_init(|| originals);
+    if fns
+        .iter()
+        .zip(originals.iter())
+        .any(|(a, b)| !std::ptr::fn_addr_eq(*a, *b))
+    {
+        return Err(mlua::Error::RuntimeError(
+            "the string library differs between Lua states".into(),
+        ));
+    }
+    let guards: [ffi::lua_CFunction; 4] = [guarded::<0>, guarded::<1>, guarded::<2>, guarded::<3>];
+    for (name, g) in PATTERN_NAMES.iter().zip(guards) {
+        // SAFETY: `g` follows the lua_CFunction protocol.
+        let f = unsafe { lua.create_c_function(g)? };
+        string.raw_set(*name, f)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytecode_is_parsed_as_text() {
+        assert_eq!(&*text_only(b"return 1"), b"return 1");
+        assert_eq!(&*text_only(b"\x1bLuaQ"), b" \x1bLuaQ");
+    }
+
+    #[test]
+    fn lua_heap_is_counted_per_thread() {
+        std::thread::spawn(|| {
+            let lua = Lua::new();
+            install(&lua).unwrap();
+            let before = heap_bytes();
+            assert!(before > 0);
+            let big = lua.create_string(vec![b'x'; 1 << 20]).unwrap();
+            lua.globals().raw_set("big", big).unwrap();
+            assert!(heap_bytes() >= before + (1 << 20));
+            lua.globals().raw_set("big", mlua::Value::Nil).unwrap();
+            lua.gc_collect().unwrap();
+            lua.gc_collect().unwrap();
+            assert!(heap_bytes() < before + (1 << 19));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn depth_bound_counts_quantifiers_and_captures() {
+        assert_eq!(pattern_depth_bound(b"abc"), 0);
+        assert_eq!(pattern_depth_bound(b"a?b*(c)+d-"), 6);
+    }
+}
