@@ -189,7 +189,8 @@ def main():
     servers = {
         "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"],
                         a.server_cpu),
-        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no"],
+        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no",
+                                        "--enable-debug-command", "yes"],
                            a.server_cpu),
     }
     version = servers["redis"].cli("INFO", "server").split("redis_version:")[1].split()[0]

@@ -102,6 +102,17 @@ impl Client {
         }
     }
 
+    /// Connected over the unix socket or from a loopback address: what the `local` value of
+    /// `enable-debug-command` / `enable-protected-configs` / `enable-module-command` lets in.
+    pub fn is_local(&self) -> bool {
+        self.info.unix
+            || self
+                .info
+                .addr
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())
+    }
+
     /// Subscribed to any channel, pattern or shard channel (RESP2 subscribed mode).
     #[inline]
     pub fn subscribed(&self) -> bool {

@@ -27,8 +27,12 @@ pub struct Config {
     pub active_expire: bool,
     /// Compact-encoding thresholds of collections.
     pub encoding: crate::types::EncodingLimits,
-    /// Who may run DEBUG: "yes", "no" or "local" (loopback and unix socket connections).
-    pub enable_debug_command: String,
+    /// Who may run DEBUG.
+    pub enable_debug_command: Permit,
+    /// Who may CONFIG SET the protected directives (`dir`, `dbfilename`).
+    pub enable_protected_configs: Permit,
+    /// Who may run MODULE (accepted for compatibility; Ferrodis has no MODULE command).
+    pub enable_module_command: Permit,
     /// `notify-keyspace-events` as [`crate::notify`] flag bits.
     pub notify_keyspace_events: u32,
     /// client-output-buffer-limit per class: normal, replica, pubsub.
@@ -137,13 +141,53 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             active_expire: true,
             encoding: crate::types::EncodingLimits::default(),
-            enable_debug_command: "local".into(),
+            enable_debug_command: Permit::No,
+            enable_protected_configs: Permit::No,
+            enable_module_command: Permit::No,
             notify_keyspace_events: 0,
             client_output_buffer_limit: DEFAULT_OUTPUT_LIMITS,
             tracking_table_max_keys: 1_000_000,
             config_file: None,
             persist: PersistConfig::default(),
             busy_reply_threshold: 5000,
+        }
+    }
+}
+
+/// Redis's `enable-debug-command` / `enable-protected-configs` / `enable-module-command` values: who may
+/// run a dangerous command or change a protected directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permit {
+    No,
+    Yes,
+    /// Clients on a loopback address or the unix socket.
+    Local,
+}
+
+impl Permit {
+    fn parse(args: &[String]) -> Result<Permit, String> {
+        match one(args)?.to_ascii_lowercase().as_str() {
+            "no" => Ok(Permit::No),
+            "yes" => Ok(Permit::Yes),
+            "local" => Ok(Permit::Local),
+            _ => Err("argument(s) must be one of the following: no, yes, local".into()),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Permit::No => "no",
+            Permit::Yes => "yes",
+            Permit::Local => "local",
+        }
+    }
+
+    /// Does this setting let a client in? `local`: is it connected locally (see `Client::is_local`).
+    pub fn allows(self, local: bool) -> bool {
+        match self {
+            Permit::No => false,
+            Permit::Yes => true,
+            Permit::Local => local,
         }
     }
 }
@@ -156,6 +200,9 @@ pub struct Directive {
     pub aliases: &'static [&'static str],
     /// Can CONFIG SET change it at run time?
     pub mutable: bool,
+    /// CONFIG SET may change it only where `enable-protected-configs` allows the client (Redis 7's
+    /// PROTECTED_CONFIG: directives that choose where files are written).
+    pub protected: bool,
     /// Hidden from CONFIG GET (secrets are still returned by Redis; kept for parity: false everywhere now).
     pub get: Getter,
     pub set: Setter,
@@ -298,6 +345,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "port",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.port.to_string(),
         set: |c, a| {
             c.port = int_in(a, 0, 65535)? as u16;
@@ -308,6 +356,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "bind",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.bind.join(" "),
         set: |c, a| {
             if a.is_empty() {
@@ -321,6 +370,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "unixsocket",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.unixsocket.clone(),
         set: |c, a| {
             c.unixsocket = one(a)?.to_string();
@@ -331,6 +381,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "unixsocketperm",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| format!("{:o}", c.unixsocketperm),
         set: |c, a| {
             c.unixsocketperm = u32::from_str_radix(one(a)?, 8)
@@ -342,6 +393,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "databases",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.databases.to_string(),
         set: |c, a| {
             c.databases = int_in(a, 1, i32::MAX as i64)? as usize;
@@ -352,6 +404,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "requirepass",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| {
             c.requirepass
                 .as_deref()
@@ -368,6 +421,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "tracking-table-max-keys",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.tracking_table_max_keys.to_string(),
         set: |c, a| {
             c.tracking_table_max_keys = int_in(a, 0, i64::MAX)? as u64;
@@ -378,6 +432,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "save",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| {
             c.persist
                 .save
@@ -395,6 +450,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "dbfilename",
         aliases: &[],
         mutable: true,
+        protected: true,
         get: |c| c.persist.dbfilename.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -409,6 +465,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "rdbcompression",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.rdbcompression),
         set: |c, a| {
             c.persist.rdbcompression = yes_no(a)?;
@@ -419,6 +476,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "rdbchecksum",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| bool_str(c.persist.rdbchecksum),
         set: |c, a| {
             c.persist.rdbchecksum = yes_no(a)?;
@@ -429,6 +487,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "stop-writes-on-bgsave-error",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.stop_writes_on_bgsave_error),
         set: |c, a| {
             c.persist.stop_writes_on_bgsave_error = yes_no(a)?;
@@ -439,6 +498,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendonly",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.appendonly),
         set: |c, a| {
             c.persist.appendonly = yes_no(a)?;
@@ -449,6 +509,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendfilename",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.persist.appendfilename.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -463,6 +524,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appenddirname",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.persist.appenddirname.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -477,6 +539,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendfsync",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.persist.appendfsync.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -493,6 +556,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-use-rdb-preamble",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.aof_use_rdb_preamble),
         set: |c, a| {
             c.persist.aof_use_rdb_preamble = yes_no(a)?;
@@ -503,6 +567,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "auto-aof-rewrite-percentage",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.persist.auto_aof_rewrite_percentage.to_string(),
         set: |c, a| {
             c.persist.auto_aof_rewrite_percentage = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -513,6 +578,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "auto-aof-rewrite-min-size",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.persist.auto_aof_rewrite_min_size.to_string(),
         set: |c, a| {
             c.persist.auto_aof_rewrite_min_size =
@@ -524,6 +590,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-load-truncated",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.aof_load_truncated),
         set: |c, a| {
             c.persist.aof_load_truncated = yes_no(a)?;
@@ -534,6 +601,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-timestamp-enabled",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.aof_timestamp_enabled),
         set: |c, a| {
             c.persist.aof_timestamp_enabled = yes_no(a)?;
@@ -544,6 +612,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "no-appendfsync-on-rewrite",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| bool_str(c.persist.no_appendfsync_on_rewrite),
         set: |c, a| {
             c.persist.no_appendfsync_on_rewrite = yes_no(a)?;
@@ -554,6 +623,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "busy-reply-threshold",
         aliases: &["lua-time-limit"],
         mutable: true,
+        protected: false,
         get: |c| c.busy_reply_threshold.to_string(),
         set: |c, a| {
             c.busy_reply_threshold = int_in(a, 0, i64::MAX)? as u64;
@@ -564,6 +634,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxclients",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.maxclients.to_string(),
         set: |c, a| {
             c.maxclients = int_in(a, 1, i32::MAX as i64)? as usize;
@@ -574,6 +645,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "timeout",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.timeout.to_string(),
         set: |c, a| {
             c.timeout = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -584,6 +656,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "tcp-keepalive",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.tcp_keepalive.to_string(),
         set: |c, a| {
             c.tcp_keepalive = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -594,6 +667,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "loglevel",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.loglevel.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -608,6 +682,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "logfile",
         aliases: &[],
         mutable: false,
+        protected: false,
         get: |c| c.logfile.clone(),
         set: |c, a| {
             c.logfile = one(a)?.to_string();
@@ -618,13 +693,18 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "dir",
         aliases: &[],
         mutable: true,
+        protected: true,
         get: |c| c.dir.clone(),
+        // Only checks the directory and records its full path; the process changes its working directory
+        // when the whole change is applied (`Config::apply`, `Config::set_all`).
         set: |c, a| {
-            let d = one(a)?;
-            std::env::set_current_dir(d).map_err(|e| e.to_string())?;
-            c.dir = std::env::current_dir()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| d.to_string());
+            let p = std::fs::canonicalize(one(a)?).map_err(|e| os_error_text(&e))?;
+            if !p.is_dir() {
+                return Err(os_error_text(&std::io::Error::from_raw_os_error(
+                    libc::ENOTDIR,
+                )));
+            }
+            c.dir = p.display().to_string();
             Ok(())
         },
     },
@@ -632,6 +712,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "protected-mode",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| if c.protected_mode { "yes" } else { "no" }.into(),
         set: |c, a| {
             c.protected_mode = yes_no(a)?;
@@ -642,6 +723,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "threads",
         aliases: &["io-threads", "worker-threads"],
         mutable: false,
+        protected: false,
         get: |c| c.threads.to_string(),
         set: |c, a| {
             c.threads = int_in(a, 1, 1024)? as usize;
@@ -652,6 +734,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hz",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.hz.to_string(),
         set: |c, a| {
             c.hz = int_in(a, 0, i32::MAX as i64)?.clamp(1, 500) as u32;
@@ -662,6 +745,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "proto-max-bulk-len",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.proto_max_bulk_len.to_string(),
         set: |c, a| {
             let v = memory(a)?;
@@ -678,6 +762,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "client-query-buffer-limit",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.client_query_buffer_limit.to_string(),
         set: |c, a| {
             let v = memory(a)?;
@@ -694,6 +779,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxmemory",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.maxmemory.to_string(),
         set: |c, a| {
             c.maxmemory = memory(a)?;
@@ -704,6 +790,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxmemory-policy",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.maxmemory_policy.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -718,13 +805,32 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "enable-debug-command",
         aliases: &[],
         mutable: false,
-        get: |c| c.enable_debug_command.clone(),
+        protected: false,
+        get: |c| c.enable_debug_command.as_str().into(),
         set: |c, a| {
-            let v = one(a)?.to_ascii_lowercase();
-            if !["yes", "no", "local"].contains(&v.as_str()) {
-                return Err("argument(s) must be one of the following: no, yes, local".into());
-            }
-            c.enable_debug_command = v;
+            c.enable_debug_command = Permit::parse(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "enable-protected-configs",
+        aliases: &[],
+        mutable: false,
+        protected: false,
+        get: |c| c.enable_protected_configs.as_str().into(),
+        set: |c, a| {
+            c.enable_protected_configs = Permit::parse(a)?;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "enable-module-command",
+        aliases: &[],
+        mutable: false,
+        protected: false,
+        get: |c| c.enable_module_command.as_str().into(),
+        set: |c, a| {
+            c.enable_module_command = Permit::parse(a)?;
             Ok(())
         },
     },
@@ -732,6 +838,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "notify-keyspace-events",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| crate::notify::flags_to_string(c.notify_keyspace_events),
         set: |c, a| {
             c.notify_keyspace_events = crate::notify::parse_flags(one(a)?).ok_or_else(|| {
@@ -744,6 +851,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "client-output-buffer-limit",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| output_limits_string(&c.client_output_buffer_limit),
         set: |c, a| {
             c.client_output_buffer_limit = parse_output_limits(a, &c.client_output_buffer_limit)?;
@@ -754,6 +862,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hash-max-listpack-entries",
         aliases: &["hash-max-ziplist-entries"],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.hash_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.hash_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -764,6 +873,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hash-max-listpack-value",
         aliases: &["hash-max-ziplist-value"],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.hash_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.hash_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -774,6 +884,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-intset-entries",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.set_max_intset_entries.to_string(),
         set: |c, a| {
             c.encoding.set_max_intset_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -784,6 +895,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-listpack-entries",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.set_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.set_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -794,6 +906,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-listpack-value",
         aliases: &[],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.set_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.set_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -804,6 +917,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "zset-max-listpack-entries",
         aliases: &["zset-max-ziplist-entries"],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.zset_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.zset_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -814,6 +928,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "zset-max-listpack-value",
         aliases: &["zset-max-ziplist-value"],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.zset_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.zset_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -824,6 +939,7 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "list-max-listpack-size",
         aliases: &["list-max-ziplist-size"],
         mutable: true,
+        protected: false,
         get: |c| c.encoding.list_max_listpack_size.to_string(),
         set: |c, a| {
             c.encoding.list_max_listpack_size = int_in(a, i32::MIN as i64, i32::MAX as i64)?;
@@ -858,12 +974,36 @@ pub fn split_line(line: &str) -> Result<Vec<String>, String> {
 #[derive(Debug)]
 pub struct ConfigError(pub String);
 
+/// An OS error as C's strerror writes it (Redis's texts), without Rust's " (os error N)".
+fn os_error_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Make `dir` the process's working directory, as Redis does.
+fn change_dir(dir: &str) -> Result<(), String> {
+    std::env::set_current_dir(dir).map_err(|e| os_error_text(&e))
+}
+
+/// CONFIG SET's error about one argument.
+fn set_failed(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+}
+
 impl Config {
+    /// One config-file line (or flag). `dir` takes effect at once, as in Redis.
     fn apply(&mut self, args: &[String]) -> Result<(), String> {
         let Some(d) = find_directive(&args[0]) else {
             return Err("Bad directive or wrong number of arguments".into());
         };
-        (d.set)(self, &args[1..])
+        (d.set)(self, &args[1..])?;
+        if d.name == "dir" {
+            change_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// Apply a config file's text. `source` names it in error messages.
@@ -942,26 +1082,79 @@ impl Config {
         Ok(cfg)
     }
 
-    /// CONFIG SET name value: apply to a copy, so a failure changes nothing.
+    /// CONFIG SET with one pair, as a client allowed to change protected directives.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let Some(d) = find_directive(name) else {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
-        };
-        if !d.mutable {
-            return Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            ));
+        self.set_all(&[(name.to_string(), value.to_string())], true)
+            .map(drop)
+    }
+
+    /// CONFIG SET name value [name value ...], all or nothing, as Redis 7 does it:
+    /// 1. every name is checked in order (unknown, immutable, protected unless `protected_ok`, repeated);
+    ///    the first problem is the error;
+    /// 2. the values are set in order on a copy; the first invalid one is the error;
+    /// 3. what lives outside `Config` is applied (the working directory); if that fails nothing changed.
+    ///
+    /// On success `self` holds the new settings and the old ones are returned, for [`Config::restore`]
+    /// when a later step (the server's own apply) fails. On error `self` is unchanged.
+    pub fn set_all(
+        &mut self,
+        pairs: &[(String, String)],
+        protected_ok: bool,
+    ) -> Result<Config, String> {
+        let mut seen: Vec<String> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let Some(d) = find_directive(name) else {
+                return Err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            };
+            if !d.mutable {
+                return Err(set_failed(name, "can't set immutable config"));
+            }
+            if d.protected && !protected_ok {
+                return Err(set_failed(name, "can't set protected config"));
+            }
+            // Redis tells a directive from its alias here: "lua-time-limit 1 busy-reply-threshold 2" is
+            // accepted (the last one wins), the same name twice (in any case) is not.
+            let lower = name.to_ascii_lowercase();
+            if seen.contains(&lower) {
+                return Err(set_failed(name, "duplicate parameter"));
+            }
+            seen.push(lower);
         }
-        let args = if d.name == "bind" {
-            value.split_whitespace().map(String::from).collect()
-        } else {
-            vec![value.to_string()]
-        };
-        (d.set)(self, &args).map_err(|e| {
-            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
-        })
+        let mut new = self.clone();
+        let mut dir_name = None;
+        for (name, value) in pairs {
+            let d = find_directive(name).expect("checked above");
+            let args = if d.name == "bind" {
+                value.split_whitespace().map(String::from).collect()
+            } else {
+                vec![value.to_string()]
+            };
+            (d.set)(&mut new, &args).map_err(|e| set_failed(name, &e))?;
+            if d.name == "dir" {
+                dir_name = Some(name);
+            }
+        }
+        if let Some(name) = dir_name {
+            if new.dir != self.dir {
+                change_dir(&new.dir).map_err(|e| set_failed(name, &e))?;
+            }
+        }
+        Ok(std::mem::replace(self, new))
+    }
+
+    /// Undo a [`Config::set_all`]: put `old` back, working directory included.
+    pub fn restore(&mut self, old: Config) {
+        if old.dir != self.dir {
+            if let Err(e) = change_dir(&old.dir) {
+                crate::log::warning(&format!(
+                    "Can't change the working directory back to {}: {e}",
+                    old.dir
+                ));
+            }
+        }
+        *self = old;
     }
 
     /// CONFIG REWRITE: rewrite the config file with the current values of the directives that differ from
@@ -1063,6 +1256,123 @@ mod tests {
         assert!(c.set("maxclients", "x").is_err());
         c.set("maxmemory", "2gb").unwrap();
         assert_eq!(c.maxmemory, 2 << 30);
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn get(c: &Config, name: &str) -> String {
+        (find_directive(name).unwrap().get)(c)
+    }
+
+    #[test]
+    fn protection_directives() {
+        let c = Config::default();
+        for name in [
+            "enable-debug-command",
+            "enable-protected-configs",
+            "enable-module-command",
+        ] {
+            assert_eq!(get(&c, name), "no");
+            assert!(!find_directive(name).unwrap().mutable);
+        }
+        let c = Config::from_args(&args(&[
+            "--enable-debug-command",
+            "LOCAL",
+            "--enable-protected-configs",
+            "yes",
+            "--enable-module-command",
+            "local",
+        ]))
+        .unwrap();
+        assert_eq!(c.enable_debug_command, Permit::Local);
+        assert_eq!(c.enable_protected_configs, Permit::Yes);
+        assert_eq!(get(&c, "enable-module-command"), "local");
+        let e = Config::default()
+            .load_text("enable-debug-command maybe\n", "t")
+            .unwrap_err();
+        assert!(
+            e.0.contains("argument(s) must be one of the following: no, yes, local"),
+            "{}",
+            e.0
+        );
+        assert!(Permit::Yes.allows(false) && Permit::Local.allows(true));
+        assert!(!Permit::Local.allows(false) && !Permit::No.allows(true));
+        let protected: Vec<&str> = DIRECTIVES
+            .iter()
+            .filter(|d| d.protected)
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(protected, ["dbfilename", "dir"]);
+    }
+
+    #[test]
+    fn set_all_checks_everything_first() {
+        let mut c = Config::default();
+        let before = format!("{c:?}");
+        let fails =
+            |c: &mut Config, p: &[(&str, &str)], ok: bool| c.set_all(&pairs(p), ok).unwrap_err();
+        assert_eq!(
+            fails(&mut c, &[("dir", "/tmp")], false),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+        );
+        assert_eq!(
+            fails(&mut c, &[("timeout", "1"), ("dbfilename", "x")], false),
+            "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set protected config"
+        );
+        // The first problem in argument order wins; names before values.
+        assert_eq!(
+            fails(
+                &mut c,
+                &[("timeout", "x"), ("nosuch", "1"), ("port", "1")],
+                true
+            ),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+        );
+        assert_eq!(
+            fails(&mut c, &[("databases", "1"), ("nosuch", "1")], true),
+            "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"
+        );
+        assert_eq!(
+            fails(&mut c, &[("hz", "5"), ("Hz", "6"), ("nosuch", "1")], true),
+            "ERR CONFIG SET failed (possibly related to argument 'Hz') - duplicate parameter"
+        );
+        assert_eq!(
+            fails(&mut c, &[("timeout", "5"), ("hash-max-ziplist-entries", "x")], true),
+            "ERR CONFIG SET failed (possibly related to argument 'hash-max-ziplist-entries') - argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            fails(&mut c, &[("timeout", "5"), ("dir", "/nonexistent/ferrodis")], true),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
+        );
+        let file = std::env::current_exe().unwrap();
+        assert_eq!(
+            fails(&mut c, &[("dir", file.to_str().unwrap())], true),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - Not a directory"
+        );
+        assert_eq!(
+            format!("{c:?}"),
+            before,
+            "a failed CONFIG SET changed nothing"
+        );
+        // A directive and its alias may both appear; the last one wins.
+        let old = c
+            .set_all(
+                &pairs(&[
+                    ("busy-reply-threshold", "1"),
+                    ("lua-time-limit", "2"),
+                    ("timeout", "3"),
+                ]),
+                false,
+            )
+            .unwrap();
+        assert_eq!((c.busy_reply_threshold, c.timeout), (2, 3));
+        assert_eq!(format!("{old:?}"), before);
+        c.restore(old);
+        assert_eq!(format!("{c:?}"), before);
     }
 
     #[test]

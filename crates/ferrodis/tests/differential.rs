@@ -3,7 +3,7 @@
 //!
 //! The test starts `redis-server` from `PATH` (or the command in `DIFF_REDIS_CMD`) with
 //! `--port P --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes`, and Ferrodis
-//! (`CARGO_BIN_EXE_ferrodis`, or the command in `DIFF_FERRODIS_CMD`) with `--port P --bind 127.0.0.1 --save "" --appendonly no`, both on
+//! (`CARGO_BIN_EXE_ferrodis`, or the command in `DIFF_FERRODIS_CMD`) with the same flags, both on
 //! free ports, each in its own temporary working directory. If `redis-server` cannot be found the test FAILS.
 //! Every script `tests/diff/*.redis` (relative to the workspace root) is then run against both servers over raw
 //! TCP, in lockstep: one command to the reference, its reply read; the same command to Ferrodis, its reply read;
@@ -13,8 +13,8 @@
 //!
 //! Environment:
 //! - `DIFF_FERRODIS_CMD`: command line for the server under test (tokenized like a script line), e.g.
-//!   `DIFF_FERRODIS_CMD="redis-server --save '' --appendonly no --enable-debug-command yes"` to validate the
-//!   scripts with Redis on both sides. `--port P --bind 127.0.0.1` are appended.
+//!   `DIFF_FERRODIS_CMD=redis-server` to validate the scripts with Redis on both sides. `--port P --bind
+//!   127.0.0.1` and the flags above are appended.
 //! - `DIFF_REDIS_CMD`: command line for the reference (default `redis-server`); the flags above are appended.
 //! - `DIFF_SCRIPTS`: comma-separated script names (without `.redis`) to run only those.
 //! - `DIFF_VERBOSE=1`: print every command and the reference reply.
@@ -964,24 +964,17 @@ fn differential_against_redis() {
         Ok(_) => cmdline_from_env("DIFF_FERRODIS_CMD", ""),
         Err(_) => vec![env!("CARGO_BIN_EXE_ferrodis").to_string()],
     };
-    let redis = start_server(
-        "redis",
-        &redis_cmd,
-        &[
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--enable-debug-command",
-            "yes",
-        ],
-    );
-    // The same persistence settings on both sides (the rest are Ferrodis's defaults).
-    let ferro = start_server(
-        "ferrodis",
-        &ferro_cmd,
-        &["--save", "", "--appendonly", "no"],
-    );
+    // The same flags on both sides (the rest are each server's defaults): no persistence, DEBUG allowed.
+    let flags = [
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ];
+    let redis = start_server("redis", &redis_cmd, &flags);
+    let ferro = start_server("ferrodis", &ferro_cmd, &flags);
     eprintln!(
         "differential: reference {:?} on port {}, under test {:?} on port {}",
         redis_cmd, redis.port, ferro_cmd, ferro.port

@@ -86,7 +86,7 @@ fn active_cycle_removes_untouched_keys() {
 
 #[test]
 fn lazy_expiry_and_disabled_active_cycle() {
-    let srv = Server::start(&[]);
+    let srv = Server::start(&["--enable-debug-command", "yes"]);
     let mut con = srv.client();
     let _: () = redis::cmd("DEBUG")
         .arg("SET-ACTIVE-EXPIRE")

@@ -172,7 +172,7 @@ fn save_then_restart_loads_everything() {
 #[test]
 fn bgsave_is_point_in_time_under_writes() {
     let dir = temp_dir("pit");
-    let s = start_in(&dir, &[]);
+    let s = start_in(&dir, &["--enable-debug-command", "yes"]);
     let mut con = s.client();
     const N: usize = 200_000;
     let _: () = query(&mut con, &["DEBUG", "POPULATE", &N.to_string()]);
@@ -232,7 +232,7 @@ fn bgsave_is_point_in_time_under_writes() {
 fn bgsave_excludes_writes_after_its_start() {
     // Writes issued strictly after BGSAVE replied never reach the file, however long the save takes.
     let dir = temp_dir("after");
-    let s = start_in(&dir, &[]);
+    let s = start_in(&dir, &["--enable-debug-command", "yes"]);
     let mut con = s.client();
     let _: () = query(&mut con, &["DEBUG", "POPULATE", "300000"]);
     let reply: String = query(&mut con, &["BGSAVE"]);
@@ -335,7 +335,18 @@ fn save_points_trigger_background_saves() {
 #[test]
 fn debug_reload_and_bgsave_errors() {
     let dir = temp_dir("reload");
-    let s = start_in(&dir, &["--save", "3600 1"]);
+    // DEBUG RELOAD, and CONFIG SET dir (a protected config).
+    let s = start_in(
+        &dir,
+        &[
+            "--save",
+            "3600 1",
+            "--enable-debug-command",
+            "yes",
+            "--enable-protected-configs",
+            "yes",
+        ],
+    );
     let mut con = s.client();
     fill(&mut con);
     let before = snapshot(&mut con);

@@ -412,6 +412,8 @@ fn lazy_expiry_notification() {
         "Ex",
         "--hz",
         "1",
+        "--enable-debug-command",
+        "yes",
     ]);
     let mut c = srv.client();
     let _: () = redis::cmd("DEBUG")

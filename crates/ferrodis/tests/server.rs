@@ -982,7 +982,7 @@ fn command_introspection() {
 
 #[test]
 fn debug_commands() {
-    let s = start(&[]);
+    let s = start(&["--enable-debug-command", "yes"]);
     let mut r = s.raw();
     assert_eq!(r.call(&["DEBUG", "POPULATE", "3"]), "+OK\r\n");
     assert_eq!(r.call(&["DBSIZE"]), ":3\r\n");
@@ -1054,14 +1054,337 @@ fn debug_commands() {
     assert!(help.contains("+POPULATE <count> [<prefix>] [<size>]\r\n"));
 }
 
+const DEBUG_REFUSED: &str = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n";
+
+/// Redis's CONFIG SET error about one argument, as raw RESP.
+fn set_failed(name: &str, why: &str) -> String {
+    format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - {why}\r\n")
+}
+
+/// `CONFIG GET name`'s value.
+fn config_get(r: &mut common::Raw, name: &str) -> String {
+    let reply = r.call(&["CONFIG", "GET", name]);
+    let value = reply.rsplit("\r\n").nth(1).unwrap_or_default();
+    assert!(reply.starts_with("*2\r\n"), "CONFIG GET {name}: {reply:?}");
+    value.to_string()
+}
+
+/// The server process's working directory.
+fn process_cwd(s: &mut Server) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{}/cwd", s.child().id())).unwrap()
+}
+
 #[test]
-fn debug_can_be_disabled() {
-    let s = start(&["--enable-debug-command", "no"]);
+fn protected_configs_and_debug_are_refused_by_default() {
+    let s = start(&[]);
     let mut r = s.raw();
+    let dir = std::fs::canonicalize(&s.dir).unwrap();
     assert_eq!(
-        r.call(&["DEBUG", "SLEEP", "0"]),
-        "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n"
+        r.call(&["CONFIG", "SET", "dir", "/tmp"]),
+        set_failed("dir", "can't set protected config")
     );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "dbfilename", "authorized_keys"]),
+        set_failed("dbfilename", "can't set protected config")
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "DIR", "/tmp"]),
+        set_failed("DIR", "can't set protected config")
+    );
+    assert_eq!(config_get(&mut r, "dir"), dir.to_str().unwrap());
+    assert_eq!(config_get(&mut r, "dbfilename"), "dump.rdb");
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), DEBUG_REFUSED);
+    assert_eq!(r.call(&["DEBUG", "RELOAD"]), DEBUG_REFUSED);
+    // Refused while queueing: the transaction is discarded, as in Redis.
+    assert_eq!(r.call(&["MULTI"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), DEBUG_REFUSED);
+    assert_eq!(
+        r.call(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    // The three settings are fixed at startup, and all default to "no" as in Redis 7.2.
+    for name in [
+        "enable-debug-command",
+        "enable-protected-configs",
+        "enable-module-command",
+    ] {
+        assert_eq!(config_get(&mut r, name), "no");
+        assert_eq!(
+            r.call(&["CONFIG", "SET", name, "yes"]),
+            set_failed(name, "can't set immutable config")
+        );
+    }
+    // MODULE stays an unknown command.
+    assert!(r
+        .call(&["MODULE", "LIST"])
+        .starts_with("-ERR unknown command 'MODULE'"));
+}
+
+#[test]
+fn debug_is_refused_before_authentication() {
+    let s = start(&["--requirepass", "pw"]);
+    let mut r = s.raw();
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), DEBUG_REFUSED);
+    assert_eq!(
+        r.call(&["GET", "k"]),
+        "-NOAUTH Authentication required.\r\n"
+    );
+}
+
+#[test]
+fn protected_configs_when_enabled() {
+    let s = start(&["--enable-protected-configs", "yes"]);
+    let mut r = s.raw();
+    let sub = s.dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let sub = std::fs::canonicalize(sub).unwrap();
+    let sub = sub.to_str().unwrap();
+    assert_eq!(r.call(&["CONFIG", "SET", "dir", sub]), "+OK\r\n");
+    assert_eq!(config_get(&mut r, "dir"), sub);
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "dbfilename", "other.rdb"]),
+        "+OK\r\n"
+    );
+    assert_eq!(r.call(&["SET", "k", "v"]), "+OK\r\n");
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    assert!(std::path::Path::new(sub).join("other.rdb").exists());
+    // Redis's texts for a directory that is not there, or is not a directory.
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "dir", "/nonexistent/ferrodis"]),
+        set_failed("dir", "No such file or directory")
+    );
+    let file = format!("{sub}/other.rdb");
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "dir", &file]),
+        set_failed("dir", "Not a directory")
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "dbfilename", "a/b"]),
+        set_failed("dbfilename", "dbfilename can't be a path, just a filename")
+    );
+    assert_eq!(config_get(&mut r, "dir"), sub);
+    // DEBUG is still refused: it has its own setting.
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), DEBUG_REFUSED);
+}
+
+#[test]
+fn local_lets_loopback_and_unix_socket_clients_in() {
+    let sock = std::env::temp_dir().join(format!("ferrodis-local-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let s = start(&[
+        "--enable-protected-configs",
+        "local",
+        "--enable-debug-command",
+        "local",
+        "--unixsocket",
+        sock.to_str().unwrap(),
+    ]);
+    let mut r = s.raw();
+    let dir = std::fs::canonicalize(&s.dir).unwrap();
+    let dir = dir.to_str().unwrap();
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "SET", "dir", dir]), "+OK\r\n");
+    assert_eq!(config_get(&mut r, "enable-debug-command"), "local");
+    assert_eq!(config_get(&mut r, "enable-protected-configs"), "local");
+    // The unix socket counts as local too.
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut exchange = |args: &[&str], want: &[u8]| {
+        use std::io::{Read, Write};
+        u.write_all(&common::encode_strs(args)).unwrap();
+        let mut got = vec![0; want.len()];
+        u.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    };
+    exchange(&["DEBUG", "SLEEP", "0"], b"+OK\r\n");
+    exchange(&["CONFIG", "SET", "dbfilename", "x.rdb"], b"+OK\r\n");
+    let _ = std::fs::remove_file(&sock);
+}
+
+/// An address of this machine that is not loopback (the one its default route leaves from), if any. A UDP
+/// "connect" sends nothing: it only picks the source address.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let u = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    u.connect("203.0.113.1:9").ok()?;
+    let ip = u.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn local_refuses_other_addresses() {
+    let ip = non_loopback_ip().map(|ip| ip.to_string());
+    let mut extra = vec![
+        "--protected-mode",
+        "no",
+        "--enable-protected-configs",
+        "local",
+        "--enable-debug-command",
+        "local",
+    ];
+    if let Some(ip) = &ip {
+        extra.extend(["--bind", "127.0.0.1", ip.as_str()]);
+    }
+    let s = start(&extra);
+    assert_eq!(s.raw().call(&["DEBUG", "SLEEP", "0"]), "+OK\r\n");
+    let Some(ip) = ip else {
+        eprintln!("no non-loopback address on this machine: the remote half is skipped");
+        return;
+    };
+    let stream = std::net::TcpStream::connect((ip.as_str(), s.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut rd = std::io::BufReader::new(stream);
+    let mut call = |args: &[&str]| {
+        use std::io::{BufRead, Write};
+        w.write_all(&common::encode_strs(args)).unwrap();
+        let mut line = String::new();
+        rd.read_line(&mut line).unwrap();
+        line
+    };
+    assert_eq!(call(&["DEBUG", "SLEEP", "0"]), DEBUG_REFUSED);
+    assert_eq!(
+        call(&["CONFIG", "SET", "dir", "/tmp"]),
+        set_failed("dir", "can't set protected config")
+    );
+    assert_eq!(call(&["CONFIG", "SET", "timeout", "5"]), "+OK\r\n");
+}
+
+#[test]
+fn config_set_is_all_or_nothing() {
+    let mut s = start(&["--enable-protected-configs", "yes"]);
+    let mut r = s.raw();
+    let home = std::fs::canonicalize(&s.dir).unwrap();
+    let sub = home.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let sub = sub.to_str().unwrap();
+    let unchanged = |r: &mut common::Raw, s: &mut Server| {
+        assert_eq!(config_get(r, "timeout"), "0");
+        assert_eq!(config_get(r, "maxmemory"), "0");
+        assert_eq!(config_get(r, "dir"), home.to_str().unwrap());
+        assert_eq!(process_cwd(s), home);
+    };
+    // A later value is invalid: the earlier pairs (the working directory included) are not applied.
+    assert_eq!(
+        r.call(&[
+            "CONFIG",
+            "SET",
+            "timeout",
+            "7",
+            "dir",
+            sub,
+            "maxclients",
+            "x"
+        ]),
+        set_failed("maxclients", "argument couldn't be parsed into an integer")
+    );
+    unchanged(&mut r, &mut s);
+    assert_eq!(
+        r.call(&[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "1mb",
+            "dir",
+            "/nonexistent/ferrodis"
+        ]),
+        set_failed("dir", "No such file or directory")
+    );
+    unchanged(&mut r, &mut s);
+    // Names are checked before any value, and the first problem is the one reported.
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "maxmemory", "x", "nosuch", "1"]),
+        "-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "databases", "5", "nosuch", "1"]),
+        set_failed("databases", "can't set immutable config")
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "timeout", "1", "dir", sub, "TIMEOUT", "2", "nosuch", "1"]),
+        set_failed("TIMEOUT", "duplicate parameter")
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "maxmemory", "x", "timeout", "y"]),
+        set_failed("maxmemory", "argument must be a memory value")
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "timeout", "1", "hz"]),
+        "-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        r.call(&["CONFIG", "SET", "timeout"]),
+        "-ERR wrong number of arguments for 'config|set' command\r\n"
+    );
+    unchanged(&mut r, &mut s);
+    // An apply step that fails rolls everything back: the AOF can't start when its directory can't be
+    // made (a file is in the way).
+    std::fs::write(format!("{sub}/appendonlydir"), b"").unwrap();
+    assert_eq!(
+        r.call(&[
+            "CONFIG",
+            "SET",
+            "timeout",
+            "9",
+            "dir",
+            sub,
+            "appendonly",
+            "yes"
+        ]),
+        set_failed("appendonly", "Unable to turn on AOF. Check server logs.")
+    );
+    unchanged(&mut r, &mut s);
+    assert_eq!(config_get(&mut r, "appendonly"), "no");
+    // A directive and its alias are different names (the last one wins), as in Redis.
+    assert_eq!(
+        r.call(&[
+            "CONFIG",
+            "SET",
+            "busy-reply-threshold",
+            "100",
+            "lua-time-limit",
+            "200"
+        ]),
+        "+OK\r\n"
+    );
+    assert_eq!(config_get(&mut r, "busy-reply-threshold"), "200");
+    // All valid: all applied, the working directory too.
+    assert_eq!(
+        r.call(&[
+            "CONFIG",
+            "SET",
+            "timeout",
+            "7",
+            "dir",
+            sub,
+            "maxmemory",
+            "1mb"
+        ]),
+        "+OK\r\n"
+    );
+    assert_eq!(config_get(&mut r, "timeout"), "7");
+    assert_eq!(config_get(&mut r, "maxmemory"), "1048576");
+    assert_eq!(config_get(&mut r, "dir"), sub);
+    assert_eq!(process_cwd(&mut s).to_str().unwrap(), sub);
+}
+
+#[test]
+fn protection_directives_in_the_config_file() {
+    let conf = std::env::temp_dir().join(format!("ferrodis-protect-{}.conf", std::process::id()));
+    std::fs::write(
+        &conf,
+        "enable-debug-command yes\nenable-protected-configs local\nenable-module-command no\n",
+    )
+    .unwrap();
+    let s = start_with(&[conf.to_str().unwrap()], &[]);
+    let mut r = s.raw();
+    assert_eq!(config_get(&mut r, "enable-debug-command"), "yes");
+    assert_eq!(config_get(&mut r, "enable-protected-configs"), "local");
+    assert_eq!(config_get(&mut r, "enable-module-command"), "no");
+    assert_eq!(r.call(&["DEBUG", "SLEEP", "0"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "SET", "dbfilename", "x.rdb"]), "+OK\r\n");
+    let _ = std::fs::remove_file(&conf);
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub mod err {
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
     pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 }
 
 pub type Handler = fn(&mut Ctx<'_>, Args<'_>) -> CmdResult;
@@ -92,6 +93,9 @@ pub mod flags {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
     pub const SENTINEL: u32 = 1 << 18;
     pub const NO_ASYNC_LOADING: u32 = 1 << 19;
+    /// Refused unless `enable-debug-command` lets the client in (Redis's CMD_PROTECTED, which COMMAND
+    /// INFO does not show either). Only DEBUG: Ferrodis has no MODULE command.
+    pub const PROTECTED: u32 = 1 << 20;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -670,7 +674,17 @@ pub fn execute(
         }
         Ok(id) => {
             let cmd = reg.command(id);
-            if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+            // Redis refuses a protected command even before asking for authentication.
+            if cmd.has(flags::PROTECTED)
+                && !srv
+                    .config
+                    .read()
+                    .enable_debug_command
+                    .allows(client.is_local())
+            {
+                stats.cmds[id].rejected.add(1);
+                Err(err::DEBUG_NOT_ALLOWED.into())
+            } else if !client.authenticated && !cmd.has(flags::NO_AUTH) {
                 stats.cmds[id].rejected.add(1);
                 Err(err::NOAUTH.into())
             } else if !client.resp3

@@ -110,7 +110,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "debug",
         arity: -2,
-        flags: ADMIN_SUB,
+        flags: ADMIN_SUB | PROTECTED,
         handler: debug,
         group: "server",
         since: "1.0.0",
@@ -802,44 +802,39 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             )
         })
         .collect();
-    // Check every name first (unknown, immutable, duplicate), then apply all on a copy: atomic.
-    let mut names: Vec<&str> = Vec::new();
-    for (name, _) in &pairs {
-        let Some(d) = crate::config::find_directive(name) else {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )
-            .into());
-        };
-        if !d.mutable {
-            return Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            )
-            .into());
-        }
-        if names.contains(&d.name) {
-            return Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-            )
-            .into());
-        }
-        names.push(d.name);
-    }
-    {
-        let mut cfg = ctx.srv.config.write();
-        let mut new = cfg.clone();
-        for (name, value) in &pairs {
-            new.set(name, value)?;
-        }
-        *cfg = new;
-    }
+    let protected_ok = ctx
+        .srv
+        .config
+        .read()
+        .enable_protected_configs
+        .allows(ctx.client.is_local());
+    // All or nothing: Config::set_all checks every pair before it changes anything.
+    let old = ctx.srv.config.write().set_all(&pairs, protected_ok)?;
     ctx.srv.apply_config();
     // The AOF follows appendonly / appendfsync / aof-timestamp-enabled.
     let aof = &ctx.srv.persist.aof;
     aof.apply_config(&ctx.srv.config.read());
     let want = ctx.srv.config.read().persist.appendonly;
     if want && !aof.enabled() {
-        crate::persist::aof::enable(ctx.srv).map_err(|e| CmdError::from(format!("ERR {e}")))?;
+        if let Err(e) = crate::persist::aof::enable(ctx.srv) {
+            // Redis rolls the whole CONFIG SET back when an apply step fails.
+            crate::log::warning(&format!(
+                "Failed applying new configuration (appendonly): {e}. Restoring previous settings."
+            ));
+            ctx.srv.config.write().restore(old);
+            ctx.srv.apply_config();
+            aof.apply_config(&ctx.srv.config.read());
+            let name = pairs
+                .iter()
+                .rev()
+                .map(|(n, _)| n.as_str())
+                .find(|n| n.eq_ignore_ascii_case("appendonly"))
+                .unwrap_or("appendonly");
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to turn on AOF. Check server logs."
+            )
+            .into());
+        }
     } else if !want && aof.enabled() {
         crate::persist::aof::disable(ctx.srv);
     }
@@ -974,27 +969,9 @@ fn string_encoding(e: &Entry, s: &[u8]) -> &'static str {
     }
 }
 
-fn debug_allowed(ctx: &Ctx<'_>) -> bool {
-    match ctx.srv.config.read().enable_debug_command.as_str() {
-        "yes" => true,
-        "local" => {
-            ctx.client.info.unix
-                || ctx
-                    .client
-                    .info
-                    .addr
-                    .parse::<std::net::SocketAddr>()
-                    .map(|a| a.ip().is_loopback())
-                    .unwrap_or(false)
-        }
-        _ => false,
-    }
-}
-
 fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if !debug_allowed(ctx) {
-        return Err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into());
-    }
+    // Who may run DEBUG (enable-debug-command) is checked before a command runs or is queued:
+    // cmd::execute.
     let sub = args.get(1);
     let n = args.len();
     if parse::eq(sub, "help") && n == 2 {

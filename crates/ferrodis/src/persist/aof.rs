@@ -1477,6 +1477,14 @@ pub fn enable(srv: &Arc<Server>) -> Result<(), String> {
             c.persist.appendfilename.clone(),
         )
     };
+    // As in Redis, turning the AOF on fails at once (and CONFIG SET rolls back) when its directory can't
+    // be made; the rewrite thread would only find out later.
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
     {
         let mut io = aof.io.lock();
         io.dir = dir.clone();
