@@ -2,6 +2,7 @@
 //! `field:value` lines, CRLF line endings, a blank line between sections).
 
 use crate::cmd::Registry;
+use crate::mem::total_system_memory;
 use crate::server::{unix_ms, unix_us, Server};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -135,19 +136,6 @@ pub fn used_memory(srv: &Server) -> u64 {
     let m = mem_stats();
     srv.peak_memory.fetch_max(m.allocated, Relaxed);
     m.allocated
-}
-
-fn total_system_memory() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/meminfo") else {
-        return 0;
-    };
-    s.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix("MemTotal:")?;
-            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-            Some(kb * 1024)
-        })
-        .unwrap_or(0)
 }
 
 // ------------------------------------------------------------------------------------------------------

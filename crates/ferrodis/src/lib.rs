@@ -8,6 +8,7 @@ pub mod glob;
 pub mod info;
 pub mod keyspace;
 pub mod log;
+pub mod mem;
 pub mod net;
 pub mod notify;
 pub mod persist;

@@ -1075,14 +1075,36 @@ fn debug_populate(ctx: &mut Ctx<'_>, args: &Args<'_>) -> CmdResult {
         }
     };
     let count = positive(args.get(2))?;
+    // Redis sizes the table for all the keys first and fails the command when it cannot: a count whose
+    // bucket array alone is more than the machine could hold gets its error.
+    let buckets = count.saturating_add(ctx.srv.keyspace.dbsize(ctx.client.db) as u64);
+    if !crate::mem::can_hold(buckets.saturating_mul(8)) {
+        return Err("ERR OOM in dictTryExpand".into());
+    }
     let prefix = args.try_get(3).unwrap_or(b"key");
     let size = match args.try_get(4) {
-        Some(s) => positive(s)? as usize,
+        Some(s) => positive(s)?,
         None => 0,
     };
+    // The value buffer is allocated once (Redis aborts when it cannot be): refused when the machine
+    // could not hold it, or could not hold `count` of them.
+    let oom = || {
+        CmdError::from(format!(
+            "ERR not enough memory for {count} values of {size} bytes"
+        ))
+    };
+    if count > 0 && !crate::mem::can_hold(size.saturating_mul(count)) {
+        return Err(oom());
+    }
+    ctx.srv.keyspace.reserve(
+        ctx.client.db,
+        usize::try_from(buckets).unwrap_or(usize::MAX),
+    );
+    let size = size as usize;
     let lru = ctx.lru_clock();
     let mut key = Vec::with_capacity(prefix.len() + 21);
-    let mut val = Vec::with_capacity(size.max(27));
+    let mut val = Vec::new();
+    crate::mem::try_reserve(&mut val, size.max(27)).map_err(|_| oom())?;
     for j in 0..count {
         key.clear();
         key.extend_from_slice(prefix);

@@ -510,6 +510,20 @@ fn check_string_length(ctx: &Ctx<'_>, len: u64, add: u64) -> CmdResult {
     }
 }
 
+/// Make room in `s` for a string of `total` bytes. With proto-max-bulk-len raised, a client can ask for
+/// more than the machine has: that is an error reply (Redis aborts), never an abort.
+fn grow_string(s: &mut Vec<u8>, total: u64) -> CmdResult {
+    let Ok(total) = usize::try_from(total) else {
+        return Err(string_oom(total));
+    };
+    let extra = total.saturating_sub(s.len());
+    crate::mem::try_reserve(s, extra).map_err(|_| string_oom(total as u64))
+}
+
+fn string_oom(total: u64) -> CmdError {
+    format!("ERR not enough memory for a string of {total} bytes").into()
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // GET / SET family
 
@@ -799,7 +813,16 @@ fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Err(err::WRONGTYPE.into());
             };
             check_string_length(ctx, cur.len() as u64, val.len() as u64)?;
+            let total = cur.len() as u64 + val.len() as u64;
+            if !crate::mem::can_hold(total) {
+                return Err(string_oom(total));
+            }
             let mut s = e.take_str_vec().unwrap_or_default();
+            if let Err(err) = grow_string(&mut s, total) {
+                // (Only when the allocator refuses: the value goes back as it was.)
+                e.set_str_vec(s);
+                return Err(err);
+            }
             s.extend_from_slice(val);
             let n = s.len();
             e.set_str_vec(s);
@@ -864,11 +887,9 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Ok(());
             }
             check_string_length(ctx, offset, val.len() as u64)?;
-            let off = offset as usize;
             let mut s = Vec::new();
-            s.try_reserve_exact(off + val.len()).map_err(|_| {
-                CmdError::from("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-            })?;
+            grow_string(&mut s, offset + val.len() as u64)?;
+            let off = offset as usize;
             s.resize(off, 0);
             s.extend_from_slice(val);
             let n = s.len();
@@ -889,8 +910,17 @@ fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Ok(());
             }
             check_string_length(ctx, offset, val.len() as u64)?;
-            let off = offset as usize;
+            let total = offset + val.len() as u64;
+            if !crate::mem::can_hold(total) {
+                return Err(string_oom(total));
+            }
             let mut s = e.take_str_vec().unwrap_or_default();
+            if let Err(err) = grow_string(&mut s, total) {
+                // (Only when the allocator refuses: the value goes back as it was.)
+                e.set_str_vec(s);
+                return Err(err);
+            }
+            let off = offset as usize;
             if s.len() < off + val.len() {
                 s.resize(off + val.len(), 0);
             }

@@ -22,6 +22,9 @@ use table::Table;
 pub const NUM_SLOTS: usize = 16384;
 pub const NUM_SHARDS: usize = 1024;
 const SLOTS_PER_SHARD: usize = NUM_SLOTS / NUM_SHARDS;
+/// The most keys [`Keyspace::reserve`] sizes a database for in one go (a size hint from a file or a
+/// command never pre-allocates more than this).
+pub const MAX_RESERVE: usize = 1 << 24;
 /// Bits of a SCAN cursor that hold the shard index.
 pub const SHARD_BITS: u32 = NUM_SHARDS.trailing_zeros();
 
@@ -570,8 +573,10 @@ impl Keyspace {
         (0..NUM_SHARDS).map(|i| self.acquire(i).db(db).len()).sum()
     }
 
-    /// Size database `db`'s tables for `keys` keys in all (spread evenly over the shards).
+    /// Size database `db`'s tables for `keys` keys in all (spread evenly over the shards). A hint: capped
+    /// at [`MAX_RESERVE`] keys, and an allocation that fails is skipped (the tables grow as keys arrive).
     pub fn reserve(&self, db: usize, keys: usize) {
+        let keys = keys.min(MAX_RESERVE);
         let per_shard = keys / NUM_SHARDS + keys / NUM_SHARDS / 8;
         if per_shard == 0 || db >= self.databases {
             return;

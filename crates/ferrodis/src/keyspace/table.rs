@@ -202,16 +202,24 @@ impl Table {
         self.len += 1;
     }
 
-    /// Make room for `n` entries without further growth steps (a hint, e.g. RESIZEDB while loading).
+    /// Make room for `n` entries without further growth steps (a hint, e.g. RESIZEDB while loading). The
+    /// bucket array is allocated fallibly: if it cannot be had, nothing changes and the table grows
+    /// step by step as usual.
     pub fn reserve(&mut self, n: usize) {
         if self.rehashing() || n <= self.tabs[0].len() {
             return;
         }
-        let size = n.next_power_of_two().max(MIN_SIZE);
+        let Some(size) = n.checked_next_power_of_two() else {
+            return;
+        };
+        let Some(buckets) = try_empty_buckets(size.max(MIN_SIZE)) else {
+            return;
+        };
         if self.len == 0 {
-            self.tabs[0] = empty_buckets(size);
+            self.tabs[0] = buckets;
         } else {
-            self.start_resize(size);
+            self.tabs[1] = buckets;
+            self.rehash_idx = 0;
         }
     }
 
@@ -581,6 +589,14 @@ fn empty_buckets(n: usize) -> Vec<Bucket> {
     v
 }
 
+/// [`empty_buckets`], or None when the memory cannot be allocated.
+fn try_empty_buckets(n: usize) -> Option<Vec<Bucket>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.resize_with(n, || None);
+    Some(v)
+}
+
 impl Drop for Table {
     fn drop(&mut self) {
         // Unlink chains iteratively so a long chain cannot overflow the stack through recursive drops.
@@ -632,6 +648,27 @@ mod tests {
         assert!(t.buckets() <= 64);
         assert!(t.find(&key(995)).is_some());
         assert!(t.find(&key(5)).is_none());
+    }
+
+    /// A size hint the machine cannot satisfy changes nothing (no abort, no partial state), and the
+    /// table still works and grows on its own.
+    #[test]
+    fn impossible_reserve_is_ignored() {
+        let mut t = Table::new();
+        t.reserve(usize::MAX);
+        t.reserve(1 << 60);
+        assert_eq!(t.buckets(), 0);
+        t.reserve(100);
+        assert_eq!(t.buckets(), 128);
+        for i in 0..10 {
+            t.insert_new(Entry::new_str(&key(i), b"v", 0));
+        }
+        t.reserve(usize::MAX);
+        t.reserve(1 << 60);
+        assert_eq!(t.buckets(), 128);
+        for i in 0..10 {
+            assert!(t.find(&key(i)).is_some());
+        }
     }
 
     #[test]

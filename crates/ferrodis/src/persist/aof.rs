@@ -133,7 +133,8 @@ fn load_rdb(srv: &Server, path: &Path) -> Result<(u64, u64), String> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let f = File::open(path).map_err(|e| format!("Can't open the AOF base {name}: {e}"))?;
-    super::rdb::load_into(srv, std::io::BufReader::with_capacity(1 << 20, f))
+    let len = f.metadata().ok().map(|m| m.len());
+    super::rdb::load_into(srv, std::io::BufReader::with_capacity(1 << 20, f), len)
         .map_err(|e| format!("Bad file format reading the append only file {name}: {e}"))
 }
 
@@ -1129,7 +1130,7 @@ fn replay_file(
             inner: &data[..],
             n: 0,
         };
-        let (loaded, _) = super::rdb::load_into(srv, &mut r)
+        let (loaded, _) = super::rdb::load_into(srv, &mut r, Some(data.len() as u64))
             .map_err(|e| format!("Bad file format reading the append only file {name}: {e}"))?;
         keys = loaded;
         skip = r.n;

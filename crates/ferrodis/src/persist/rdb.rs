@@ -697,10 +697,15 @@ impl<R: Read> Src<R> {
         let Ok(n) = usize::try_from(n) else {
             return self.err("length too large");
         };
-        let mut v = Vec::with_capacity(n.min(READ_STEP));
+        // Grown one step at a time (a truncated input fails before a claimed length is ever allocated),
+        // and fallibly: data too large for memory is an error, not an abort.
+        let mut v = Vec::new();
         while v.len() < n {
             let step = (n - v.len()).min(READ_STEP);
             let at = v.len();
+            if !crate::mem::can_hold((at + step) as u64) || v.try_reserve(step).is_err() {
+                return self.err(format!("out of memory reading a string of {n} bytes"));
+            }
             v.resize(at + step, 0);
             self.fill(&mut v[at..])?;
         }
@@ -745,14 +750,20 @@ impl<R: Read> Src<R> {
             3 => {
                 let clen = self.read_len()?;
                 let ulen = self.read_len()?;
-                // LZF expands at most ~100x; refuse lengths no real compressed data could produce.
-                if ulen == 0 || ulen > clen.saturating_mul(100).saturating_add(16) {
+                // Refuse lengths no real compressed data could produce before reading anything.
+                if ulen == 0 || ulen > clen.saturating_mul(lzf::MAX_RATIO as u64) {
                     return self.err("invalid LZF lengths");
                 }
                 let c = self.bytes(clen)?;
-                match lzf::decompress(&c, ulen as usize) {
-                    Some(v) => Ok(v),
-                    None => self.err("invalid LZF compressed string"),
+                let Ok(ulen) = usize::try_from(ulen) else {
+                    return self.err("invalid LZF lengths");
+                };
+                match lzf::decompress(&c, ulen) {
+                    Ok(v) => Ok(v),
+                    Err(lzf::Error::Corrupt) => self.err("invalid LZF compressed string"),
+                    Err(lzf::Error::OutOfMemory) => self.err(format!(
+                        "out of memory decompressing a string of {ulen} bytes"
+                    )),
                 }
             }
             _ => self.err(format!("unknown string encoding {n}")),
@@ -806,6 +817,10 @@ fn zlim(lim: &EncodingLimits) -> ZLimits {
     }
 }
 
+/// The latest hash field expiry time a file may hold (Redis's 48-bit expiry field): later ones are
+/// corrupt input, and could not be written back as listpack integers.
+const MAX_FIELD_TTL: u64 = (1 << 48) - 1;
+
 /// Builders that reject duplicates (a corrupt input) and pick our encodings.
 struct HashBuild {
     h: Hash,
@@ -828,6 +843,9 @@ impl HashBuild {
     ) -> Result<(), String> {
         if !self.seen.insert(f.to_vec()) {
             return Err("duplicate hash field".into());
+        }
+        if ttl.is_some_and(|at| at > MAX_FIELD_TTL) {
+            return Err("invalid hash field TTL".into());
         }
         self.h.try_conversion([f, v], lim);
         self.h.set(f, v, lim);
@@ -1318,6 +1336,7 @@ pub enum Item {
     Aux(Vec<u8>, Vec<u8>),
     /// A function library's code (FUNCTION2), to be loaded as FUNCTION RESTORE would.
     Function(Vec<u8>),
+    /// The RESIZEDB hint, already bounded (see [`MAX_RESIZE_HINT`]).
     ResizeDb {
         db: usize,
         size: u64,
@@ -1326,11 +1345,19 @@ pub enum Item {
     Key(KeyItem),
 }
 
+/// The fewest bytes one key takes in a file: type, key length, value length (an empty key and string).
+const MIN_KEY_BYTES: u64 = 3;
+
+/// The largest RESIZEDB hint passed on, whatever the file claims: tables grow on their own past it.
+pub const MAX_RESIZE_HINT: u64 = 1 << 24;
+
 /// Reads an RDB file.
 pub struct Reader<R: Read> {
     src: Src<R>,
     version: u16,
     lim: EncodingLimits,
+    /// Total input length when known: bounds the RESIZEDB hints.
+    input_len: Option<u64>,
 }
 
 impl<R: Read> Reader<R> {
@@ -1339,6 +1366,25 @@ impl<R: Read> Reader<R> {
             src: Src::new(r, true),
             version: 0,
             lim,
+            input_len: None,
+        }
+    }
+
+    /// Tell the reader how many bytes the input has (from its start), so that size hints can be checked
+    /// against what the rest of the input could possibly hold.
+    pub fn with_input_len(mut self, len: Option<u64>) -> Self {
+        self.input_len = len;
+        self
+    }
+
+    /// A RESIZEDB count as a usable hint: no more keys than the remaining bytes could encode, and never
+    /// more than [`MAX_RESIZE_HINT`]. The file's number is only a hint (Redis treats it so too): a
+    /// crafted one must not make the loader allocate for keys that are not there.
+    fn size_hint(&self, n: u64) -> u64 {
+        let n = n.min(MAX_RESIZE_HINT);
+        match self.input_len {
+            Some(len) => n.min(len.saturating_sub(self.src.off) / MIN_KEY_BYTES),
+            None => n,
         }
     }
 
@@ -1417,6 +1463,7 @@ impl<R: Read> Reader<R> {
                 op::RESIZEDB => {
                     let size = self.src.read_len()?;
                     let expires = self.src.read_len()?;
+                    let (size, expires) = (self.size_hint(size), self.size_hint(expires));
                     f(Item::ResizeDb { db, size, expires })?;
                 }
                 op::SLOT_INFO => {
@@ -1514,17 +1561,19 @@ pub fn make_entry(key: &[u8], value: Value, lru: u32) -> Box<Entry> {
 
 /// Load an RDB file into the server's keyspace (meant for an empty keyspace at startup; existing keys
 /// are replaced). Keys already expired are dropped. Returns (keys loaded, keys expired). Function
-/// libraries are handed to `on_function`.
+/// libraries are handed to `on_function`. `input_len`, the input's size when known, bounds how much the
+/// file's size hints may pre-allocate.
 pub fn load_into_with<R: Read>(
     srv: &crate::server::Server,
     r: R,
+    input_len: Option<u64>,
     mut on_function: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<(u64, u64), RdbError> {
     let lim = srv.encoding.get();
     let dbs = srv.keyspace.databases();
     let now = crate::server::unix_ms();
     let clock = crate::keyspace::entry::lru_clock(now);
-    let mut reader = Reader::new(r, lim);
+    let mut reader = Reader::new(r, lim).with_input_len(input_len);
     let (mut loaded, mut expired) = (0u64, 0u64);
     let res = reader.read_all(|item| match item {
         Item::Key(k) => {
@@ -1560,8 +1609,9 @@ pub fn load_into_with<R: Read>(
         }
         Item::ResizeDb { db, size, .. } if db < dbs => {
             // Size the tables up front (as Redis does with this hint) instead of growing them step by
-            // step while loading.
-            srv.keyspace.reserve(db, size as usize);
+            // step while loading. The reader bounded the hint; tables grow past it as keys arrive.
+            srv.keyspace
+                .reserve(db, usize::try_from(size).unwrap_or(usize::MAX));
             Ok(())
         }
         Item::Function(code) => on_function(&code).map_err(|m| RdbError {
@@ -1574,8 +1624,12 @@ pub fn load_into_with<R: Read>(
 }
 
 /// [`load_into_with`] ignoring function libraries (with a warning in the log).
-pub fn load_into<R: Read>(srv: &crate::server::Server, r: R) -> Result<(u64, u64), RdbError> {
-    load_into_with(srv, r, |_| {
+pub fn load_into<R: Read>(
+    srv: &crate::server::Server,
+    r: R,
+    input_len: Option<u64>,
+) -> Result<(u64, u64), RdbError> {
+    load_into_with(srv, r, input_len, |_| {
         crate::log::warning("The RDB file has function libraries: not loaded (unsupported)");
         Ok(())
     })

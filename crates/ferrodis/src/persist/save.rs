@@ -338,9 +338,11 @@ pub fn load_at_startup(srv: &Server) -> Result<(), String> {
 pub fn load_file(srv: &Server, path: &Path) -> Result<(u64, u64), String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
+    let len = file.metadata().ok().map(|m| m.len());
     let (loaded, expired) = rdb::load_into_with(
         srv,
         std::io::BufReader::with_capacity(1 << 20, file),
+        len,
         |code| srv.scripting.load_library(code, true).map(|_| ()),
     )
     .map_err(|e| {

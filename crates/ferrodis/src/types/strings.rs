@@ -719,7 +719,7 @@ pub fn lcs(a: &[u8], b: &[u8], trace: bool, min_match_len: u64) -> Option<LcsRes
     let w = blen + 1;
     let cells = (alen + 1).checked_mul(w)?;
     let mut t: Vec<u32> = Vec::new();
-    t.try_reserve_exact(cells).ok()?;
+    crate::mem::try_reserve(&mut t, cells).ok()?;
     t.resize(cells, 0);
     for i in 1..=alen {
         for j in 1..=blen {

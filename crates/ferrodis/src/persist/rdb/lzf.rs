@@ -155,9 +155,32 @@ fn push_literal(out: &mut Vec<u8>, base: usize, op: &mut usize, lit: &mut usize,
     }
 }
 
-/// Decompress `input` into exactly `out_len` bytes; None if the data is malformed or the size differs.
-pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_len);
+/// Why [`decompress`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Malformed data, or data that does not decompress to exactly the announced size.
+    Corrupt,
+    /// The announced size could not be allocated.
+    OutOfMemory,
+}
+
+/// The most one input byte can stand for: a 3-byte back reference copies up to 264 bytes.
+pub const MAX_RATIO: usize = 88;
+
+/// Decompress `input` into exactly `out_len` bytes. The announced size comes from the data, so it is checked
+/// against what `input` could possibly expand to before anything is allocated, and allocated fallibly.
+pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, Error> {
+    if out_len > input.len().saturating_mul(MAX_RATIO) {
+        return Err(Error::Corrupt);
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(out_len)
+        .map_err(|_| Error::OutOfMemory)?;
+    expand(input, out_len, &mut out).ok_or(Error::Corrupt)?;
+    Ok(out)
+}
+
+fn expand(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Option<()> {
     let mut i = 0;
     while i < input.len() {
         let ctrl = input[i] as usize;
@@ -193,7 +216,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             }
         }
     }
-    (out.len() == out_len).then_some(out)
+    (out.len() == out_len).then_some(())
 }
 
 #[cfg(test)]
@@ -218,9 +241,9 @@ mod tests {
         assert_eq!(c[0], 7);
         assert_eq!(decompress(&c[1..], data.len()).unwrap(), data);
         // Malformed input: a reference before the start, a short literal run, a wrong size.
-        assert!(decompress(&[0x20, 0x05], 3).is_none());
-        assert!(decompress(&[0x05, b'a'], 6).is_none());
-        assert!(decompress(&[0x00, b'a'], 2).is_none());
+        assert_eq!(decompress(&[0x20, 0x05], 3), Err(Error::Corrupt));
+        assert_eq!(decompress(&[0x05, b'a'], 6), Err(Error::Corrupt));
+        assert_eq!(decompress(&[0x00, b'a'], 2), Err(Error::Corrupt));
         let zeros = vec![0u8; 100_000];
         round_trip(&zeros);
         round_trip(b"abcabcabcabcabcabcabcabcabc");
@@ -244,6 +267,18 @@ mod tests {
         // liblzf: literal 'a', then a back reference of length 49 at distance 1.
         let c = [0x00, b'a', 0xE0, 0x28, 0x00];
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
+    }
+
+    /// A claimed size no input of this length could produce is refused before anything is allocated,
+    /// so a few bytes cannot ask for gigabytes.
+    #[test]
+    fn refuses_impossible_sizes() {
+        let c = [0x00, b'a', 0xE0, 0xFF, 0x00];
+        assert_eq!(decompress(&c, 1 << 40), Err(Error::Corrupt));
+        assert_eq!(decompress(&c, usize::MAX), Err(Error::Corrupt));
+        assert_eq!(decompress(&[], 1), Err(Error::Corrupt));
+        // The longest expansion the format allows is still accepted: 1 + 264 bytes from 5.
+        assert_eq!(decompress(&c, 265).unwrap(), vec![b'a'; 265]);
     }
 
     proptest! {

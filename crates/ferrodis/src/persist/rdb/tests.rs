@@ -119,7 +119,8 @@ fn gen_value() -> impl Strategy<Value = Gen> {
             (
                 elem(),
                 elem(),
-                proptest::option::of(1_000_000u64..u64::MAX / 4)
+                // Field TTLs fit Redis's 48-bit expiry field (larger ones are corrupt input).
+                proptest::option::of(1_000_000u64..=MAX_FIELD_TTL)
             ),
             n..=n
         ))
@@ -520,7 +521,7 @@ fn load_into_server_then_save_shards() {
     entries.push((0, make_entry(b"hash", h, 0)));
     entries.push((2, make_entry(b"other-db", Value::Str(b"x".to_vec()), 0)));
     let file = write_file(&entries, true, true);
-    let (loaded, expired) = load_into(&srv, &file[..]).unwrap();
+    let (loaded, expired) = load_into(&srv, &file[..], Some(file.len() as u64)).unwrap();
     assert_eq!((loaded, expired), (3, 1));
     {
         let g = srv.keyspace.lock_key(b"live");
@@ -569,7 +570,7 @@ fn load_into_server_then_save_shards() {
         databases: 2,
         ..crate::config::Config::default()
     });
-    let e = load_into(&small, &file[..]).unwrap_err();
+    let e = load_into(&small, &file[..], Some(file.len() as u64)).unwrap_err();
     assert!(e.msg.contains("database 2"), "{e}");
 }
 
@@ -846,4 +847,180 @@ fn stream_v3_consumer_active_time() {
     let mut src = Src::new(&body[..], false);
     let r = decode_value(&mut src, types::STREAM_LISTPACKS_2, &lim);
     assert!(r.is_err() || src.offset() < body.len() as u64);
+}
+
+/// A small file whose RESIZEDB claims `hint` keys (and expires), with one real key.
+fn resizedb_file(hint: u64) -> Vec<u8> {
+    let mut b = b"REDIS0011".to_vec();
+    b.extend_from_slice(&[0xFE, 0x00, 0xFB]);
+    put_len(&mut b, hint);
+    put_len(&mut b, hint);
+    b.push(types::STRING);
+    put_string(&mut b, b"foo", false);
+    put_string(&mut b, b"bar", false);
+    b.push(0xFF);
+    let crc = crc64(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// RESIZEDB is a hint: whatever it claims, what reaches the keyspace is bounded by the bytes left in the
+/// input (and by a fixed cap when the length is unknown), and the file loads.
+#[test]
+fn resizedb_hints_are_bounded() {
+    let lim = EncodingLimits::default();
+    for hint in [0, 7, 1 << 20, 1 << 34, u64::MAX - 1, u64::MAX] {
+        let file = resizedb_file(hint);
+        for input_len in [Some(file.len() as u64), None] {
+            let mut hints = Vec::new();
+            Reader::new(&file[..], lim)
+                .with_input_len(input_len)
+                .read_all(|it| {
+                    if let Item::ResizeDb { size, expires, .. } = it {
+                        hints.push((size, expires));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(hints.len(), 1);
+            let (size, expires) = hints[0];
+            assert_eq!(size, expires);
+            match input_len {
+                // At most what the rest of the file could hold (one key here: a handful).
+                Some(n) => assert!(size <= hint.min(n / MIN_KEY_BYTES), "{size} for {hint}"),
+                None => assert_eq!(size, hint.min(MAX_RESIZE_HINT)),
+            }
+        }
+        let srv = crate::server::Server::new(crate::config::Config::default());
+        let start = std::time::Instant::now();
+        assert_eq!(
+            load_into(&srv, &file[..], Some(file.len() as u64)).unwrap(),
+            (1, 0)
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        // A few bytes of file: nothing worth pre-sizing, only the one key's table got buckets.
+        let buckets: usize = (0..crate::keyspace::NUM_SHARDS)
+            .map(|i| srv.keyspace.lock_shard(i).db(0).buckets())
+            .sum();
+        assert!(buckets <= 64, "{buckets} buckets for hint {hint}");
+    }
+}
+
+/// Lengths in a value that claim far more than the input holds fail cleanly (a decode error), without
+/// allocating for the claim.
+#[test]
+fn huge_claimed_lengths_are_errors() {
+    let lim = EncodingLimits::default();
+    let mut cases: Vec<(u8, Vec<u8>)> = Vec::new();
+    let huge = |b: &mut Vec<u8>| put_len(b, 1 << 62);
+    // A string, an LZF string with an impossible uncompressed size, and every counted collection.
+    let mut s = Vec::new();
+    huge(&mut s);
+    s.extend_from_slice(b"abc");
+    cases.push((types::STRING, s));
+    let mut s = vec![0xC3];
+    put_len(&mut s, 2);
+    put_len(&mut s, 1 << 40);
+    s.extend_from_slice(&[0x00, b'a']);
+    cases.push((types::STRING, s));
+    let mut s = vec![0xC3];
+    put_len(&mut s, 200);
+    put_len(&mut s, 20_000);
+    s.extend_from_slice(&[0x00, b'a']);
+    cases.push((types::STRING, s));
+    for ty in [
+        types::LIST,
+        types::SET,
+        types::ZSET,
+        types::ZSET_2,
+        types::HASH,
+        types::LIST_QUICKLIST,
+        types::LIST_QUICKLIST_2,
+        types::STREAM_LISTPACKS_3,
+    ] {
+        let mut s = Vec::new();
+        huge(&mut s);
+        put_string(&mut s, b"1", false);
+        cases.push((ty, s));
+    }
+    // HASH_METADATA: the min-TTL comes first.
+    let mut s = 0u64.to_le_bytes().to_vec();
+    huge(&mut s);
+    cases.push((types::HASH_METADATA, s));
+    // Blobs whose headers claim more entries than they hold.
+    let mut lp = LpWriter::new();
+    lp.push(b"a");
+    let mut lp = lp.finish();
+    lp[4] = 0xFE;
+    lp[5] = 0xFF;
+    let mut intset = blob::intset_encode(&[1, 2]);
+    intset[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    for (ty, b) in [
+        (types::SET_LISTPACK, &lp),
+        (types::HASH_LISTPACK, &lp),
+        (types::ZSET_LISTPACK, &lp),
+        (types::SET_INTSET, &intset),
+    ] {
+        let mut s = Vec::new();
+        put_string(&mut s, b, false);
+        cases.push((ty, s));
+    }
+    for (ty, body) in cases {
+        let mut src = Src::new(&body[..], false);
+        assert!(
+            decode_value(&mut src, ty, &lim).is_err(),
+            "type {ty}: {body:?}"
+        );
+        // The same as a DUMP payload with a valid trailer: RESTORE's error.
+        let mut p = vec![ty];
+        p.extend_from_slice(&body);
+        p.extend_from_slice(&11u16.to_le_bytes());
+        let crc = crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            parse_payload(&p, &lim).err(),
+            Some("ERR Bad data format"),
+            "type {ty}"
+        );
+    }
+}
+
+/// Found by the restore fuzz target: a HASH_METADATA payload whose field TTL does not fit Redis's 48-bit
+/// expiry field loaded, then DUMP wrote it as a negative listpack integer that RESTORE refused. Such TTLs
+/// are corrupt input now, in both hash-with-TTL encodings.
+#[test]
+fn hash_field_ttls_past_the_48_bit_range_are_refused() {
+    let lim = EncodingLimits::default();
+    let body = b"\x18\x1dz21\xeb\xff\x94\xfd\x01\x01\x01\x01\x01b";
+    let mut p = body.to_vec();
+    p.extend_from_slice(&11u16.to_le_bytes());
+    let crc = crc64(&p);
+    p.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(parse_payload(&p, &lim).err(), Some("ERR Bad data format"));
+    for (at, ok) in [(MAX_FIELD_TTL, true), (MAX_FIELD_TTL + 1, false)] {
+        // HASH_METADATA: min TTL, count, then (ttl - min + 1, field, value).
+        let mut b = at.to_le_bytes().to_vec();
+        put_len(&mut b, 1);
+        put_len(&mut b, 1);
+        put_string(&mut b, b"f", false);
+        put_string(&mut b, b"v", false);
+        let mut src = Src::new(&b[..], false);
+        let v = decode_value(&mut src, types::HASH_METADATA, &lim);
+        assert_eq!(v.is_ok(), ok, "{at}");
+        // HASH_LISTPACK_EX: min TTL, then a listpack of (field, value, ttl).
+        let mut w = LpWriter::new();
+        w.push(b"f");
+        w.push(b"v");
+        w.push_int(at as i64);
+        let mut b = at.to_le_bytes().to_vec();
+        put_string(&mut b, &w.finish(), false);
+        let mut src = Src::new(&b[..], false);
+        let v = decode_value(&mut src, types::HASH_LISTPACK_EX, &lim);
+        assert_eq!(v.is_ok(), ok, "{at}");
+        if let Ok(Some(v)) = v {
+            // What loads, DUMP writes back loadably.
+            let d = dump_payload(ValueRef::Other(&v), false);
+            assert!(parse_payload(&d, &lim).is_ok());
+        }
+    }
 }
