@@ -272,3 +272,24 @@ fn script_out_of_memory_is_an_error() {
         .expect("used_memory_lua");
     assert!(lua > 0, "{info}");
 }
+
+#[test]
+fn library_wrappers_reach_the_real_functions() {
+    // The sandbox wraps rawset, setmetatable, getmetatable, loadstring and load; each wrapper calls the
+    // original (a wrapper that called itself used to recurse to the stack limit on every call).
+    let srv = Server::start(&[]);
+    let mut c = srv.raw();
+    assert_eq!(
+        c.call(&[
+            "EVAL",
+            "local t = {} rawset(t, 1, 2) setmetatable(t, {__index = function() return 5 end}) \
+             return {t[1], t[2], type(getmetatable(t)), loadstring('return 3')(), load(function() return nil end) and 4}",
+            "0"
+        ]),
+        "*5\r\n:2\r\n:5\r\n$5\r\ntable\r\n:3\r\n:4\r\n"
+    );
+    assert_eq!(
+        c.call(&["EVAL", "rawset('s')", "0"]),
+        "-ERR user_script:1: bad argument #1 to 'rawset' (table expected, got string) script: c8efba6e8565eb927c6b61869e5530204a8d61a3, on @user_script:1.\r\n"
+    );
+}

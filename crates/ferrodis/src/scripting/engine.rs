@@ -126,7 +126,7 @@ local G, dbg, conv, killed, setfenv = ...
 local type, tostring, error, rawget = type, tostring, error, rawget
 local setmetatable_, setfenv_ = setmetatable, setfenv
 local pcall_, xpcall_, loadstring_, load_ = pcall, xpcall, loadstring, load
-local next_, getmetatable, byte_ = next, getmetatable, string.byte
+local next_, byte_ = next, string.byte
 local protected = setmetatable_({}, {__mode = 'k'})
 local real = setmetatable_({}, {__mode = 'k'})
 -- What getmetatable shows for a protected table (nil: none, as Redis shows for its library tables).
@@ -160,6 +160,10 @@ local function handler(err)
       if i then where = i.short_src .. ':' .. i.currentline .. ': ' end
       err = {err = 'ERR ' .. where .. m}
     end
+  elseif protected[err] then
+    -- A read-only table raised as the error: the handler cannot add the location to it (Redis's
+    -- handler fails on that write), so say so without failing again on every level of the error.
+    err = {err = 'ERR Attempt to modify a readonly table'}
   elseif type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
   end
@@ -194,14 +198,6 @@ G.pairs = function(t) return mynext, t, nil end
 protected[G] = true
 G.pcall = function(...) return fixp(pcall_(...)) end
 G.xpcall = function(f, h) return fixx(xpcall_(f, h)) end
-G.rawset = function(t, k, v)
-  if protected[t] then error('Attempt to modify a readonly table', 0) end
-  return rawset(t, k, v)
-end
-G.setmetatable = function(t, m)
-  if protected[t] then error('Attempt to modify a readonly table', 0) end
-  return setmetatable_(t, m)
-end
 G.loadstring = function(s, n)
   if is_binary(s) then s, n = ' ' .. s, n or s end
   local f, e = loadstring_(s, n)
@@ -236,12 +232,12 @@ local globals_mt_view = proxy({__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end, __newindex = ro})
 shown_mt[P] = globals_mt_view
-G.getmetatable = function(t)
-  if protected[t] then return shown_mt[t] end
-  local m = getmetatable(t)
-  if m == string_mt then return string_mt_view end
-  return m
-end
+-- rawset, setmetatable and getmetatable are guarded in C (sandbox.rs) with these tables.
+local reg = dbg.getregistry()
+reg['ferrodis.protected'] = protected
+reg['ferrodis.shown_mt'] = shown_mt
+reg['ferrodis.string_mt'] = string_mt
+reg['ferrodis.string_mt_view'] = string_mt_view
 G._G = P
 G.__redis__err__handler = handler
 setmetatable_(G, {
@@ -420,6 +416,7 @@ impl State {
             Function,
             Function,
         ) = prelude.call((g.clone(), dbg, conv, killed, g.raw_get::<Value>("setfenv")?))?;
+        sandbox::guard_table_functions(&lua)?;
         for name in [
             "debug", "print", "dofile", "loadfile", "getfenv", "setfenv", "newproxy", "module",
             "require", "package", "io", "os",

@@ -144,40 +144,146 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     }
     LUA_HEAP.with(|h| h.set(h.get() + before));
     let string: mlua::Table = lua.globals().raw_get("string")?;
-    let mut originals: Vec<ffi::lua_CFunction> = Vec::with_capacity(4);
-    for name in PATTERN_NAMES {
-        let f: mlua::Function = string.raw_get(name)?;
-        // SAFETY: reads the C function pointer of a library function (no allocation, no error).
+    capture(lua, &string, PATTERN_NAMES, &PATTERN_FNS)?;
+    set_guards(
+        lua,
+        &string,
+        PATTERN_NAMES,
+        [guarded::<0>, guarded::<1>, guarded::<2>, guarded::<3>],
+    )
+}
+
+/// The base library's rawset, setmetatable and getmetatable, captured once.
+static TABLE_FNS: OnceLock<[ffi::lua_CFunction; 3]> = OnceLock::new();
+const TABLE_FN_NAMES: [&str; 3] = ["rawset", "setmetatable", "getmetatable"];
+
+/// Push `registry[name][arg 1]` (the environment's tables, registered by the prelude).
+unsafe fn push_lookup(l: *mut ffi::lua_State, name: &std::ffi::CStr) {
+    // SAFETY: called from a C function with stack room (LUA_MINSTACK); the registry key exists (so the
+    // name is interned and looking it up does not allocate).
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, name.as_ptr());
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_rawget(l, -2);
+        ffi::lua_remove(l, -2);
+    }
+}
+
+/// Whether argument 1 is one of the environment's read-only tables.
+unsafe fn arg1_protected(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: see `push_lookup`.
+    unsafe {
+        push_lookup(l, c"ferrodis.protected");
+        let p = ffi::lua_toboolean(l, -1) != 0;
+        ffi::lua_pop(l, 1);
+        p
+    }
+}
+
+/// rawset and setmetatable (`I` = 0, 1): refused on a read-only table, else the original, run in this
+/// call frame so its argument errors read as before.
+unsafe extern "C-unwind" fn guarded_write<const I: usize>(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua; the originals were captured before the guards were installed.
+    unsafe {
+        if arg1_protected(l) {
+            // No Rust value that needs dropping is alive here: lua_error unwinds past this frame.
+            ffi::lua_pushstring(l, c"Attempt to modify a readonly table".as_ptr());
+            ffi::lua_error(l);
+        }
+        (TABLE_FNS.get().expect("table functions captured")[I])(l)
+    }
+}
+
+/// getmetatable: a read-only table shows what Redis shows for it (nothing for a library table, a
+/// read-only view for the globals), and the strings' metatable is shown as its read-only view.
+unsafe extern "C-unwind" fn guarded_getmetatable(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as `guarded_write`.
+    unsafe {
+        if arg1_protected(l) {
+            push_lookup(l, c"ferrodis.shown_mt");
+            return 1;
+        }
+        let n = (TABLE_FNS.get().expect("table functions captured")[2])(l);
+        if n == 1 {
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"ferrodis.string_mt".as_ptr());
+            let is_strings = ffi::lua_rawequal(l, -1, -2) != 0;
+            ffi::lua_pop(l, 1);
+            if is_strings {
+                ffi::lua_pop(l, 1);
+                ffi::lua_getfield(
+                    l,
+                    ffi::LUA_REGISTRYINDEX,
+                    c"ferrodis.string_mt_view".as_ptr(),
+                );
+            }
+        }
+        n
+    }
+}
+
+/// Capture the C functions `names` of table `t` into `slot` (the same in every state).
+fn capture<const N: usize>(
+    lua: &Lua,
+    t: &mlua::Table,
+    names: [&str; N],
+    slot: &OnceLock<[ffi::lua_CFunction; N]>,
+) -> mlua::Result<()> {
+    let mut originals: Vec<ffi::lua_CFunction> = Vec::with_capacity(N);
+    for name in names {
+        let f: mlua::Function = t.raw_get(name)?;
         let mut cf = None;
+        // SAFETY: reads the C function pointer of a library function (no allocation, no error).
         unsafe {
             lua.exec_raw::<()>(f, |l| {
                 cf = ffi::lua_tocfunction(l, -1);
             })?;
         }
-        originals.push(cf.ok_or_else(|| {
-            mlua::Error::RuntimeError(format!("string.{name} is not a C function"))
-        })?);
+        originals.push(
+            cf.ok_or_else(|| mlua::Error::RuntimeError(format!("{name} is not a C function")))?,
+        );
     }
-    let originals: [ffi::lua_CFunction; 4] = originals
+    let originals: [ffi::lua_CFunction; N] = originals
         .try_into()
-        .map_err(|_| mlua::Error::RuntimeError("pattern functions".into()))?;
-    let fns = PATTERN_FNS.get_or_init(|| originals);
-    if fns
+        .map_err(|_| mlua::Error::RuntimeError("library functions".into()))?;
+    let kept = slot.get_or_init(|| originals);
+    if kept
         .iter()
         .zip(originals.iter())
         .any(|(a, b)| !std::ptr::fn_addr_eq(*a, *b))
     {
         return Err(mlua::Error::RuntimeError(
-            "the string library differs between Lua states".into(),
+            "the Lua libraries differ between states".into(),
         ));
     }
-    let guards: [ffi::lua_CFunction; 4] = [guarded::<0>, guarded::<1>, guarded::<2>, guarded::<3>];
-    for (name, g) in PATTERN_NAMES.iter().zip(guards) {
+    Ok(())
+}
+
+/// Replace `names` in `t` by the C functions `guards`.
+fn set_guards<const N: usize>(
+    lua: &Lua,
+    t: &mlua::Table,
+    names: [&str; N],
+    guards: [ffi::lua_CFunction; N],
+) -> mlua::Result<()> {
+    for (name, g) in names.iter().zip(guards) {
         // SAFETY: `g` follows the lua_CFunction protocol.
         let f = unsafe { lua.create_c_function(g)? };
-        string.raw_set(*name, f)?;
+        t.raw_set(*name, f)?;
     }
     Ok(())
+}
+
+/// Install the guarded rawset, setmetatable and getmetatable in the globals (once the prelude has
+/// registered the environment's read-only tables).
+pub fn guard_table_functions(lua: &Lua) -> mlua::Result<()> {
+    let g = lua.globals();
+    capture(lua, &g, TABLE_FN_NAMES, &TABLE_FNS)?;
+    set_guards(
+        lua,
+        &g,
+        TABLE_FN_NAMES,
+        [guarded_write::<0>, guarded_write::<1>, guarded_getmetatable],
+    )
 }
 
 #[cfg(test)]
