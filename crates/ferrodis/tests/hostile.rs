@@ -38,7 +38,14 @@ fn rss(pid: u32) -> u64 {
 const RSS_LIMIT: u64 = 200 << 20;
 
 fn start_in(dir: &Path) -> Server {
-    Server::start(&["--dir", dir.to_str().unwrap(), "--save", ""])
+    Server::start(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--save",
+        "",
+        "--enable-debug-command",
+        "yes",
+    ])
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
