@@ -11,7 +11,7 @@ use ferrodis::config::Config;
 use ferrodis::server::Server;
 use ferrodis_protocol::Args;
 use libfuzzer_sys::fuzz_target;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 /// Lua fragments a script is assembled from (one input byte picks one). Loops are bounded so that every
@@ -126,4 +126,9 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&script)
     );
     run(&h.srv, &mut fresh, &[b"DEL", b"k", b"l", b"h", b"s", b"a1", b"x"]);
+    // Every EVAL'd script stays cached (as in Redis 7.2): flush now and then to keep memory bounded.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    if RUNS.fetch_add(1, Relaxed) % 4096 == 4095 {
+        run(&h.srv, &mut fresh, &[b"SCRIPT", b"FLUSH"]);
+    }
 });
