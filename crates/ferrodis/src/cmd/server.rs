@@ -990,6 +990,9 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
                 "    default.",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    For testing only: allow commands flagged noscript to run inside scripts (1) or",
+                "    refuse them again (0, the default).",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -1032,6 +1035,12 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         ctx.reply().ok();
     } else if parse::eq(sub, "set-active-expire") && n == 3 {
         ctx.srv.active_expire.store(atoi(args.get(2)) != 0, Relaxed);
+        ctx.reply().ok();
+    } else if parse::eq(sub, "set-disable-deny-scripts") && n == 3 {
+        ctx.srv
+            .scripting
+            .allow_noscript
+            .store(atoi(args.get(2)) != 0, Relaxed);
         ctx.reply().ok();
     } else if parse::eq(sub, "object") && n == 3 {
         let key = args.get(2);

@@ -92,6 +92,8 @@ pub struct Scripting {
     pub libs_gen: AtomicU64,
     /// Lua memory of the worker states, summed (INFO used_memory_lua), updated after each run.
     pub lua_memory: AtomicU64,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: commands flagged noscript may run inside scripts (for tests).
+    pub allow_noscript: AtomicBool,
 }
 
 pub const BUSY_EVAL: u8 = 1;
