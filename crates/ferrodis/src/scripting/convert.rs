@@ -300,24 +300,18 @@ unsafe fn open_table(l: *mut ffi::lua_State, r: &mut Reply<'_>) -> Option<Frame>
     let [err, ok, double, big_number, verbatim, format, string, map, set] = REPLY_FIELDS;
     // SAFETY: a table is on top of the stack with room for 4 more values (checked by the caller).
     unsafe {
-        if field(l, err, -1) == ffi::LUA_TSTRING {
-            let m = c_string_line(bytes_at(l, -1));
-            r.buf.push(b'-');
-            r.buf.extend_from_slice(&m);
-            r.buf.extend_from_slice(b"\r\n");
-            ffi::lua_pop(l, 2);
-            return None;
+        // {err=...} and {ok=...}: an error or status line, the text as a C string.
+        for (name, prefix) in [(err, b'-'), (ok, b'+')] {
+            if field(l, name, -1) == ffi::LUA_TSTRING {
+                let m = c_string_line(bytes_at(l, -1));
+                r.buf.push(prefix);
+                r.buf.extend_from_slice(&m);
+                r.buf.extend_from_slice(b"\r\n");
+                ffi::lua_pop(l, 2);
+                return None;
+            }
+            ffi::lua_pop(l, 1);
         }
-        ffi::lua_pop(l, 1);
-        if field(l, ok, -1) == ffi::LUA_TSTRING {
-            let m = c_string_line(bytes_at(l, -1));
-            r.buf.push(b'+');
-            r.buf.extend_from_slice(&m);
-            r.buf.extend_from_slice(b"\r\n");
-            ffi::lua_pop(l, 2);
-            return None;
-        }
-        ffi::lua_pop(l, 1);
         if field(l, double, -1) == ffi::LUA_TNUMBER {
             r.double(ffi::lua_tonumber(l, -1));
             ffi::lua_pop(l, 2);
