@@ -168,6 +168,23 @@ enum Frame {
 /// (never held as references, which are limited): nesting is bounded by Lua's stack limit ("reached lua
 /// stack limit" in place of what is deeper, as in Redis), size only by memory.
 pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) {
+    // Scalars need no Lua stack.
+    match v {
+        Value::String(s) => return r.bulk(&s.as_bytes()),
+        Value::Integer(i) => return r.int(*i),
+        Value::Number(n) => return r.int(num_to_i64(*n)),
+        Value::Boolean(b) => {
+            return if script_resp3 {
+                r.boolean(*b)
+            } else if *b {
+                r.int(1)
+            } else {
+                r.null()
+            }
+        }
+        Value::Table(_) => {}
+        _ => return r.null(),
+    }
     let start = r.buf.len();
     // SAFETY: the closure runs in a protected call on this state with `v` pushed on the stack; it only
     // uses raw accesses, which call no metamethods, and leaves the stack as it found it.

@@ -119,6 +119,8 @@ pub struct State {
     /// Loaded functions by name, for library generation `lib_gen`.
     pub functions: HashMap<String, RegistryKey>,
     pub lib_gen: u64,
+    /// Bytes of this state's heap (kept by its allocator).
+    heap: &'static sandbox::HeapCounter,
 }
 
 const PRELUDE: &str = r#"
@@ -335,7 +337,7 @@ impl State {
                 mlua::LuaOptions::default(),
             )
         };
-        sandbox::install(&lua)?;
+        let heap = sandbox::install(&lua)?;
         super::convert::pin_reply_fields(&lua)?;
         seed_initial();
         let g = lua.globals();
@@ -442,6 +444,7 @@ impl State {
             compiled_epoch: 0,
             functions: HashMap::new(),
             lib_gen: u64::MAX,
+            heap,
         })
     }
 
@@ -1198,7 +1201,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         s.kill.store(false, Relaxed);
         s.busy.store(0, Relaxed);
     }
-    let mem = sandbox::heap_bytes() as u64;
+    let mem = st.heap.get() as u64;
     let last = LAST_MEM.with(|m| m.replace(mem));
     if mem >= last {
         p.srv.scripting.lua_memory.fetch_add(mem - last, Relaxed);

@@ -1,7 +1,7 @@
 //! What keeps a hostile script from taking the process down or escaping the sandbox, below the Lua
 //! environment itself (which `engine.rs` protects with read-only tables):
 //! - an allocator that reports failure to Lua (which raises "not enough memory") instead of aborting, and
-//!   counts this thread's Lua heap for INFO;
+//!   counts the state's heap for INFO;
 //! - text-only chunks: precompiled bytecode is never loaded (a crafted chunk can forge pointers);
 //! - a bound on the recursion of Lua's pattern matcher, which recurses once per quantified pattern item
 //!   on the native stack and has no limit of its own.
@@ -29,25 +29,20 @@ pub fn text_only(chunk: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
-thread_local! {
-    /// Bytes of Lua heap allocated on this thread (the state is per thread and so is its allocator).
-    static LUA_HEAP: Cell<usize> = const { Cell::new(0) };
-}
-
-/// This thread's Lua heap in bytes.
-pub fn heap_bytes() -> usize {
-    LUA_HEAP.with(|h| h.get())
-}
+/// Bytes of one Lua state's heap, kept by its allocator (the state is used by one thread only).
+pub type HeapCounter = Cell<usize>;
 
 /// Lua's allocator: Rust's global allocator with the layout mlua uses (so blocks allocated before the
 /// switch are freed correctly), returning NULL on failure: Lua turns that into a "not enough memory"
-/// error, where mlua's own allocator would abort the process.
+/// error, where mlua's own allocator would abort the process. `ud` is the state's [`HeapCounter`].
 unsafe extern "C" fn lua_alloc(
-    _ud: *mut c_void,
+    ud: *mut c_void,
     ptr: *mut c_void,
     osize: usize,
     nsize: usize,
 ) -> *mut c_void {
+    // SAFETY: `ud` is the leaked counter given to lua_setallocf, used by this state's thread only.
+    let heap = unsafe { &*(ud as *const HeapCounter) };
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
         if !ptr.is_null() {
@@ -58,7 +53,7 @@ unsafe extern "C" fn lua_alloc(
                     Layout::from_size_align_unchecked(osize, ffi::SYS_MIN_ALIGN),
                 )
             };
-            LUA_HEAP.with(|h| h.set(h.get().saturating_sub(osize)));
+            heap.set(heap.get().saturating_sub(osize));
         }
         return std::ptr::null_mut();
     }
@@ -78,7 +73,7 @@ unsafe extern "C" fn lua_alloc(
         }
     };
     if !p.is_null() {
-        LUA_HEAP.with(|h| h.set(h.get().saturating_sub(old) + nsize));
+        heap.set(heap.get().saturating_sub(old) + nsize);
     }
     p as *mut c_void
 }
@@ -133,16 +128,16 @@ unsafe extern "C-unwind" fn guarded<const I: usize>(l: *mut ffi::lua_State) -> c
 }
 
 /// Switch a new state to the failing allocator and install the pattern guards in its string table.
-pub fn install(lua: &Lua) -> mlua::Result<()> {
+/// Returns the state's heap counter (it lives as long as the process: the state may outlive any owner).
+pub fn install(lua: &Lua) -> mlua::Result<&'static HeapCounter> {
     // SAFETY: the state is new and not running; the allocator is compatible with mlua's (same layout),
     // and the captured pattern functions are the string library's C functions.
-    let before = lua.used_memory();
+    let heap: &'static HeapCounter = Box::leak(Box::new(Cell::new(lua.used_memory())));
     unsafe {
         lua.exec_raw::<()>((), |l| {
-            ffi::lua_setallocf(l, lua_alloc, std::ptr::null_mut());
+            ffi::lua_setallocf(l, lua_alloc, heap as *const HeapCounter as *mut c_void);
         })?;
     }
-    LUA_HEAP.with(|h| h.set(h.get() + before));
     let string: mlua::Table = lua.globals().raw_get("string")?;
     capture(lua, &string, PATTERN_NAMES, &PATTERN_FNS)?;
     set_guards(
@@ -150,7 +145,8 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
         &string,
         PATTERN_NAMES,
         [guarded::<0>, guarded::<1>, guarded::<2>, guarded::<3>],
-    )
+    )?;
+    Ok(heap)
 }
 
 /// The base library's rawset, setmetatable and getmetatable, captured once.
@@ -297,22 +293,18 @@ mod tests {
     }
 
     #[test]
-    fn lua_heap_is_counted_per_thread() {
-        std::thread::spawn(|| {
-            let lua = Lua::new();
-            install(&lua).unwrap();
-            let before = heap_bytes();
-            assert!(before > 0);
-            let big = lua.create_string(vec![b'x'; 1 << 20]).unwrap();
-            lua.globals().raw_set("big", big).unwrap();
-            assert!(heap_bytes() >= before + (1 << 20));
-            lua.globals().raw_set("big", mlua::Value::Nil).unwrap();
-            lua.gc_collect().unwrap();
-            lua.gc_collect().unwrap();
-            assert!(heap_bytes() < before + (1 << 19));
-        })
-        .join()
-        .unwrap();
+    fn lua_heap_is_counted() {
+        let lua = Lua::new();
+        let heap = install(&lua).unwrap();
+        let before = heap.get();
+        assert!(before > 0);
+        let big = lua.create_string(vec![b'x'; 1 << 20]).unwrap();
+        lua.globals().raw_set("big", big).unwrap();
+        assert!(heap.get() >= before + (1 << 20));
+        lua.globals().raw_set("big", mlua::Value::Nil).unwrap();
+        lua.gc_collect().unwrap();
+        lua.gc_collect().unwrap();
+        assert!(heap.get() < before + (1 << 19));
     }
 
     #[test]
