@@ -4,7 +4,9 @@
 //!   counts the state's heap for INFO;
 //! - text-only chunks: precompiled bytecode is never loaded (a crafted chunk can forge pointers);
 //! - a bound on the recursion of Lua's pattern matcher, which recurses once per quantified pattern item
-//!   on the native stack and has no limit of its own.
+//!   on the native stack and has no limit of its own;
+//! - rawset, setmetatable and getmetatable as C functions that refuse (or hide) the environment's read-only
+//!   tables and otherwise run the originals in their own call frame, so their errors read as Redis's.
 
 use mlua::{ffi, Lua};
 use std::alloc::Layout;
