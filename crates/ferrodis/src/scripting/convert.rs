@@ -173,15 +173,7 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
         Value::String(s) => return r.bulk(&s.as_bytes()),
         Value::Integer(i) => return r.int(*i),
         Value::Number(n) => return r.int(num_to_i64(*n)),
-        Value::Boolean(b) => {
-            return if script_resp3 {
-                r.boolean(*b)
-            } else if *b {
-                r.int(1)
-            } else {
-                r.null()
-            }
-        }
+        Value::Boolean(b) => return write_bool(r, *b, script_resp3),
         Value::Table(_) => {}
         _ => return r.null(),
     }
@@ -250,6 +242,17 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
     }
 }
 
+/// A Lua boolean: a RESP3 boolean for a `redis.setresp(3)` script, else true is 1 and false is null.
+fn write_bool(r: &mut Reply<'_>, b: bool, resp3: bool) {
+    if resp3 {
+        r.boolean(b)
+    } else if b {
+        r.int(1)
+    } else {
+        r.null()
+    }
+}
+
 /// The string (or number, converted) at `idx` as bytes.
 unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {
     let mut len = 0usize;
@@ -294,16 +297,7 @@ unsafe fn open_top(l: *mut ffi::lua_State, r: &mut Reply<'_>, resp3: bool) -> Op
         }
         match ffi::lua_type(l, -1) {
             ffi::LUA_TSTRING => r.bulk(bytes_at(l, -1)),
-            ffi::LUA_TBOOLEAN => {
-                let b = ffi::lua_toboolean(l, -1) != 0;
-                if resp3 {
-                    r.boolean(b)
-                } else if b {
-                    r.int(1)
-                } else {
-                    r.null()
-                }
-            }
+            ffi::LUA_TBOOLEAN => write_bool(r, ffi::lua_toboolean(l, -1) != 0, resp3),
             ffi::LUA_TNUMBER => r.int(num_to_i64(ffi::lua_tonumber(l, -1))),
             ffi::LUA_TTABLE => return open_table(l, r),
             _ => r.null(),
