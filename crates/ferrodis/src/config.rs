@@ -195,17 +195,25 @@ impl Permit {
 type Getter = fn(&Config) -> String;
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
 
+/// Directives CONFIG SET may change only where `enable-protected-configs` allows the client (Redis 7's
+/// protected configs: the ones that choose where files are written).
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 pub struct Directive {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     /// Can CONFIG SET change it at run time?
     pub mutable: bool,
-    /// CONFIG SET may change it only where `enable-protected-configs` allows the client (Redis 7's
-    /// PROTECTED_CONFIG: directives that choose where files are written).
-    pub protected: bool,
     /// Hidden from CONFIG GET (secrets are still returned by Redis; kept for parity: false everywhere now).
     pub get: Getter,
     pub set: Setter,
+}
+
+impl Directive {
+    /// Is it one of the [`PROTECTED`] directives?
+    pub fn protected(&self) -> bool {
+        PROTECTED.contains(&self.name)
+    }
 }
 
 fn one(args: &[String]) -> Result<&str, String> {
@@ -345,7 +353,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "port",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.port.to_string(),
         set: |c, a| {
             c.port = int_in(a, 0, 65535)? as u16;
@@ -356,7 +363,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "bind",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.bind.join(" "),
         set: |c, a| {
             if a.is_empty() {
@@ -370,7 +376,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "unixsocket",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.unixsocket.clone(),
         set: |c, a| {
             c.unixsocket = one(a)?.to_string();
@@ -381,7 +386,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "unixsocketperm",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| format!("{:o}", c.unixsocketperm),
         set: |c, a| {
             c.unixsocketperm = u32::from_str_radix(one(a)?, 8)
@@ -393,7 +397,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "databases",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.databases.to_string(),
         set: |c, a| {
             c.databases = int_in(a, 1, i32::MAX as i64)? as usize;
@@ -404,7 +407,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "requirepass",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| {
             c.requirepass
                 .as_deref()
@@ -421,7 +423,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "tracking-table-max-keys",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.tracking_table_max_keys.to_string(),
         set: |c, a| {
             c.tracking_table_max_keys = int_in(a, 0, i64::MAX)? as u64;
@@ -432,7 +433,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "save",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| {
             c.persist
                 .save
@@ -450,7 +450,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "dbfilename",
         aliases: &[],
         mutable: true,
-        protected: true,
         get: |c| c.persist.dbfilename.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -465,7 +464,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "rdbcompression",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.rdbcompression),
         set: |c, a| {
             c.persist.rdbcompression = yes_no(a)?;
@@ -476,7 +474,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "rdbchecksum",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| bool_str(c.persist.rdbchecksum),
         set: |c, a| {
             c.persist.rdbchecksum = yes_no(a)?;
@@ -487,7 +484,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "stop-writes-on-bgsave-error",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.stop_writes_on_bgsave_error),
         set: |c, a| {
             c.persist.stop_writes_on_bgsave_error = yes_no(a)?;
@@ -498,7 +494,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendonly",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.appendonly),
         set: |c, a| {
             c.persist.appendonly = yes_no(a)?;
@@ -509,7 +504,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendfilename",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.persist.appendfilename.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -524,7 +518,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appenddirname",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.persist.appenddirname.clone(),
         set: |c, a| {
             let v = one(a)?;
@@ -539,7 +532,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "appendfsync",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.persist.appendfsync.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -556,7 +548,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-use-rdb-preamble",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.aof_use_rdb_preamble),
         set: |c, a| {
             c.persist.aof_use_rdb_preamble = yes_no(a)?;
@@ -567,7 +558,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "auto-aof-rewrite-percentage",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.persist.auto_aof_rewrite_percentage.to_string(),
         set: |c, a| {
             c.persist.auto_aof_rewrite_percentage = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -578,7 +568,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "auto-aof-rewrite-min-size",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.persist.auto_aof_rewrite_min_size.to_string(),
         set: |c, a| {
             c.persist.auto_aof_rewrite_min_size =
@@ -590,7 +579,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-load-truncated",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.aof_load_truncated),
         set: |c, a| {
             c.persist.aof_load_truncated = yes_no(a)?;
@@ -601,7 +589,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "aof-timestamp-enabled",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.aof_timestamp_enabled),
         set: |c, a| {
             c.persist.aof_timestamp_enabled = yes_no(a)?;
@@ -612,7 +599,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "no-appendfsync-on-rewrite",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| bool_str(c.persist.no_appendfsync_on_rewrite),
         set: |c, a| {
             c.persist.no_appendfsync_on_rewrite = yes_no(a)?;
@@ -623,7 +609,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "busy-reply-threshold",
         aliases: &["lua-time-limit"],
         mutable: true,
-        protected: false,
         get: |c| c.busy_reply_threshold.to_string(),
         set: |c, a| {
             c.busy_reply_threshold = int_in(a, 0, i64::MAX)? as u64;
@@ -634,7 +619,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxclients",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.maxclients.to_string(),
         set: |c, a| {
             c.maxclients = int_in(a, 1, i32::MAX as i64)? as usize;
@@ -645,7 +629,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "timeout",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.timeout.to_string(),
         set: |c, a| {
             c.timeout = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -656,7 +639,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "tcp-keepalive",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.tcp_keepalive.to_string(),
         set: |c, a| {
             c.tcp_keepalive = int_in(a, 0, i32::MAX as i64)? as u64;
@@ -667,7 +649,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "loglevel",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.loglevel.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -682,7 +663,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "logfile",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.logfile.clone(),
         set: |c, a| {
             c.logfile = one(a)?.to_string();
@@ -693,7 +673,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "dir",
         aliases: &[],
         mutable: true,
-        protected: true,
         get: |c| c.dir.clone(),
         // Only checks the directory and records its full path; the process changes its working directory
         // when the whole change is applied (`Config::apply`, `Config::set_all`).
@@ -712,7 +691,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "protected-mode",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| if c.protected_mode { "yes" } else { "no" }.into(),
         set: |c, a| {
             c.protected_mode = yes_no(a)?;
@@ -723,7 +701,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "threads",
         aliases: &["io-threads", "worker-threads"],
         mutable: false,
-        protected: false,
         get: |c| c.threads.to_string(),
         set: |c, a| {
             c.threads = int_in(a, 1, 1024)? as usize;
@@ -734,7 +711,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hz",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.hz.to_string(),
         set: |c, a| {
             c.hz = int_in(a, 0, i32::MAX as i64)?.clamp(1, 500) as u32;
@@ -745,7 +721,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "proto-max-bulk-len",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.proto_max_bulk_len.to_string(),
         set: |c, a| {
             let v = memory(a)?;
@@ -762,7 +737,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "client-query-buffer-limit",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.client_query_buffer_limit.to_string(),
         set: |c, a| {
             let v = memory(a)?;
@@ -779,7 +753,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxmemory",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.maxmemory.to_string(),
         set: |c, a| {
             c.maxmemory = memory(a)?;
@@ -790,7 +763,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "maxmemory-policy",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.maxmemory_policy.clone(),
         set: |c, a| {
             let v = one(a)?.to_ascii_lowercase();
@@ -805,7 +777,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "enable-debug-command",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.enable_debug_command.as_str().into(),
         set: |c, a| {
             c.enable_debug_command = Permit::parse(a)?;
@@ -816,7 +787,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "enable-protected-configs",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.enable_protected_configs.as_str().into(),
         set: |c, a| {
             c.enable_protected_configs = Permit::parse(a)?;
@@ -827,7 +797,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "enable-module-command",
         aliases: &[],
         mutable: false,
-        protected: false,
         get: |c| c.enable_module_command.as_str().into(),
         set: |c, a| {
             c.enable_module_command = Permit::parse(a)?;
@@ -838,7 +807,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "notify-keyspace-events",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| crate::notify::flags_to_string(c.notify_keyspace_events),
         set: |c, a| {
             c.notify_keyspace_events = crate::notify::parse_flags(one(a)?).ok_or_else(|| {
@@ -851,7 +819,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "client-output-buffer-limit",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| output_limits_string(&c.client_output_buffer_limit),
         set: |c, a| {
             c.client_output_buffer_limit = parse_output_limits(a, &c.client_output_buffer_limit)?;
@@ -862,7 +829,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hash-max-listpack-entries",
         aliases: &["hash-max-ziplist-entries"],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.hash_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.hash_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -873,7 +839,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "hash-max-listpack-value",
         aliases: &["hash-max-ziplist-value"],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.hash_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.hash_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -884,7 +849,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-intset-entries",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.set_max_intset_entries.to_string(),
         set: |c, a| {
             c.encoding.set_max_intset_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -895,7 +859,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-listpack-entries",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.set_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.set_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -906,7 +869,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "set-max-listpack-value",
         aliases: &[],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.set_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.set_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -917,7 +879,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "zset-max-listpack-entries",
         aliases: &["zset-max-ziplist-entries"],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.zset_max_listpack_entries.to_string(),
         set: |c, a| {
             c.encoding.zset_max_listpack_entries = int_in(a, 0, i64::MAX)? as usize;
@@ -928,7 +889,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "zset-max-listpack-value",
         aliases: &["zset-max-ziplist-value"],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.zset_max_listpack_value.to_string(),
         set: |c, a| {
             c.encoding.zset_max_listpack_value = int_in(a, 0, i64::MAX)? as usize;
@@ -939,7 +899,6 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "list-max-listpack-size",
         aliases: &["list-max-ziplist-size"],
         mutable: true,
-        protected: false,
         get: |c| c.encoding.list_max_listpack_size.to_string(),
         set: |c, a| {
             c.encoding.list_max_listpack_size = int_in(a, i32::MIN as i64, i32::MAX as i64)?;
@@ -1111,7 +1070,7 @@ impl Config {
             if !d.mutable {
                 return Err(set_failed(name, "can't set immutable config"));
             }
-            if d.protected && !protected_ok {
+            if d.protected() && !protected_ok {
                 return Err(set_failed(name, "can't set protected config"));
             }
             // Redis tells a directive from its alias here: "lua-time-limit 1 busy-reply-threshold 2" is
@@ -1303,7 +1262,7 @@ mod tests {
         assert!(!Permit::Local.allows(false) && !Permit::No.allows(true));
         let protected: Vec<&str> = DIRECTIVES
             .iter()
-            .filter(|d| d.protected)
+            .filter(|d| d.protected())
             .map(|d| d.name)
             .collect();
         assert_eq!(protected, ["dbfilename", "dir"]);

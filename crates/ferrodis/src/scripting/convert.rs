@@ -35,11 +35,7 @@ pub fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize, resp3: bool) -> mlua::R
         b'$' | b'=' => {
             let n = num(line)?;
             if n < 0 {
-                return Ok(if resp3 {
-                    Value::Nil
-                } else {
-                    Value::Boolean(false)
-                });
+                return Ok(null_reply(resp3));
             }
             let n = n as usize;
             let data = b.get(*pos..*pos + n).ok_or_else(bad)?;
@@ -63,11 +59,7 @@ pub fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize, resp3: bool) -> mlua::R
         b'*' | b'>' => {
             let n = num(line)?;
             if n < 0 {
-                return Ok(if resp3 {
-                    Value::Nil
-                } else {
-                    Value::Boolean(false)
-                });
+                return Ok(null_reply(resp3));
             }
             let tb = lua.create_table_with_capacity((n as usize).min(PRESIZE_MAX), 0)?;
             for i in 0..n as usize {
@@ -128,6 +120,15 @@ pub fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize, resp3: bool) -> mlua::R
         }
         _ => return Err(bad()),
     })
+}
+
+/// A null bulk or array reply as Lua sees it: nil in RESP3, false in RESP2.
+fn null_reply(resp3: bool) -> Value {
+    if resp3 {
+        Value::Nil
+    } else {
+        Value::Boolean(false)
+    }
 }
 
 /// Table fields a script result is checked for, in Redis's order. They are kept alive in the registry
