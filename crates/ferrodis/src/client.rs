@@ -35,8 +35,12 @@ pub struct Client {
     pub multi: Option<MultiState>,
     /// Keys WATCHed for the next EXEC.
     pub watch: Option<WatchSet>,
-    /// Running the commands of an EXEC: blocking commands must not block.
+    /// Running the commands of an EXEC or a script: blocking commands must not block, and keys made ready
+    /// for blocked clients wait in `ready_keys` until the outermost one ends.
     pub in_exec: bool,
+    /// (db, key) made ready inside the running transaction or script, in order (see
+    /// `cmd::serve_ready_keys`).
+    pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// CLIENT TRACKING state while tracking is on (see crate::tracking).
     pub tracking: Option<Box<crate::tracking::Tracking>>,
 }
@@ -98,6 +102,7 @@ impl Client {
             multi: None,
             watch: None,
             in_exec: false,
+            ready_keys: Vec::new(),
             tracking: None,
         }
     }

@@ -412,8 +412,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
                     out.extend_from_slice(b"-ERR ");
                     out.extend_from_slice(e.0.as_bytes());
                     out.extend_from_slice(b"\r\n");
-                    srv.record_error("ERR");
-                    stats.error_replies.add(1);
+                    srv.count_error_reply(client.worker, "ERR");
                     client.close_after_reply = true;
                 }
             }

@@ -28,6 +28,10 @@ impl Counter {
     pub fn reset(&self) {
         self.0.store(0, Relaxed);
     }
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -51,6 +55,10 @@ pub struct WorkerStats {
     pub connections: Counter,
     pub rejected_connections: Counter,
     pub error_replies: Counter,
+    /// Error replies counted on this worker since it started (never reset) and its value when the last
+    /// command call ended: a call that saw it move failed (Redis's rule, nested calls included).
+    pub error_seq: Counter,
+    pub error_mark: Counter,
     /// Writes to the keyspace (rdb_changes_since_last_save once persistence exists).
     pub dirty: Counter,
 }
@@ -68,6 +76,8 @@ impl WorkerStats {
             connections: Counter::default(),
             rejected_connections: Counter::default(),
             error_replies: Counter::default(),
+            error_seq: Counter::default(),
+            error_mark: Counter::default(),
             dirty: Counter::default(),
         }
     }
@@ -229,7 +239,30 @@ impl Server {
         self.shutdown.notify_one();
     }
 
-    pub fn record_error(&self, msg: &str) {
+    /// An error reply was sent (or is part of a reply) to a client of `worker`: errorstats and
+    /// total_error_replies count it, and the command running now fails (see [`Server::errors_since_mark`]).
+    pub fn count_error_reply(&self, worker: usize, msg: &str) {
+        self.record_error(msg);
+        let w = &self.workers[worker];
+        w.error_replies.add(1);
+        w.error_seq.add(1);
+    }
+
+    /// Whether error replies were counted on `worker` since the previous call of this function (Redis
+    /// decides so whether a command call failed, so the errors of commands a transaction or script ran
+    /// belong to those commands, not to EXEC or EVAL).
+    #[inline]
+    pub fn errors_since_mark(&self, worker: usize) -> bool {
+        let w = &self.workers[worker];
+        let seq = w.error_seq.get();
+        if seq == w.error_mark.get() {
+            return false;
+        }
+        w.error_mark.set(seq);
+        true
+    }
+
+    fn record_error(&self, msg: &str) {
         let code = msg.split(' ').next().unwrap_or("ERR");
         let mut m = self.errorstats.lock();
         if let Some(n) = m.get_mut(code) {

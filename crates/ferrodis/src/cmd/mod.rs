@@ -488,6 +488,8 @@ pub fn unknown_command(args: &Args<'_>) -> CmdError {
 /// What a handler gets: the server, its client, the reply buffer, and the time the batch started.
 pub struct Ctx<'a> {
     pub srv: &'a Arc<Server>,
+    /// The command running (its id in the [`Registry`]).
+    pub id: usize,
     pub client: &'a mut Client,
     pub out: &'a mut Vec<u8>,
     /// Unix time in milliseconds, sampled once per command (Redis caches it per command too, so a command
@@ -497,6 +499,10 @@ pub struct Ctx<'a> {
     pub events: std::cell::RefCell<Vec<crate::notify::KeyEvent>>,
     /// How this command's effects are propagated (AOF).
     pub prop: std::cell::RefCell<Propagation>,
+    /// Inside a transaction or script: keys this command makes ready for blocked clients are kept
+    /// (`ready`) and served when the outermost one ends ([`serve_ready_keys`]), not at once.
+    pub defer_ready: bool,
+    pub ready: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
 }
 
 /// One command line, as propagated.
@@ -648,8 +654,10 @@ const SUBSCRIBED_MODE_OK: &[&str] = &[
     "reset",
 ];
 
-/// Run one request: resolve it in the table, check authentication, call the handler, account statistics,
-/// write the reply (or error) to `out`, honouring CLIENT REPLY OFF/SKIP.
+/// Run one request from a connection: resolve it in the table, check that it may run now (protected
+/// commands, authentication, subscribed mode, a busy script, MULTI queueing, MISCONF, OOM), then [`call`]
+/// it; honours CLIENT REPLY OFF/SKIP. Rejections are error replies counted against the command
+/// (`rejected_calls`), as Redis counts them.
 pub fn execute(
     srv: &Arc<Server>,
     client: &mut Client,
@@ -658,144 +666,219 @@ pub fn execute(
     clock: &mut BatchClock,
 ) {
     let reg = Registry::get();
-    let stats = &srv.workers[client.worker];
     let start_len = out.len();
     let skipping = client.reply_mode == ReplyMode::SkipNext;
     if skipping {
         client.reply_mode = ReplyMode::On;
     }
-    let mut ran_handler = false;
-    let result = match reg.resolve(&args) {
+    match reg
+        .resolve(&args)
+        .and_then(|id| admit(srv, client, id).map(|a| (id, a)))
+    {
         Err(e) => {
-            if let Some(id) = reg.rejected_id(&args) {
-                stats.cmds[id].rejected.add(1);
+            reject(srv, client, out, reg.rejected_id(&args), e.msg());
+            // A command rejected while queueing makes EXEC fail (Redis's flagTransaction).
+            if let Some(m) = client.multi.as_mut() {
+                m.errored = true;
             }
-            Err(e)
         }
-        Ok(id) => {
+        Ok((id, Admit::Queue)) => {
+            transactions::queue(client, id, &args);
+            Reply::new(out, client.resp3).simple("QUEUED");
+        }
+        Ok((id, Admit::Run)) => {
             let cmd = reg.command(id);
-            // Redis refuses a protected command even before asking for authentication.
-            if cmd.has(flags::PROTECTED)
-                && !srv
-                    .config
-                    .read()
-                    .enable_debug_command
-                    .allows(client.is_local())
-            {
-                stats.cmds[id].rejected.add(1);
-                Err(err::DEBUG_NOT_ALLOWED.into())
-            } else if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-                stats.cmds[id].rejected.add(1);
-                Err(err::NOAUTH.into())
-            } else if !client.resp3
-                && client.subscribed()
-                && !SUBSCRIBED_MODE_OK.contains(&cmd.name)
-            {
-                stats.cmds[id].rejected.add(1);
-                Err(format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                    reg.full_name(id)
-                )
-                .into())
-            } else if let Some(e) = srv
-                .scripting
-                .busy_error()
-                .filter(|_| !cmd.has(flags::ALLOW_BUSY))
-            {
-                stats.cmds[id].rejected.add(1);
-                Err(e.into())
-            } else if client.multi.is_some() && !transactions::runs_in_multi(cmd) {
-                if cmd.has(flags::NO_MULTI) {
-                    stats.cmds[id].rejected.add(1);
-                    Err("ERR Command not allowed inside a transaction".into())
-                } else {
-                    transactions::queue(client, id, &args);
-                    Reply::new(out, client.resp3).simple("QUEUED");
-                    Ok(())
+            if client.tracking.is_some() {
+                crate::tracking::before_command(client);
+            }
+            let (ok, events) = call(srv, client, out, id, args, clock);
+            if client.tracking.is_some() {
+                if ok && cmd.has(flags::READONLY) {
+                    crate::tracking::note_read(srv, client, cmd, &args);
                 }
-            } else if cmd.has(flags::WRITE) && crate::persist::save::refuse_writes(srv) {
-                stats.cmds[id].rejected.add(1);
-                Err(crate::persist::save::MISCONF.into())
-            } else if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
-                stats.cmds[id].rejected.add(1);
-                Err(err::OOM.into())
-            } else {
-                ran_handler = true;
-                if client.tracking.is_some() {
-                    crate::tracking::before_command(client);
-                }
-                let (r, events) = run(srv, client, out, id, args, clock);
-                if client.tracking.is_some() {
-                    if r.is_ok() && cmd.has(flags::READONLY) {
-                        crate::tracking::note_read(srv, client, cmd, &args);
-                    }
-                    crate::tracking::after_command(
-                        client,
-                        reg.full_name(id).starts_with("client|"),
-                    );
-                }
-                if !events.is_empty() {
-                    crate::notify::after_command(srv, &events);
-                    crate::tracking::invalidate(srv, client, &events);
-                }
-                r
+                crate::tracking::after_command(client, reg.full_name(id).starts_with("client|"));
+            }
+            if !events.is_empty() {
+                crate::notify::after_command(srv, &events);
+                crate::tracking::invalidate(srv, client, &events);
             }
         }
-    };
-    if result.is_err() && !ran_handler {
-        // A command rejected while queueing makes EXEC fail (Redis's flagTransaction).
-        if let Some(m) = client.multi.as_mut() {
-            m.errored = true;
-        }
     }
-    if let Err(e) = result {
-        Reply::new(out, client.resp3).error(e.msg());
-        srv.record_error(e.msg());
-        stats.error_replies.add(1);
-    }
-    stats.commands.add(1);
+    srv.workers[client.worker].commands.add(1);
     if skipping || matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext) {
         out.truncate(start_len);
     }
 }
 
-/// Run a resolved command's handler and account it in commandstats. Returns its result and the key events
-/// it recorded (the caller delivers them once no shard lock is held).
-pub fn run(
+/// What a resolved command of a connection does next.
+enum Admit {
+    Run,
+    /// Queued in the client's MULTI.
+    Queue,
+}
+
+/// The checks a connection's command passes before it runs (Redis's processCommand).
+fn admit(srv: &Server, client: &Client, id: usize) -> Result<Admit, CmdError> {
+    let reg = Registry::get();
+    let cmd = reg.command(id);
+    // Redis refuses a protected command even before asking for authentication.
+    if cmd.has(flags::PROTECTED)
+        && !srv
+            .config
+            .read()
+            .enable_debug_command
+            .allows(client.is_local())
+    {
+        return Err(err::DEBUG_NOT_ALLOWED.into());
+    }
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        return Err(err::NOAUTH.into());
+    }
+    if !client.resp3 && client.subscribed() && !SUBSCRIBED_MODE_OK.contains(&cmd.name) {
+        return Err(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            reg.full_name(id)
+        )
+        .into());
+    }
+    if let Some(e) = srv.scripting.busy_error() {
+        if !cmd.has(flags::ALLOW_BUSY) {
+            return Err(e.into());
+        }
+    }
+    if client.multi.is_some() && !transactions::runs_in_multi(cmd) {
+        if cmd.has(flags::NO_MULTI) {
+            return Err("ERR Command not allowed inside a transaction".into());
+        }
+        return Ok(Admit::Queue);
+    }
+    if cmd.has(flags::WRITE) && crate::persist::save::refuse_writes(srv) {
+        return Err(crate::persist::save::MISCONF.into());
+    }
+    if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
+        return Err(err::OOM.into());
+    }
+    Ok(Admit::Run)
+}
+
+/// Reply with the error of a command that did not run, counted (errorstats, total_error_replies) and
+/// accounted to the command if it is known (`rejected_calls`).
+pub fn reject(srv: &Server, client: &Client, out: &mut Vec<u8>, id: Option<usize>, msg: &str) {
+    error_reply(srv, client, out, msg);
+    let worker = client.worker;
+    if srv.errors_since_mark(worker) {
+        if let Some(id) = id {
+            srv.workers[worker].cmds[id].rejected.add(1);
+        }
+    }
+}
+
+/// Write an error reply, counted in errorstats and total_error_replies.
+pub fn error_reply(srv: &Server, client: &Client, out: &mut Vec<u8>, msg: &str) {
+    Reply::new(out, client.resp3).error(msg);
+    srv.count_error_reply(client.worker, msg);
+}
+
+/// Run a command that passed its checks: the single path of every command, whoever runs it (a
+/// connection, EXEC, a script's `redis.call`, the AOF loader). It runs the handler, writes its error
+/// reply if it failed, hands its effects to the AOF, accounts it in commandstats (a call during which an
+/// error reply was counted failed) and keeps the keys it made ready for the end of the outermost
+/// transaction or script. Returns whether the handler succeeded and the key events it recorded (the
+/// caller delivers them once no shard lock is held).
+pub fn call(
     srv: &Arc<Server>,
     client: &mut Client,
     out: &mut Vec<u8>,
     id: usize,
     args: Args<'_>,
     clock: &mut BatchClock,
-) -> (CmdResult, Vec<crate::notify::KeyEvent>) {
+) -> (bool, Vec<crate::notify::KeyEvent>) {
     let cmd = Registry::get().command(id);
     let mut ctx = Ctx {
         srv,
+        id,
+        defer_ready: client.in_exec,
         client,
         out,
         now_ms: clock.now_ms(),
         events: Default::default(),
         prop: Default::default(),
+        ready: Default::default(),
     };
     let db = ctx.client.db;
     let r = (cmd.handler)(&mut ctx, args);
+    if let Err(e) = &r {
+        error_reply(srv, ctx.client, ctx.out, e.msg());
+    }
     let events = ctx.events.into_inner();
     let prop = ctx.prop.into_inner();
+    let ready = ctx.ready.into_inner();
     if !prop.is_empty() {
         crate::persist::propagate(srv, client, db, &args, prop);
     }
-    let st = &srv.workers[client.worker].cmds[id];
+    if !ready.is_empty() {
+        note_ready(client, ready);
+    }
+    let worker = client.worker;
+    let st = &srv.workers[worker].cmds[id];
     st.calls.add(1);
     st.usec.add(clock.lap_us());
-    if r.is_err() {
+    if srv.errors_since_mark(worker) {
         st.failed.add(1);
     }
     client
         .info
         .last_cmd
         .store(id as u32, std::sync::atomic::Ordering::Relaxed);
-    (r, events)
+    (r.is_ok(), events)
+}
+
+fn note_ready(client: &mut Client, ready: Vec<(usize, Vec<u8>)>) {
+    for k in ready {
+        if !client.ready_keys.contains(&k) {
+            client.ready_keys.push(k);
+        }
+    }
+}
+
+/// Redis's ready-keys rule: clients blocked on keys that a transaction or script made ready are served
+/// once it has run entirely (so `MULTI; LPUSH l x; DEL l; EXEC` wakes nobody), while its locks are still
+/// held, in the order the keys became ready. What serving changes joins the transaction's propagation.
+/// `id`: the transaction's or script's command. Returns the key events of the pops.
+pub fn serve_ready_keys(
+    srv: &Arc<Server>,
+    id: usize,
+    client: &mut Client,
+    clock: &BatchClock,
+) -> Vec<crate::notify::KeyEvent> {
+    let mut events = Vec::new();
+    while !client.ready_keys.is_empty() {
+        for (db, key) in std::mem::take(&mut client.ready_keys) {
+            let mut out = Vec::new();
+            let ctx = Ctx {
+                srv,
+                id,
+                defer_ready: false,
+                client,
+                out: &mut out,
+                now_ms: clock.now_ms(),
+                events: Default::default(),
+                prop: Default::default(),
+                ready: Default::default(),
+            };
+            srv.keyspace.lock_key(&key).key_ready(db, &key, &ctx);
+            events.extend(ctx.events.into_inner());
+            let mut prop = ctx.prop.into_inner();
+            let more = ctx.ready.into_inner();
+            // The pops stand for themselves (`after`); nothing ran "as received".
+            prop.changes = 0;
+            if !prop.is_empty() {
+                crate::persist::propagate(srv, client, db, &Args::from_parts(&[], &[]), prop);
+            }
+            note_ready(client, more);
+        }
+    }
+    events
 }
 
 use crate::client::ReplyMode;

@@ -471,6 +471,7 @@ fn run(
             flags,
             is_function,
             name,
+            cmd_id: ctx.id,
             argv: if is_function {
                 args.iter().map(|a| a.to_vec()).collect()
             } else {
@@ -491,8 +492,8 @@ fn run(
     let (outcome, events) = r??;
     ctx.events.borrow_mut().extend(events);
     match outcome {
-        engine::Outcome::Ok => Ok(()),
-        engine::Outcome::Error(e) | engine::Outcome::Fatal(e) => Err(e.into()),
+        engine::Outcome::Replied => Ok(()),
+        engine::Outcome::Fatal(e) => Err(e.into()),
     }
 }
 

@@ -9,7 +9,7 @@
 //! WATCH registers the client's flag on each key's shard; any writer of the key sets it inside its shard
 //! lock (`Ctx::modified_in`), so a write that happens before EXEC takes its locks is always seen.
 
-use super::{err, flags::*, run, BatchClock, CmdResult, Command, Ctx, KeySpec, Registry};
+use super::{call, err, flags::*, BatchClock, CmdResult, Command, Ctx, KeySpec, Registry};
 use crate::client::{Client, MultiState, Queued, WatchSet, WatchedKey};
 use crate::cmd::acl;
 use crate::server::Server;
@@ -233,21 +233,19 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     for q in &m.queued {
         let args = Args::from_parts(&q.argv, &q.spans);
         let cmd = reg.command(q.id);
-        let r = if cmd.has(DENYOOM) && srv.over_maxmemory() {
-            Err(err::OOM.into())
-        } else {
-            let (r, ev) = run(srv, ctx.client, ctx.out, q.id, args, &mut clock);
-            if r.is_ok() && cmd.has(READONLY) && ctx.client.tracking.is_some() {
-                crate::tracking::note_read(srv, ctx.client, cmd, &args);
-            }
-            events.extend(ev);
-            r
-        };
-        if let Err(e) = r {
-            Reply::new(ctx.out, ctx.client.resp3).error(e.msg());
-            srv.record_error(e.msg());
+        if cmd.has(DENYOOM) && srv.over_maxmemory() {
+            super::reject(srv, ctx.client, ctx.out, Some(q.id), err::OOM);
+            continue;
         }
+        let (ok, ev) = call(srv, ctx.client, ctx.out, q.id, args, &mut clock);
+        if ok && cmd.has(READONLY) && ctx.client.tracking.is_some() {
+            crate::tracking::note_read(srv, ctx.client, cmd, &args);
+        }
+        events.extend(ev);
     }
+    // Clients blocked on keys the transaction made ready are served now that it ran entirely, under its
+    // locks; their pops join its AOF block.
+    events.extend(super::serve_ready_keys(srv, ctx.id, ctx.client, &clock));
     ctx.client.in_exec = false;
     // The transaction's commands go to the AOF as one MULTI/EXEC block, before the locks go.
     srv.persist.aof.flush_exec();

@@ -1,4 +1,4 @@
-//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...), DESIGN.md §2.4.
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...).
 //!
 //! A blocked client registers one [`Waiter`] in the queue of every key it waits for, inside the shard locks it
 //! took to find those keys empty, so no write can slip in between. A writer that makes a key ready (any
@@ -7,6 +7,10 @@
 //! exactly one of them, and never after it timed out), runs the waiter's serve function, which pops on the
 //! waiter's behalf and encodes its reply, and wakes the waiting connection. The element therefore goes to
 //! exactly one waiter and nobody else can take it in between.
+//!
+//! Inside a transaction or script (`Ctx::defer_ready`) the key is only noted; it is served when the
+//! outermost transaction or script has run entirely, still under its locks (Redis's ready-keys rule,
+//! `cmd::serve_ready_keys`): a key pushed and deleted again by one transaction wakes nobody.
 //!
 //! A waiter whose command needs a second shard (BLMOVE to a key on another shard) cannot complete inside the
 //! writer's lock; its serve function answers [`Serve::Retry`] and the connection re-runs the command itself.
@@ -199,6 +203,11 @@ impl Shard {
             return;
         };
         if !ws.has(db, key) {
+            return;
+        }
+        if ctx.defer_ready {
+            // Inside a transaction or script: served when it has run entirely.
+            ctx.ready.borrow_mut().push((db, key.to_vec()));
             return;
         }
         if ws.serving {

@@ -164,19 +164,34 @@ enum Frame {
     Set,
 }
 
+/// The field of an error table that says its error was counted already: the error of a command run by
+/// `redis.call`/`redis.pcall` (Redis's name; scripts can see it).
+pub const IGNORE_STATS: &CStr = c"ignore_error_stats_update";
+
+/// An error line written into a script's reply: its text and whether errorstats counted it already.
+pub struct ErrorLine {
+    pub msg: String,
+    pub counted: bool,
+}
+
 /// Write a script's Lua result as a reply, as Redis converts it. `script_resp3`: the script's
 /// `redis.setresp` protocol (decides how booleans go out). Iterative, with the values on the Lua stack
 /// (never held as references, which are limited): nesting is bounded by Lua's stack limit ("reached lua
 /// stack limit" in place of what is deeper, as in Redis), size only by memory.
-pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) {
+/// Returns the error lines it wrote (error tables, at any depth), for the caller to count.
+pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) -> Vec<ErrorLine> {
+    let mut errors = Vec::new();
     // Scalars need no Lua stack.
     match v {
-        Value::String(s) => return r.bulk(&s.as_bytes()),
-        Value::Integer(i) => return r.int(*i),
-        Value::Number(n) => return r.int(num_to_i64(*n)),
-        Value::Boolean(b) => return write_bool(r, *b, script_resp3),
+        Value::String(s) => r.bulk(&s.as_bytes()),
+        Value::Integer(i) => r.int(*i),
+        Value::Number(n) => r.int(num_to_i64(*n)),
+        Value::Boolean(b) => write_bool(r, *b, script_resp3),
         Value::Table(_) => {}
-        _ => return r.null(),
+        _ => r.null(),
+    }
+    if !matches!(v, Value::Table(_)) {
+        return errors;
     }
     let start = r.buf.len();
     // SAFETY: the closure runs in a protected call on this state with `v` pushed on the stack; it only
@@ -188,7 +203,7 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
             ffi::lua_pushnil(l);
             ffi::lua_insert(l, -2);
             let mut frames: Vec<Frame> = Vec::new();
-            if let Some(f) = open_top(l, r, script_resp3) {
+            if let Some(f) = open_top(l, r, script_resp3, &mut errors) {
                 frames.push(f);
             }
             while let Some(top) = frames.last_mut() {
@@ -201,11 +216,11 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
                             continue;
                         }
                         *next += 1;
-                        open_top(l, r, script_resp3)
+                        open_top(l, r, script_resp3, &mut errors)
                     }
                     Frame::Map { value_next: true } => {
                         *top = Frame::Map { value_next: false };
-                        open_top(l, r, script_resp3)
+                        open_top(l, r, script_resp3, &mut errors)
                     }
                     Frame::Map { value_next: false } => {
                         if ffi::lua_next(l, -2) == 0 {
@@ -216,7 +231,7 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
                         // table, map, key, value -> key copy on top (the key stays for lua_next).
                         ffi::lua_pushvalue(l, -2);
                         *top = Frame::Map { value_next: true };
-                        open_top(l, r, script_resp3)
+                        open_top(l, r, script_resp3, &mut errors)
                     }
                     Frame::Set => {
                         if ffi::lua_next(l, -2) == 0 {
@@ -226,7 +241,7 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
                         }
                         ffi::lua_pop(l, 1);
                         ffi::lua_pushvalue(l, -1);
-                        open_top(l, r, script_resp3)
+                        open_top(l, r, script_resp3, &mut errors)
                     }
                 };
                 if let Some(f) = opened {
@@ -240,7 +255,13 @@ pub fn lua_to_resp(lua: &Lua, v: &Value, r: &mut Reply<'_>, script_resp3: bool) 
         // Only growing the Lua stack can fail (out of memory): no partial reply goes out.
         r.buf.truncate(start);
         r.error("ERR not enough memory converting the script's reply");
+        errors.clear();
+        errors.push(ErrorLine {
+            msg: "ERR not enough memory converting the script's reply".into(),
+            counted: false,
+        });
     }
+    errors
 }
 
 /// A Lua boolean: a RESP3 boolean for a `redis.setresp(3)` script, else true is 1 and false is null.
@@ -288,11 +309,20 @@ fn c_string_line(bytes: &[u8]) -> Vec<u8> {
 
 /// Convert the value on top of the stack. Scalars and special tables are written and popped; an
 /// aggregate writes its header and returns the frame that goes on with its elements.
-unsafe fn open_top(l: *mut ffi::lua_State, r: &mut Reply<'_>, resp3: bool) -> Option<Frame> {
+unsafe fn open_top(
+    l: *mut ffi::lua_State,
+    r: &mut Reply<'_>,
+    resp3: bool,
+    errors: &mut Vec<ErrorLine>,
+) -> Option<Frame> {
     // SAFETY: a value is on top of the stack; every push below is covered by the check.
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
             r.error("ERR reached lua stack limit");
+            errors.push(ErrorLine {
+                msg: "ERR reached lua stack limit".into(),
+                counted: false,
+            });
             ffi::lua_pop(l, 1);
             return None;
         }
@@ -300,7 +330,7 @@ unsafe fn open_top(l: *mut ffi::lua_State, r: &mut Reply<'_>, resp3: bool) -> Op
             ffi::LUA_TSTRING => r.bulk(bytes_at(l, -1)),
             ffi::LUA_TBOOLEAN => write_bool(r, ffi::lua_toboolean(l, -1) != 0, resp3),
             ffi::LUA_TNUMBER => r.int(num_to_i64(ffi::lua_tonumber(l, -1))),
-            ffi::LUA_TTABLE => return open_table(l, r),
+            ffi::LUA_TTABLE => return open_table(l, r, errors),
             _ => r.null(),
         }
         ffi::lua_pop(l, 1);
@@ -308,7 +338,11 @@ unsafe fn open_top(l: *mut ffi::lua_State, r: &mut Reply<'_>, resp3: bool) -> Op
     }
 }
 
-unsafe fn open_table(l: *mut ffi::lua_State, r: &mut Reply<'_>) -> Option<Frame> {
+unsafe fn open_table(
+    l: *mut ffi::lua_State,
+    r: &mut Reply<'_>,
+    errors: &mut Vec<ErrorLine>,
+) -> Option<Frame> {
     let [err, ok, double, big_number, verbatim, format, string, map, set] = REPLY_FIELDS;
     // SAFETY: a table is on top of the stack with room for 4 more values (checked by the caller).
     unsafe {
@@ -319,7 +353,18 @@ unsafe fn open_table(l: *mut ffi::lua_State, r: &mut Reply<'_>) -> Option<Frame>
                 r.buf.push(prefix);
                 r.buf.extend_from_slice(&m);
                 r.buf.extend_from_slice(b"\r\n");
-                ffi::lua_pop(l, 2);
+                ffi::lua_pop(l, 1);
+                if prefix == b'-' {
+                    ffi::lua_pushstring(l, IGNORE_STATS.as_ptr());
+                    ffi::lua_rawget(l, -2);
+                    let counted = ffi::lua_toboolean(l, -1) != 0;
+                    ffi::lua_pop(l, 1);
+                    errors.push(ErrorLine {
+                        msg: String::from_utf8_lossy(&m).into_owned(),
+                        counted,
+                    });
+                }
+                ffi::lua_pop(l, 1);
                 return None;
             }
             ffi::lua_pop(l, 1);

@@ -22,13 +22,17 @@ pub const KILLED_MSG: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// Redis 7 sends the same text after FUNCTION KILL.
 pub const KILLED_FN_MSG: &str = KILLED_MSG;
 
-/// An error raised as a Redis error table (`{err=...}`), without a position prefix.
+/// An error raised as a Redis error table (`{err=...}`), without a position prefix. `counted`: the error
+/// of a command run by `redis.call`, already counted in errorstats (the table says so to the final reply).
 #[derive(Debug)]
-pub struct TableErr(pub String);
+pub struct TableErr {
+    pub msg: String,
+    pub counted: bool,
+}
 
 impl std::fmt::Display for TableErr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
 }
 
@@ -36,20 +40,32 @@ impl std::error::Error for TableErr {}
 
 /// Raise `{err=msg}` (msg with its code, e.g. "ERR ...").
 pub fn table_err<T>(msg: impl Into<String>) -> mlua::Result<T> {
-    Err(mlua::Error::external(TableErr(msg.into())))
+    Err(mlua::Error::external(TableErr {
+        msg: msg.into(),
+        counted: false,
+    }))
 }
 
-/// The message of an error raised by Rust code: (text, raised-as-table).
-fn error_text(e: &mlua::Error) -> (String, bool) {
+/// How Rust code raised an error.
+enum Raised {
+    Text,
+    Table,
+    /// A table whose error errorstats counted already.
+    CountedTable,
+}
+
+/// The message of an error raised by Rust code.
+fn error_text(e: &mlua::Error) -> (String, Raised) {
     match e {
         mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::RuntimeError(m) => (m.clone(), false),
+        mlua::Error::RuntimeError(m) => (m.clone(), Raised::Text),
         mlua::Error::ExternalError(x) => match x.downcast_ref::<TableErr>() {
-            Some(t) => (t.0.clone(), true),
-            None => (x.to_string(), false),
+            Some(t) if t.counted => (t.msg.clone(), Raised::CountedTable),
+            Some(t) => (t.msg.clone(), Raised::Table),
+            None => (x.to_string(), Raised::Text),
         },
         mlua::Error::WithContext { cause, .. } => error_text(cause),
-        other => (other.to_string(), false),
+        other => (other.to_string(), Raised::Text),
     }
 }
 
@@ -154,9 +170,10 @@ end
 local function handler(err)
   local i = frame()
   if type(err) == 'userdata' then
-    local m, tbl = conv(err)
+    local m, tbl, counted = conv(err)
     if tbl then
       err = {err = m}
+      if counted then err.ignore_error_stats_update = true end
     else
       local where = ''
       if i then where = i.short_src .. ':' .. i.currentline .. ': ' end
@@ -403,10 +420,15 @@ impl State {
         // Library tables written in Rust by their own modules.
         register_libraries(&lua)?;
         g.raw_set("redis", build_redis_table(&lua)?)?;
+        // (message, raised as a table, counted already)
         let conv = lua.create_function(|_, v: Value| {
             Ok(match v {
-                Value::Error(e) => error_text(&e),
-                other => (other.to_string().unwrap_or_default(), false),
+                Value::Error(e) => match error_text(&e) {
+                    (m, Raised::Text) => (m, false, false),
+                    (m, Raised::Table) => (m, true, false),
+                    (m, Raised::CountedTable) => (m, true, true),
+                },
+                other => (other.to_string().unwrap_or_default(), false, false),
             })
         })?;
         let killed = lua.create_function(|_, ()| Ok(with_exec(|e| e.killed).unwrap_or(false)))?;
@@ -983,19 +1005,30 @@ fn int_or_minus_one(v: &Value) -> i64 {
 }
 
 fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
-    let fail = |lua: &Lua, msg: &str| -> mlua::Result<Value> {
+    // An error of the call itself: `counted` when errorstats already counted it (a command that was
+    // rejected or failed), so the script's reply does not count it again (Redis's
+    // `ignore_error_stats_update`).
+    let fail = |lua: &Lua, msg: &str, counted: bool| -> mlua::Result<Value> {
         if raise {
-            table_err(msg)
+            Err(mlua::Error::external(TableErr {
+                msg: msg.to_string(),
+                counted,
+            }))
         } else {
             let mut m = b"-".to_vec();
             m.extend_from_slice(msg.as_bytes());
-            Ok(Value::Table(error_reply_table(lua, &m)?))
+            let t = error_reply_table(lua, &m)?;
+            if counted {
+                t.raw_set(IGNORE_STATS_FIELD, true)?;
+            }
+            Ok(Value::Table(t))
         }
     };
     if args.is_empty() {
         return fail(
             lua,
             "ERR Please specify at least one argument for this redis lib call",
+            false,
         );
     }
     let mut buf = Vec::new();
@@ -1010,6 +1043,7 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
                 return fail(
                     lua,
                     "ERR Lua redis lib command arguments must be strings or integers",
+                    false,
                 )
             }
         }
@@ -1018,23 +1052,26 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
     let argv = Args::from_parts(&buf, &spans);
     let res = with_exec(|e| exec_command(e, argv));
     match res {
-        None => fail(lua, "ERR redis.call can only be used while a script runs"),
-        Some(Err(msg)) => fail(lua, &msg),
+        None => fail(
+            lua,
+            "ERR redis.call can only be used while a script runs",
+            false,
+        ),
+        Some(Err(msg)) => fail(lua, &msg, true),
         Some(Ok(bytes)) => {
             let resp3 = with_exec(|e| e.resp3).unwrap_or(false);
             let mut pos = 0;
             let v = resp_to_lua(lua, &bytes, &mut pos, resp3)?;
+            let is_error = bytes.first() == Some(&b'-');
             with_exec(|e| {
                 let mut b = bytes;
                 b.clear();
                 e.scratch = b;
             });
-            if raise {
+            if is_error {
                 if let Value::Table(t) = &v {
-                    if bytes_is_error_table(t) {
-                        let m: String = t.raw_get("err")?;
-                        return table_err(m);
-                    }
+                    let m: String = t.raw_get("err")?;
+                    return fail(lua, &m, true);
                 }
             }
             Ok(v)
@@ -1042,50 +1079,35 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
     }
 }
 
-fn bytes_is_error_table(t: &Table) -> bool {
-    matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) && t.raw_len() == 0
-}
+/// [`convert::IGNORE_STATS`] as a Lua key.
+const IGNORE_STATS_FIELD: &str = "ignore_error_stats_update";
 
-/// Run one command for a script. Ok(reply bytes) or Err(error message).
+/// Run one command for a script through `cmd::call`. Ok(its reply, an error reply included) or Err(why
+/// it could not run); either way an error is counted in errorstats here, and a rejected command in its
+/// `rejected_calls`, as for a client's command.
 fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
-    let reg = Registry::get();
-    let Some(mut id) = reg.lookup(args.get(0)) else {
-        return Err("ERR Unknown Redis command called from script".into());
-    };
-    let top = reg.command(id);
-    if !top.subcommands.is_empty() && args.len() >= 2 {
-        match reg.lookup_sub(id, args.get(1)) {
-            Some(s) => id = s,
-            None => return Err("ERR Unknown Redis command called from script".into()),
-        }
-    }
-    let cmd = reg.command(id);
-    let argc = args.len() as i32;
-    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
-        return Err("ERR Wrong number of args calling Redis command from script".into());
-    }
     // SAFETY: see `with_exec`: the caller's server and client outlive the script run.
     let srv = unsafe { &*e.srv };
-    if (cmd.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT))
-        && !srv.scripting.allow_noscript.load(Relaxed)
-    {
-        return Err("ERR This Redis command is not allowed from script".into());
-    }
     // SAFETY: as above.
     let client = unsafe { &mut *e.client };
-    if cmd.has(flags::WRITE) {
-        if e.read_only {
-            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    let id = match admit_from_script(e, srv, &args) {
+        Ok(id) => id,
+        Err((id, msg)) => {
+            srv.count_error_reply(client.worker, msg);
+            if srv.errors_since_mark(client.worker) {
+                if let Some(id) = id {
+                    srv.workers[client.worker].cmds[id].rejected.add(1);
+                }
+            }
+            return Err(msg.to_string());
         }
-        if cmd.has(flags::DENYOOM) && !e.allow_oom && srv.over_maxmemory() {
-            return Err(cmd::err::OOM.into());
-        }
-    }
+    };
+    let cmd = Registry::get().command(id);
     let mut out = std::mem::take(&mut e.scratch);
     out.clear();
     let saved_resp = client.resp3;
     client.resp3 = e.resp3;
-    let (r, events) = cmd::run(srv, client, &mut out, id, args, &mut e.clock);
+    let (_, events) = cmd::call(srv, client, &mut out, id, args, &mut e.clock);
     client.resp3 = saved_resp;
     if cmd.has(flags::WRITE) {
         e.wrote = true;
@@ -1094,21 +1116,64 @@ fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
         }
     }
     e.events.extend(events);
-    match r {
-        Ok(()) => Ok(out),
-        Err(err) => {
-            srv.record_error(err.msg());
-            Err(err.msg().to_string())
+    Ok(out)
+}
+
+/// The checks a script's command passes before it runs (Redis's scriptCall): the command id, or the
+/// command (when known) and the error.
+fn admit_from_script(
+    e: &Exec,
+    srv: &Server,
+    args: &Args<'_>,
+) -> Result<usize, (Option<usize>, &'static str)> {
+    const UNKNOWN: &str = "ERR Unknown Redis command called from script";
+    let reg = Registry::get();
+    let Some(mut id) = reg.lookup(args.get(0)) else {
+        return Err((None, UNKNOWN));
+    };
+    let top = reg.command(id);
+    if !top.subcommands.is_empty() && args.len() >= 2 {
+        match reg.lookup_sub(id, args.get(1)) {
+            Some(s) => id = s,
+            None => return Err((None, UNKNOWN)),
         }
     }
+    let cmd = reg.command(id);
+    let argc = args.len() as i32;
+    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        return Err((
+            Some(id),
+            "ERR Wrong number of args calling Redis command from script",
+        ));
+    }
+    if (cmd.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT))
+        && !srv.scripting.allow_noscript.load(Relaxed)
+    {
+        return Err((
+            Some(id),
+            "ERR This Redis command is not allowed from script",
+        ));
+    }
+    if cmd.has(flags::WRITE) {
+        if e.read_only {
+            return Err((
+                Some(id),
+                "ERR Write commands are not allowed from read-only scripts.",
+            ));
+        }
+        if cmd.has(flags::DENYOOM) && !e.allow_oom && srv.over_maxmemory() {
+            return Err((Some(id), cmd::err::OOM));
+        }
+    }
+    Ok(id)
 }
 
 /// How a script's run ended.
 pub enum Outcome {
-    Ok,
-    /// The script raised an error: the error reply (the caller sends and counts it).
-    Error(String),
-    /// The Lua state could not be set up / the function could not be called.
+    /// Its reply (an error reply included, counted as Redis counts it) is written.
+    Replied,
+    /// The Lua state could not be set up / the function could not be called: the error reply (the
+    /// caller sends and counts it).
     Fatal(String),
 }
 
@@ -1126,6 +1191,8 @@ pub struct RunParams<'a> {
     /// For error texts: the SHA (EVAL) or function name.
     pub name: Arc<str>,
     pub argv: Vec<Vec<u8>>,
+    /// The command running the script (EVAL, FCALL, ...), which errors are accounted to.
+    pub cmd_id: usize,
 }
 
 /// Run a compiled script / function on this thread's state, writing its reply (or error) to `out`.
@@ -1176,21 +1243,45 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     EXEC.with(|e| e.set(std::ptr::null_mut()));
     // SAFETY: the client pointer in `exec` is `p.client`, no longer used through it.
     let client = p.client;
-    client.in_exec = saved_in_exec;
     client.db = saved_db;
     if !saved_in_exec {
-        // The script's effects go to the AOF as one MULTI/EXEC block, while its locks are still held.
+        // Clients blocked on keys the script made ready are served now that it ran entirely, under its
+        // locks; their pops join its AOF block, which goes out while the locks are still held.
+        let served = cmd::serve_ready_keys(p.srv, p.cmd_id, client, &exec.clock);
+        exec.events.extend(served);
         p.srv.persist.aof.flush_exec();
     }
+    client.in_exec = saved_in_exec;
     let mut r = Reply::new(p.out, resp3_caller);
+    // Error replies are counted as Redis counts them: not again when a command run by the script failed
+    // with it (already counted; the script's command fails all the same).
+    let (srv, worker) = (p.srv, client.worker);
+    let count = |msg: &str, counted: bool| {
+        if counted {
+            srv.workers[worker].cmds[p.cmd_id].failed.add(1);
+        } else {
+            srv.count_error_reply(worker, msg);
+        }
+    };
     let outcome = match result {
         Ok((true, v)) => {
-            lua_to_resp(&st.lua, &v, &mut r, exec.resp3);
-            Outcome::Ok
+            for e in lua_to_resp(&st.lua, &v, &mut r, exec.resp3) {
+                count(&e.msg, e.counted);
+            }
+            Outcome::Replied
         }
-        Ok((false, e)) => Outcome::Error(error_reply_text(&e, &p.name, exec.killed, p.is_function)),
+        Ok((false, e)) => {
+            let counted = matches!(&e, Value::Table(t) if matches!(t.raw_get::<Value>(IGNORE_STATS_FIELD), Ok(Value::Boolean(true))));
+            let msg = error_reply_text(&e, &p.name, exec.killed, p.is_function);
+            r.error(&msg);
+            count(&msg, counted);
+            Outcome::Replied
+        }
         Err(mlua::Error::MemoryError(m)) => {
-            Outcome::Error(format!("ERR Error running script {}, {m}", p.name))
+            let msg = format!("ERR Error running script {}, {m}", p.name);
+            r.error(&msg);
+            count(&msg, false);
+            Outcome::Replied
         }
         Err(e) => Outcome::Fatal(format!("ERR {}", error_text(&e).0)),
     };
