@@ -2,7 +2,7 @@
 //! (`<appendfilename>.manifest`), one base file (`.base.rdb` with an RDB body, or `.base.aof` in command
 //! form) and the incremental files (`.incr.aof`) written since that base.
 //!
-//! Feeding: `cmd::run` hands each command's propagated form to [`Aof::feed`], which appends its RESP
+//! Feeding: `cmd::call` hands each command's propagated form to [`Aof::feed`], which appends its RESP
 //! encoding to an in-memory buffer under a short mutex (never any file I/O there; commands run inside
 //! EXEC are collected per thread and go out as one MULTI/EXEC block). Commands feed after releasing their
 //! shard locks, so each takes a ticket inside its lock ([`Aof::note_write`], called by `Ctx::modified_in`

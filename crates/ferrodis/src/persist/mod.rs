@@ -82,7 +82,7 @@ pub fn background_priority() {
     }
 }
 
-/// A command ran and changed something (or has effects to hand on): feed the AOF. Called by `cmd::run`
+/// A command ran and changed something (or has effects to hand on): feed the AOF. Called by `cmd::call`
 /// after the handler, with the database the command started in.
 #[inline]
 pub fn propagate(srv: &Server, client: &Client, db: usize, args: &Args<'_>, prop: Propagation) {
