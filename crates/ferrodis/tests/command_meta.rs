@@ -4,7 +4,8 @@
 //! The reference answers are recorded in `tests/fixtures/command-7.2.4.txt` (by `scripts/record-command-meta`,
 //! which also documents the canonical form compared here: RESP3 replies with sets sorted). When
 //! `FERRODIS_REFERENCE_REDIS` names a Redis 7.2.x `redis-server`, the test also compares against that server
-//! live.
+//! live. `COMMAND_META_SERVER=/path/to/ferrodis` runs the comparison against another Ferrodis build (e.g. an
+//! older one, to count its differences).
 
 mod common;
 
@@ -291,7 +292,7 @@ fn fixture() -> BTreeMap<String, String> {
 fn command_metadata_matches_redis_7_2_4_fixture() {
     let expected = fixture();
     assert!(expected.keys().filter(|k| k.starts_with("KEYS ")).count() > 100);
-    let ours = answers(&Server::start(&[]));
+    let ours = answers(&Server::start_overridable("COMMAND_META_SERVER", &[]));
     let (diffs, compared) = compare(&ours, &expected);
     report("the Redis 7.2.4 fixture", &diffs, compared);
 }
@@ -313,7 +314,7 @@ fn command_metadata_matches_live_reference() {
         return;
     }
     let want = answers(&reference);
-    let ours = answers(&Server::start(&[]));
+    let ours = answers(&Server::start_overridable("COMMAND_META_SERVER", &[]));
     let (diffs, compared) = compare(&ours, &want);
     report(&format!("the live reference {bin}"), &diffs, compared);
 }
