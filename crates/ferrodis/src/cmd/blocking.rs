@@ -4,7 +4,8 @@
 //! empty it registers a waiter on each key while still holding those locks (see keyspace::blocking) and the
 //! connection waits. A writer serves the waiter inside its own lock through the serve function built here.
 
-use super::{acl, err, flags::*, lists, zsets, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, RW};
+use super::{acl, err, flags::*, lists, zsets, CmdError, CmdResult, Command, Ctx};
 use crate::client::Blocked;
 use crate::keyspace::blocking::{Serve, ServeFn, Waiter};
 use crate::keyspace::{shard_of, Lookup, MultiGuard, Shard};
@@ -12,25 +13,22 @@ use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
 use std::time::{Duration, Instant};
 
-const LIST_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -2,
-    step: 1,
-};
-
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "blpop",
         arity: -3,
         flags: WRITE | BLOCKING,
         acl: acl::LIST,
-        keys: LIST_KEYS,
+        keys: &[spec::index(1).range(-2, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: blpop,
         group: "list",
         since: "2.0.0",
         summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         complexity: "O(N) where N is the number of provided keys.",
-        syntax: "key [key ...] timeout",
+        syntax: "key ... timeout:double",
+        history: &[
+            ("6.0.0", "`timeout` is interpreted as a double instead of an integer."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -38,13 +36,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | BLOCKING,
         acl: acl::LIST,
-        keys: LIST_KEYS,
+        keys: &[spec::index(1).range(-2, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: brpop,
         group: "list",
         since: "2.0.0",
         summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         complexity: "O(N) where N is the number of provided keys.",
-        syntax: "key [key ...] timeout",
+        syntax: "key ... timeout:double",
+        history: &[
+            ("6.0.0", "`timeout` is interpreted as a double instead of an integer."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -52,35 +53,36 @@ pub static COMMANDS: &[Command] = &[
         arity: 6,
         flags: WRITE | DENYOOM | BLOCKING,
         acl: acl::LIST,
-        keys: KeySpec {
-            first: 1,
-            last: 2,
-            step: 1,
-        },
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(RW | INSERT),
+        ],
         handler: blmove,
         group: "list",
         since: "6.2.0",
         summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
         complexity: "O(1)",
-        syntax: "source destination LEFT | RIGHT LEFT | RIGHT timeout",
+        syntax: "source:key destination:key wherefrom:<LEFT | RIGHT> whereto:<LEFT | RIGHT> timeout:double",
         ..Command::DEFAULT
     },
     Command {
         name: "brpoplpush",
         arity: 4,
-        flags: WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        flags: WRITE | DENYOOM | BLOCKING,
         acl: acl::LIST,
-        keys: KeySpec {
-            first: 1,
-            last: 2,
-            step: 1,
-        },
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(RW | INSERT),
+        ],
         handler: brpoplpush,
         group: "list",
         since: "2.2.0",
         summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
         complexity: "O(1)",
-        syntax: "source destination timeout",
+        syntax: "source:key destination:key timeout:double",
+        history: &[
+            ("6.0.0", "`timeout` is interpreted as a double instead of an integer."),
+        ],
         deprecated_since: "6.2.0",
         replaced_by: "`BLMOVE` with the `RIGHT` and `LEFT` arguments",
         ..Command::DEFAULT
@@ -88,57 +90,63 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "blmpop",
         arity: -5,
-        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        flags: WRITE | BLOCKING,
         acl: acl::LIST,
-        numkeys_arg: 2,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RW | ACCESS | DELETE)],
         handler: blmpop,
         group: "list",
         since: "7.0.0",
         summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-        syntax: "timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]",
+        syntax: "timeout:double numkeys:integer key ... where:<LEFT | RIGHT> [COUNT count:integer]",
         ..Command::DEFAULT
     },
     Command {
         name: "bzpopmin",
         arity: -3,
-        flags: WRITE | FAST | BLOCKING,
+        flags: WRITE | BLOCKING | FAST,
         acl: acl::SORTEDSET,
-        keys: LIST_KEYS,
+        keys: &[spec::index(1).range(-2, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: bzpopmin,
         group: "sorted-set",
         since: "5.0.0",
         summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         complexity: "O(log(N)) with N being the number of elements in the sorted set.",
-        syntax: "key [key ...] timeout",
+        syntax: "key ... timeout:double",
+        history: &[
+            ("6.0.0", "`timeout` is interpreted as a double instead of an integer."),
+        ],
         ..Command::DEFAULT
     },
     Command {
         name: "bzpopmax",
         arity: -3,
-        flags: WRITE | FAST | BLOCKING,
+        flags: WRITE | BLOCKING | FAST,
         acl: acl::SORTEDSET,
-        keys: LIST_KEYS,
+        keys: &[spec::index(1).range(-2, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: bzpopmax,
         group: "sorted-set",
         since: "5.0.0",
         summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
         complexity: "O(log(N)) with N being the number of elements in the sorted set.",
-        syntax: "key [key ...] timeout",
+        syntax: "key ... timeout:double",
+        history: &[
+            ("6.0.0", "`timeout` is interpreted as a double instead of an integer."),
+        ],
         ..Command::DEFAULT
     },
     Command {
         name: "bzmpop",
         arity: -5,
-        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        flags: WRITE | BLOCKING,
         acl: acl::SORTEDSET,
-        numkeys_arg: 2,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RW | ACCESS | DELETE)],
         handler: bzmpop,
         group: "sorted-set",
         since: "7.0.0",
         summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
-        syntax: "timeout numkeys key [key ...] MIN | MAX [COUNT count]",
+        syntax: "timeout:double numkeys:integer key ... where:<MIN | MAX> [COUNT count:integer]",
         ..Command::DEFAULT
     },
 ];

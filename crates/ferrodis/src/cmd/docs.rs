@@ -1,14 +1,22 @@
-//! COMMAND DOCS: turns a command's redis.io-style syntax string into the argument tree Redis reports.
+//! COMMAND DOCS: turns a command's syntax string into the argument tree Redis reports.
 //!
-//! Grammar of the syntax strings (as on the redis.io command pages):
-//! - lower-case words are named arguments (`key`, `seconds`, `ip:port`); UPPER-case words are tokens (`NX`,
-//!   `LIB-NAME`);
-//! - `[ ... ]` is optional, `< ... >` groups a required choice, `a | b` separates the alternatives of a choice;
-//! - `x [x ...]` (or `x ...`) repeats `x`; `TOKEN v [TOKEN v ...]` repeats a token too.
+//! The syntax strings read like the redis.io command pages, with a few marks so that they carry everything
+//! COMMAND DOCS prints:
+//! - a lower-case word is a named argument: `name[:type][/display][@since][!deprecated-since][#key-spec]`.
+//!   The type defaults to `key` for an argument called `key`, else `string`; the display text to the name;
+//!   a `key` argument refers to the next key spec (0, 1, ... in order) unless `#n` (or `#-`: none) says
+//!   otherwise;
+//! - a word that does not start with a lower-case letter is a token: `NX`, `CH=change` (token `CH`, argument
+//!   named `change`), `GET@6.2.0`. A token followed by an argument or a group is that argument's token; alone,
+//!   it is a pure-token argument;
+//! - `[ ... ]` is optional, `< ... >` a required group; alternatives separated by `|` make a `oneof`, several
+//!   arguments in one group a `block`. A group may be named (`condition:[NX | XX]`; a block or oneof with a
+//!   token is named after it by default) and annotated after its closing bracket (`]@2.6.12`); a token
+//!   before a group makes it the group's token only for a `< ... >` group (`[LIMIT <offset count>]`);
+//! - `...` after an argument makes it `multiple`, `...+` also `multiple_token`.
 //!
-//! A token followed by values becomes that value with a `token` (one value) or a block carrying the token
-//! (several values); a bare token is a `pure-token`. Types are guessed from argument names the way Redis names
-//! them (`key`, `count`, `pattern`, `unix-time-seconds`, ...); that is what redis-cli's hints need.
+//! Example (SET): `key value condition:[NX | XX]@2.6.12 [GET@6.2.0] expiration:[EX seconds:integer@2.6.12 |
+//! KEEPTTL@6.0.0]`.
 
 use super::Command;
 use ferrodis_protocol::Reply;
@@ -26,27 +34,45 @@ pub enum ArgType {
     Block,
 }
 
+const TYPES: &[(ArgType, &str)] = &[
+    (ArgType::Key, "key"),
+    (ArgType::String, "string"),
+    (ArgType::Integer, "integer"),
+    (ArgType::Double, "double"),
+    (ArgType::Pattern, "pattern"),
+    (ArgType::UnixTime, "unix-time"),
+    (ArgType::PureToken, "pure-token"),
+    (ArgType::OneOf, "oneof"),
+    (ArgType::Block, "block"),
+];
+
 impl ArgType {
     pub fn name(self) -> &'static str {
-        match self {
-            ArgType::Key => "key",
-            ArgType::String => "string",
-            ArgType::Integer => "integer",
-            ArgType::Double => "double",
-            ArgType::Pattern => "pattern",
-            ArgType::UnixTime => "unix-time",
-            ArgType::PureToken => "pure-token",
-            ArgType::OneOf => "oneof",
-            ArgType::Block => "block",
-        }
+        TYPES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("string")
+    }
+
+    fn from_name(n: &str) -> ArgType {
+        TYPES
+            .iter()
+            .find(|(_, s)| *s == n)
+            .map(|(t, _)| *t)
+            .unwrap_or(ArgType::String)
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Arg {
     pub name: String,
-    pub typ: ArgType,
+    pub typ: Option<ArgType>,
+    pub display: Option<String>,
+    pub key_spec_index: Option<i32>,
     pub token: Option<String>,
+    pub since: Option<String>,
+    pub deprecated_since: Option<String>,
     pub optional: bool,
     pub multiple: bool,
     pub multiple_token: bool,
@@ -54,37 +80,31 @@ pub struct Arg {
 }
 
 impl Arg {
-    fn leaf(name: &str, typ: ArgType) -> Arg {
+    fn typ(&self) -> ArgType {
+        self.typ.unwrap_or(ArgType::String)
+    }
+
+    fn container(name: &str, typ: ArgType, args: Vec<Arg>) -> Arg {
         Arg {
             name: name.to_string(),
-            typ,
-            token: None,
-            optional: false,
-            multiple: false,
-            multiple_token: false,
-            args: Vec::new(),
-        }
-    }
-
-    fn container(name: String, typ: ArgType, args: Vec<Arg>) -> Arg {
-        Arg {
-            name,
-            typ,
-            token: None,
-            optional: false,
-            multiple: false,
-            multiple_token: false,
+            typ: Some(typ),
             args,
+            ..Arg::default()
         }
     }
 
-    /// Structural equality ignoring flags (to recognise `x [x ...]`).
-    fn same_shape(&self, o: &Arg) -> bool {
-        self.name == o.name
-            && self.typ == o.typ
-            && self.token == o.token
-            && self.args.len() == o.args.len()
-            && self.args.iter().zip(&o.args).all(|(a, b)| a.same_shape(b))
+    /// `@since` / `!deprecated-since` marks at the end of `w`; returns what precedes them.
+    fn annotate<'w>(&mut self, w: &'w str) -> &'w str {
+        let mut w = w;
+        if let Some((l, r)) = w.rsplit_once('!') {
+            self.deprecated_since = Some(r.to_string());
+            w = l;
+        }
+        if let Some((l, r)) = w.rsplit_once('@') {
+            self.since = Some(r.to_string());
+            w = l;
+        }
+        w
     }
 }
 
@@ -95,9 +115,10 @@ impl Arg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Tok {
     Open(char),
-    Close(char),
+    Close,
     Bar,
-    Ellipsis,
+    /// `...` (false) or `...+` (true).
+    Ellipsis(bool),
     Word(String),
 }
 
@@ -107,14 +128,11 @@ fn tokenize(s: &str) -> Vec<Tok> {
     let flush = |w: &mut String, out: &mut Vec<Tok>| {
         if !w.is_empty() {
             let t = std::mem::take(w);
-            if t == "..." {
-                out.push(Tok::Ellipsis);
-            } else if let Some(base) = t.strip_suffix("...") {
-                out.push(Tok::Word(base.to_string()));
-                out.push(Tok::Ellipsis);
-            } else {
-                out.push(Tok::Word(t));
-            }
+            out.push(match t.as_str() {
+                "..." => Tok::Ellipsis(false),
+                "...+" => Tok::Ellipsis(true),
+                _ => Tok::Word(t),
+            });
         }
     };
     for c in s.chars() {
@@ -125,7 +143,7 @@ fn tokenize(s: &str) -> Vec<Tok> {
             }
             ']' | '>' => {
                 flush(&mut word, &mut out);
-                out.push(Tok::Close(c));
+                out.push(Tok::Close);
             }
             '|' => {
                 flush(&mut word, &mut out);
@@ -139,336 +157,239 @@ fn tokenize(s: &str) -> Vec<Tok> {
     out
 }
 
-/// A parsed syntax element before it is turned into an [`Arg`].
-#[derive(Debug)]
-enum Node {
-    Word(String),
-    Ellipsis,
-    Group {
-        optional: bool,
-        alts: Vec<Vec<Node>>,
-    },
+fn is_mark(w: &str) -> bool {
+    w.starts_with('@') || w.starts_with('!')
+}
+
+fn is_token(w: &str) -> bool {
+    !w.starts_with(|c: char| c.is_ascii_lowercase()) && !is_mark(w)
 }
 
 struct P {
     toks: Vec<Tok>,
     pos: usize,
+    /// Key arguments seen so far (the default key spec index of the next one).
+    keys: i32,
 }
 
 impl P {
-    fn alts(&mut self) -> Vec<Vec<Node>> {
-        let mut alts = vec![self.seq()];
-        while self.toks.get(self.pos) == Some(&Tok::Bar) {
-            self.pos += 1;
-            alts.push(self.seq());
-        }
-        alts
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
     }
 
-    fn seq(&mut self) -> Vec<Node> {
-        let mut v = Vec::new();
-        while let Some(t) = self.toks.get(self.pos).cloned() {
-            match t {
-                Tok::Close(_) | Tok::Bar => break,
-                Tok::Ellipsis => {
-                    self.pos += 1;
-                    v.push(Node::Ellipsis);
-                }
-                Tok::Word(w) => {
-                    self.pos += 1;
-                    v.push(Node::Word(w));
-                }
-                Tok::Open(c) => {
-                    self.pos += 1;
-                    let alts = self.alts();
-                    if matches!(self.toks.get(self.pos), Some(Tok::Close(_))) {
-                        self.pos += 1;
-                    }
-                    v.push(Node::Group {
-                        optional: c == '[',
-                        alts,
-                    });
-                }
-            }
-        }
-        v
-    }
-}
-
-fn is_token(w: &str) -> bool {
-    w.chars().any(|c| c.is_ascii_uppercase()) && !w.chars().any(|c| c.is_ascii_lowercase())
-}
-
-/// Redis's argument type for a named argument, guessed from its name.
-fn type_of(name: &str, cmd: &str) -> ArgType {
-    const KEYS: &[&str] = &[
-        "key",
-        "newkey",
-        "source",
-        "destination",
-        "destkey",
-        "sourcekey",
-    ];
-    const INTS: &[&str] = &[
-        "count",
-        "seconds",
-        "milliseconds",
-        "microseconds",
-        "numkeys",
-        "offset",
-        "start",
-        "end",
-        "stop",
-        "index",
-        "db",
-        "destination-db",
-        "index1",
-        "index2",
-        "client-id",
-        "maxage",
-        "protover",
-        "min-match-len",
-        "len",
-        "length",
-        "cursor",
-        "port",
-        "numreplicas",
-        "decrement",
-        "weight",
-        "size",
-        "number",
-        "value-size",
-    ];
-    const DOUBLES: &[&str] = &[
-        "score",
-        "timeout",
-        "longitude",
-        "latitude",
-        "radius",
-        "width",
-        "height",
-        "min-score",
-        "max-score",
-    ];
-    if KEYS.contains(&name)
-        || (name.starts_with("key") && name[3..].chars().all(|c| c.is_ascii_digit()))
-    {
-        ArgType::Key
-    } else if name == "pattern" || name.ends_with("-pattern") {
-        ArgType::Pattern
-    } else if name.starts_with("unix-time") {
-        ArgType::UnixTime
-    } else if name == "increment" {
-        if cmd.contains("float") {
-            ArgType::Double
-        } else {
-            ArgType::Integer
-        }
-    } else if INTS.contains(&name) {
-        ArgType::Integer
-    } else if DOUBLES.contains(&name) {
-        ArgType::Double
-    } else {
-        ArgType::String
-    }
-}
-
-struct Builder<'c> {
-    cmd: &'c str,
-}
-
-impl Builder<'_> {
-    /// Turn a sequence of nodes into arguments, folding repetitions and tokens.
-    fn seq(&self, nodes: &[Node]) -> Vec<Arg> {
-        self.fold_tokens(self.seq_raw(nodes))
-    }
-
-    /// Nodes to arguments with repetitions folded; bare tokens stay pure-tokens.
-    fn seq_raw(&self, nodes: &[Node]) -> Vec<Arg> {
-        // First pass: nodes to args, with bare tokens kept as pure-tokens.
+    /// Arguments up to a `|`, a closing bracket or the end.
+    fn seq(&mut self) -> Vec<Arg> {
         let mut out: Vec<Arg> = Vec::new();
-        for n in nodes {
-            match n {
-                Node::Word(w) => {
-                    if is_token(w) {
-                        let mut a = Arg::leaf(&w.to_ascii_lowercase(), ArgType::PureToken);
-                        a.token = Some(w.clone());
+        while let Some(t) = self.peek().cloned() {
+            match t {
+                Tok::Close | Tok::Bar => break,
+                Tok::Ellipsis(tok) => {
+                    self.pos += 1;
+                    if let Some(a) = out.last_mut() {
+                        a.multiple = true;
+                        a.multiple_token |= tok;
+                    }
+                }
+                Tok::Word(w) if is_mark(&w) => {
+                    self.pos += 1;
+                    if let Some(a) = out.last_mut() {
+                        a.annotate(&w);
+                    }
+                }
+                Tok::Word(w) if is_token(&w) => {
+                    self.pos += 1;
+                    // A token is the token of a following named argument or `< ... >` group.
+                    let binds = match self.peek() {
+                        Some(Tok::Open(c)) => *c == '<',
+                        Some(Tok::Word(n)) if n.ends_with(':') => {
+                            self.toks.get(self.pos + 1) == Some(&Tok::Open('<'))
+                        }
+                        Some(Tok::Word(n)) => !is_token(n) && !is_mark(n),
+                        _ => false,
+                    };
+                    if binds {
+                        let mut a = self.element();
+                        if a.name.is_empty() {
+                            a.name = w.to_ascii_lowercase();
+                        }
+                        a.token = Some(w);
                         out.push(a);
                     } else {
-                        out.push(Arg::leaf(w, type_of(w, self.cmd)));
+                        out.push(pure_token(&w));
                     }
                 }
-                Node::Ellipsis => {
-                    if let Some(last) = out.last_mut() {
-                        last.multiple = true;
-                    }
-                }
-                Node::Group { optional, alts } => {
-                    // `[x ...]` repeating the elements just before it.
-                    if *optional
-                        && alts.len() == 1
-                        && matches!(alts[0].last(), Some(Node::Ellipsis))
-                    {
-                        let inner = &alts[0][..alts[0].len() - 1];
-                        let rep = self.seq_raw(inner);
-                        let k = rep.len();
-                        if k > 0 && out.len() >= k && {
-                            let tail = &out[out.len() - k..];
-                            tail.iter().zip(&rep).all(|(a, b)| a.same_shape(b))
-                        } {
-                            let tail: Vec<Arg> = out.drain(out.len() - k..).collect();
-                            let mut merged = self.fold_tokens(tail);
-                            let mut a = if merged.len() == 1 {
-                                merged
-                                    .pop()
-                                    .unwrap_or_else(|| Arg::leaf("data", ArgType::Block))
-                            } else {
-                                Arg::container("data".into(), ArgType::Block, merged)
-                            };
-                            if a.token.is_some() {
-                                a.multiple_token = true;
-                            }
-                            a.multiple = true;
-                            out.push(a);
-                            continue;
-                        }
-                        // `[x ...]` alone: an optional, repeatable x.
-                        let mut a = self.group(alts, true);
-                        a.multiple = true;
-                        out.push(a);
-                        continue;
-                    }
-                    out.push(self.group(alts, *optional));
-                }
+                Tok::Word(_) | Tok::Open(_) => out.push(self.element()),
             }
         }
         out
     }
 
-    /// `TOKEN value` -> value with a token; `TOKEN a b` -> block with a token.
-    fn fold_tokens(&self, args: Vec<Arg>) -> Vec<Arg> {
-        let mut out: Vec<Arg> = Vec::new();
-        let mut it = args.into_iter().peekable();
-        while let Some(a) = it.next() {
-            if a.typ == ArgType::PureToken && !a.multiple && !a.optional {
-                if let Some(next) = it.peek() {
-                    if next.token.is_none() && !next.optional && next.typ != ArgType::PureToken {
-                        let mut v = it.next().unwrap_or_else(|| Arg::leaf("", ArgType::String));
-                        v.token = a.token;
-                        out.push(v);
-                        continue;
-                    }
+    /// A named argument or a (possibly labelled) group.
+    fn element(&mut self) -> Arg {
+        match self.peek().cloned() {
+            Some(Tok::Word(w)) => {
+                self.pos += 1;
+                match w.strip_suffix(':') {
+                    Some(label) if matches!(self.peek(), Some(Tok::Open(_))) => self.group(label),
+                    _ => self.leaf(&w),
                 }
             }
-            out.push(a);
+            Some(Tok::Open(_)) => self.group(""),
+            _ => Arg::default(),
         }
-        out
     }
 
-    /// A bracketed group: a choice (several alternatives) or a single element / block.
-    fn group(&self, alts: &[Vec<Node>], optional: bool) -> Arg {
-        let inner: Vec<&[Node]> = alts
-            .iter()
-            .map(|a| match a.last() {
-                Some(Node::Ellipsis) if alts.len() == 1 => &a[..a.len() - 1],
-                _ => &a[..],
-            })
-            .collect();
-        let mut a = if inner.len() > 1 {
-            let members: Vec<Arg> = inner.iter().map(|s| self.single(s)).collect();
-            let name = members
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join("_");
-            Arg::container(name, ArgType::OneOf, members)
-        } else {
-            self.single(inner.first().copied().unwrap_or(&[]))
+    fn leaf(&mut self, w: &str) -> Arg {
+        let mut a = Arg::default();
+        let mut w = w;
+        let mut ksi = None;
+        if let Some((l, r)) = w.rsplit_once('#') {
+            ksi = Some(r.parse::<i32>().ok());
+            w = l;
+        }
+        let mut w = a.annotate(w);
+        if let Some((l, r)) = w.split_once('/') {
+            a.display = Some(r.to_string());
+            w = l;
+        }
+        let (name, typ) = match w.split_once(':') {
+            Some((n, t)) => (n, ArgType::from_name(t)),
+            None if w == "key" => (w, ArgType::Key),
+            None => (w, ArgType::String),
         };
-        a.optional = optional;
+        a.name = name.to_string();
+        a.typ = Some(typ);
+        if a.display.is_none() {
+            a.display = Some(a.name.clone());
+        }
+        let next = if typ == ArgType::Key {
+            self.keys += 1;
+            Some(self.keys - 1)
+        } else {
+            None
+        };
+        a.key_spec_index = ksi.unwrap_or(next);
         a
     }
 
-    /// One alternative: a single argument, or a block of several.
-    fn single(&self, nodes: &[Node]) -> Arg {
-        let mut args = self.seq_raw(nodes);
-        // A leading token followed by several values names the block and carries it.
-        if args.len() > 2 {
-            if let Some(first) = args.first() {
-                if first.typ == ArgType::PureToken && !first.optional && !first.multiple {
-                    let tok = args.remove(0);
-                    let mut b =
-                        Arg::container(tok.name.clone(), ArgType::Block, self.fold_tokens(args));
-                    b.token = tok.token;
-                    return b;
-                }
+    /// `[ ... ]` or `< ... >`, the opening bracket next.
+    fn group(&mut self, label: &str) -> Arg {
+        let optional = matches!(self.peek(), Some(Tok::Open('[')));
+        self.pos += 1;
+        let mut alts = vec![self.seq()];
+        while self.peek() == Some(&Tok::Bar) {
+            self.pos += 1;
+            alts.push(self.seq());
+        }
+        if self.peek() == Some(&Tok::Close) {
+            self.pos += 1;
+        }
+        let mut a = if alts.len() > 1 {
+            let members = alts
+                .into_iter()
+                .map(|mut s| {
+                    if s.len() == 1 {
+                        s.pop().unwrap_or_default()
+                    } else {
+                        Arg::container("", ArgType::Block, s)
+                    }
+                })
+                .collect();
+            Arg::container(label, ArgType::OneOf, members)
+        } else {
+            let mut s = alts.pop().unwrap_or_default();
+            if s.len() == 1 && label.is_empty() {
+                s.pop().unwrap_or_default()
+            } else {
+                Arg::container(label, ArgType::Block, s)
             }
-        }
-        let mut args = self.fold_tokens(args);
-        if args.len() == 1 {
-            return args.pop().unwrap_or_else(|| Arg::leaf("", ArgType::Block));
-        }
-        let name = args.first().map(|a| a.name.clone()).unwrap_or_default();
-        Arg::container(name, ArgType::Block, args)
+        };
+        a.optional |= optional;
+        a
     }
 }
 
-/// Parse a syntax string into Redis's COMMAND DOCS argument tree. `cmd` is the command's name (used to pick
-/// argument types that depend on the command, e.g. INCRBYFLOAT's double increment).
-pub fn parse(syntax: &str, cmd: &str) -> Vec<Arg> {
+fn pure_token(w: &str) -> Arg {
+    let mut a = Arg {
+        typ: Some(ArgType::PureToken),
+        ..Arg::default()
+    };
+    let w = a.annotate(w);
+    let (tok, name) = match w.rsplit_once('=') {
+        Some((t, n)) if !t.is_empty() && n.starts_with(|c: char| c.is_ascii_lowercase()) => {
+            (t, n.to_string())
+        }
+        _ => (w, w.to_ascii_lowercase()),
+    };
+    a.token = Some(tok.to_string());
+    a.display = Some(name.clone());
+    a.name = name;
+    a
+}
+
+/// Parse a syntax string into Redis's COMMAND DOCS argument tree.
+pub fn parse(syntax: &str) -> Vec<Arg> {
     let mut p = P {
         toks: tokenize(syntax),
         pos: 0,
+        keys: 0,
     };
-    let mut nodes = Vec::new();
+    let mut out = Vec::new();
     while p.pos < p.toks.len() {
-        let alts = p.alts();
-        if alts.len() > 1 {
-            nodes.push(Node::Group {
-                optional: false,
-                alts,
-            });
-        } else {
-            nodes.extend(alts.into_iter().flatten());
-        }
-        // Skip a stray closing bracket.
-        if matches!(p.toks.get(p.pos), Some(Tok::Close(_))) {
+        out.extend(p.seq());
+        // A stray `|` or closing bracket.
+        if p.pos < p.toks.len() {
             p.pos += 1;
         }
     }
-    Builder { cmd }.seq(&nodes)
+    out
 }
 
 // ------------------------------------------------------------------------------------------------------
 // Reply encoding
 // ------------------------------------------------------------------------------------------------------
 
-fn write_args(r: &mut Reply<'_>, args: &[Arg], has_keys: bool) {
+fn write_args(r: &mut Reply<'_>, args: &[Arg]) {
     r.array(args.len());
     for a in args {
-        let key_idx = a.typ == ArgType::Key && has_keys;
+        let typ = a.typ();
         let nflags = [a.optional, a.multiple, a.multiple_token]
             .iter()
             .filter(|f| **f)
             .count();
-        let is_container = matches!(a.typ, ArgType::OneOf | ArgType::Block);
+        let is_container = matches!(typ, ArgType::OneOf | ArgType::Block);
         let n = 2
-            + usize::from(key_idx)
+            + usize::from(a.display.is_some() && !is_container)
+            + usize::from(a.key_spec_index.is_some())
             + usize::from(a.token.is_some())
+            + usize::from(a.since.is_some())
+            + usize::from(a.deprecated_since.is_some())
             + usize::from(nflags > 0)
             + usize::from(is_container);
         r.map(n);
         r.bulk(b"name");
         r.bulk(a.name.as_bytes());
         r.bulk(b"type");
-        r.bulk(a.typ.name().as_bytes());
-        if key_idx {
+        r.bulk(typ.name().as_bytes());
+        if let Some(d) = a.display.as_ref().filter(|_| !is_container) {
+            r.bulk(b"display_text");
+            r.bulk(d.as_bytes());
+        }
+        if let Some(i) = a.key_spec_index {
             r.bulk(b"key_spec_index");
-            r.int(0);
+            r.int(i as i64);
         }
         if let Some(t) = &a.token {
             r.bulk(b"token");
             r.bulk(t.as_bytes());
+        }
+        if let Some(v) = &a.since {
+            r.bulk(b"since");
+            r.bulk(v.as_bytes());
+        }
+        if let Some(v) = &a.deprecated_since {
+            r.bulk(b"deprecated_since");
+            r.bulk(v.as_bytes());
         }
         if nflags > 0 {
             r.bulk(b"flags");
@@ -485,24 +406,27 @@ fn write_args(r: &mut Reply<'_>, args: &[Arg], has_keys: bool) {
         }
         if is_container {
             r.bulk(b"arguments");
-            write_args(r, &a.args, has_keys);
+            write_args(r, &a.args);
         }
     }
 }
 
 /// One command's COMMAND DOCS map (the value; the caller writes the name key).
 pub fn write_docs(r: &mut Reply<'_>, cmd: &Command, full_name: &str) {
-    let args = parse(cmd.syntax, full_name);
-    let n = 2
-        + usize::from(!cmd.summary.is_empty())
+    let args = parse(cmd.syntax);
+    let deprecated = !cmd.deprecated_since.is_empty();
+    let nflags = usize::from(deprecated) + usize::from(cmd.syscmd);
+    let n = 3
         + usize::from(!cmd.complexity.is_empty())
+        + usize::from(nflags > 0)
+        + usize::from(deprecated)
+        + usize::from(!cmd.replaced_by.is_empty())
+        + usize::from(!cmd.history.is_empty())
         + usize::from(!args.is_empty())
         + usize::from(!cmd.subcommands.is_empty());
     r.map(n);
-    if !cmd.summary.is_empty() {
-        r.bulk(b"summary");
-        r.bulk(cmd.summary.as_bytes());
-    }
+    r.bulk(b"summary");
+    r.bulk(cmd.summary.as_bytes());
     r.bulk(b"since");
     r.bulk(cmd.since.as_bytes());
     r.bulk(b"group");
@@ -511,9 +435,36 @@ pub fn write_docs(r: &mut Reply<'_>, cmd: &Command, full_name: &str) {
         r.bulk(b"complexity");
         r.bulk(cmd.complexity.as_bytes());
     }
+    if nflags > 0 {
+        r.bulk(b"doc_flags");
+        r.set(nflags);
+        if deprecated {
+            r.simple("deprecated");
+        }
+        if cmd.syscmd {
+            r.simple("syscmd");
+        }
+    }
+    if deprecated {
+        r.bulk(b"deprecated_since");
+        r.bulk(cmd.deprecated_since.as_bytes());
+    }
+    if !cmd.replaced_by.is_empty() {
+        r.bulk(b"replaced_by");
+        r.bulk(cmd.replaced_by.as_bytes());
+    }
+    if !cmd.history.is_empty() {
+        r.bulk(b"history");
+        r.set(cmd.history.len());
+        for (v, t) in cmd.history {
+            r.array(2);
+            r.bulk(v.as_bytes());
+            r.bulk(t.as_bytes());
+        }
+    }
     if !args.is_empty() {
         r.bulk(b"arguments");
-        write_args(r, &args, cmd.keys.first > 0);
+        write_args(r, &args);
     }
     if !cmd.subcommands.is_empty() {
         r.bulk(b"subcommands");
@@ -533,9 +484,15 @@ mod tests {
     fn show(a: &[Arg]) -> String {
         a.iter()
             .map(|a| {
-                let mut s = format!("{}:{}", a.name, a.typ.name());
+                let mut s = format!("{}:{}", a.name, a.typ().name());
                 if let Some(t) = &a.token {
                     s += &format!("@{t}");
+                }
+                if let Some(i) = a.key_spec_index {
+                    s += &format!("#{i}");
+                }
+                if let Some(v) = &a.since {
+                    s += &format!("^{v}");
                 }
                 if a.optional {
                     s += "?";
@@ -558,66 +515,38 @@ mod tests {
     #[test]
     fn set_syntax() {
         let a = parse(
-            "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
-            "set",
+            "key value condition:[NX | XX]@2.6.12 [GET@6.2.0] expiration:[EX seconds:integer@2.6.12 | KEEPTTL@6.0.0]",
         );
         assert_eq!(
             show(&a),
-            "key:key value:string nx_xx:oneof?(nx:pure-token@NX xx:pure-token@XX) get:pure-token@GET? \
-             seconds_milliseconds_unix-time-seconds_unix-time-milliseconds_keepttl:oneof?(seconds:integer@EX \
-             milliseconds:integer@PX unix-time-seconds:unix-time@EXAT unix-time-milliseconds:unix-time@PXAT \
-             keepttl:pure-token@KEEPTTL)"
+            "key:key#0 value:string condition:oneof^2.6.12?(nx:pure-token@NX xx:pure-token@XX) \
+             get:pure-token@GET^6.2.0? expiration:oneof?(seconds:integer@EX^2.6.12 keepttl:pure-token@KEEPTTL^6.0.0)"
         );
     }
 
     #[test]
-    fn repetitions() {
-        assert_eq!(show(&parse("key [key ...]", "del")), "key:key*");
+    fn repetitions_blocks_tokens() {
+        assert_eq!(show(&parse("key ...")), "key:key#0*");
         assert_eq!(
-            show(&parse("key value [key value ...]", "mset")),
-            "data:block*(key:key value:string)"
+            show(&parse("data:<key value> ...")),
+            "data:block*(key:key#0 value:string)"
         );
         assert_eq!(
-            show(&parse("[section [section ...]]", "info")),
-            "section:string?*"
+            show(&parse("[GET get-pattern:pattern/pattern#1 ...+]")),
+            "get-pattern:pattern@GET#1?*T"
         );
         assert_eq!(
-            show(&parse(
-                "numkeys key [key ...] [WEIGHTS weight [weight ...]]",
-                "zunion"
-            )),
-            "numkeys:integer key:key* weight:integer@WEIGHTS?*"
+            show(&parse("[LIMIT <offset:integer count:integer>] [ALPHA=sorting] destination:key#2")),
+            "limit:block@LIMIT?(offset:integer count:integer) sorting:pure-token@ALPHA? destination:key#2"
         );
         assert_eq!(
-            show(&parse("[GET pattern [GET pattern ...]]", "sort")),
-            "pattern:pattern@GET?*T"
+            show(&parse("id:<*=auto-id | id>")),
+            "id:oneof(auto-id:pure-token@* id:string)"
         );
-        assert_eq!(show(&parse("[arg ...]", "x")), "arg:string?*");
-    }
-
-    #[test]
-    fn blocks_and_choices() {
-        assert_eq!(
-            show(&parse("[protover [AUTH username password] [SETNAME clientname]]", "hello")),
-            "protover:block?(protover:integer auth:block@AUTH?(username:string password:string) clientname:string@SETNAME?)"
-        );
-        assert_eq!(
-            show(&parse("<ON | OFF | SKIP>", "client|reply")),
-            "on_off_skip:oneof(on:pure-token@ON off:pure-token@OFF skip:pure-token@SKIP)"
-        );
-        assert_eq!(
-            show(&parse("[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]", "command|list")),
-            "module-name_category_pattern:oneof@FILTERBY?(module-name:string@MODULE category:string@ACLCAT pattern:pattern@PATTERN)"
-        );
-        assert_eq!(
-            show(&parse("[LIMIT offset count]", "x")),
-            "limit:block@LIMIT?(offset:integer count:integer)"
-        );
-        assert_eq!(
-            show(&parse("[username] password", "auth")),
-            "username:string? password:string"
-        );
-        assert_eq!(show(&parse("", "x")), "");
+        let a = parse("old-format/ip:port!2.8.12");
+        assert_eq!(a[0].display.as_deref(), Some("ip:port"));
+        assert_eq!(a[0].deprecated_since.as_deref(), Some("2.8.12"));
+        assert_eq!(show(&parse("")), "");
     }
 
     #[test]
@@ -634,8 +563,17 @@ mod tests {
             "[ | ]",
             "TOKEN",
             "a [TOKEN]",
+            "x: [",
+            "@1 !2",
+            "a#",
+            "a:/@!#",
+            "label:",
+            "A B C",
+            "==",
+            "=",
+            "[x]...+",
         ] {
-            let _ = parse(s, "x");
+            let _ = parse(s);
         }
     }
 
@@ -643,9 +581,9 @@ mod tests {
     fn encodes() {
         let mut v = Vec::new();
         let mut r = Reply::new(&mut v, true);
-        write_args(&mut r, &parse("key [NX | XX]", "x"), true);
+        write_args(&mut r, &parse("key [NX | XX]"));
         let s = String::from_utf8(v).unwrap();
-        assert!(s.starts_with("*2\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n"), "{s}");
+        assert!(s.starts_with("*2\r\n%4\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$12\r\ndisplay_text\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n"), "{s}");
         assert!(s.contains("$5\r\nflags\r\n~1\r\n+optional\r\n"), "{s}");
     }
 }

@@ -1,13 +1,12 @@
 //! Serialization commands: DUMP and RESTORE (RDB payloads, interchangeable with Redis's).
 
-use super::{err, flags::*, parse, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, OW, RO, UPDATE};
+use super::{err, flags::*, parse, CmdResult, Command, Ctx};
 use crate::cmd::acl;
 use crate::keyspace::entry::lru_clock;
 use crate::persist::rdb;
 use crate::types::Value;
 use ferrodis_protocol::Args;
-
-const GENERIC: &str = "generic";
 
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -15,9 +14,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: dump,
-        group: GENERIC,
+        group: "generic",
         since: "2.6.0",
         summary: "Returns a serialized representation of the value stored at a key.",
         complexity: "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
@@ -29,14 +28,19 @@ pub static COMMANDS: &[Command] = &[
         name: "restore",
         arity: -4,
         flags: WRITE | DENYOOM,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
-        keys: KeySpec::ONE,
+        acl: acl::DANGEROUS | acl::KEYSPACE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(OW | UPDATE)],
         handler: restore,
-        group: GENERIC,
+        group: "generic",
         since: "2.6.0",
         summary: "Creates a key from the serialized representation of a value.",
         complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
-        syntax: "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        syntax: "key ttl:integer serialized-value [REPLACE@3.0.0] [ABSTTL@5.0.0] [IDLETIME seconds:integer@5.0.0] [FREQ frequency:integer@5.0.0]",
+        history: &[
+            ("3.0.0", "Added the `REPLACE` modifier."),
+            ("5.0.0", "Added the `ABSTTL` modifier."),
+            ("5.0.0", "Added the `IDLETIME` and `FREQ` options."),
+        ],
         ..Command::DEFAULT
     },
 ];

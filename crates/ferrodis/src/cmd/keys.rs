@@ -9,32 +9,14 @@
 //! shard, the table's reverse-binary cursor, which keeps Redis's guarantee (a key present for the whole scan is
 //! returned at least once) across table growth and shrinking, since keys never move between shards.
 
-use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, OW, RM, RO, RW, UPDATE};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
 use crate::glob;
 use crate::keyspace::entry::{Entry, ValueRef, EMBSTR_LIMIT};
 use crate::keyspace::{Lookup, Shard, NUM_SHARDS, SHARD_BITS};
 use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
-
-const ALL_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const TWO_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const SUB_KEY: KeySpec = KeySpec {
-    first: 2,
-    last: 2,
-    step: 1,
-};
-
-const MULTI_SHARD_SUM: &[&str] = &["request_policy:multi_shard", "response_policy:agg_sum"];
-const NONDETERMINISTIC: &[&str] = &["nondeterministic_output"];
 
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
@@ -44,20 +26,22 @@ const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time n
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 const SHARED_INTEGERS: i64 = 10_000;
 
-const EXPIRE_COMPLEXITY: &str = "O(1)";
-
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "copy",
         arity: -3,
         flags: WRITE | DENYOOM,
         acl: acl::KEYSPACE,
-        keys: TWO_KEYS,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RO | ACCESS),
+            spec::index(2).range(0, 1, 0).flags(OW | UPDATE),
+        ],
         handler: copy,
+        group: "generic",
         since: "6.2.0",
         summary: "Copies the value of a key to a new key.",
         complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
-        syntax: "source destination [DB destination-db] [REPLACE]",
+        syntax: "source:key destination:key [DB destination-db:integer] [REPLACE]",
         ..Command::DEFAULT
     },
     Command {
@@ -65,12 +49,14 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: WRITE,
         acl: acl::KEYSPACE,
-        keys: ALL_KEYS,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RM | DELETE)],
         handler: del,
+        group: "generic",
+        since: "1.0.0",
         summary: "Deletes one or more keys.",
         complexity: "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
-        syntax: "key [key ...]",
-        tips: MULTI_SHARD_SUM,
+        syntax: "key ...",
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..Command::DEFAULT
     },
     Command {
@@ -78,12 +64,17 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: ALL_KEYS,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO)],
         handler: exists,
+        group: "generic",
+        since: "1.0.0",
         summary: "Determines whether one or more keys exist.",
         complexity: "O(N) where N is the number of keys to check.",
-        syntax: "key [key ...]",
-        tips: MULTI_SHARD_SUM,
+        syntax: "key ...",
+        history: &[
+            ("3.0.3", "Accepts multiple `key` arguments."),
+        ],
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..Command::DEFAULT
     },
     Command {
@@ -91,11 +82,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: expire,
+        group: "generic",
+        since: "1.0.0",
         summary: "Sets the expiration time of a key in seconds.",
-        complexity: EXPIRE_COMPLEXITY,
-        syntax: "key seconds [NX | XX | GT | LT]",
+        complexity: "O(1)",
+        syntax: "key seconds:integer condition:[NX | XX | GT | LT]@7.0.0",
+        history: &[
+            ("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -103,12 +99,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: expireat,
+        group: "generic",
         since: "1.2.0",
         summary: "Sets the expiration time of a key to a Unix timestamp.",
-        complexity: EXPIRE_COMPLEXITY,
-        syntax: "key unix-time-seconds [NX | XX | GT | LT]",
+        complexity: "O(1)",
+        syntax: "key unix-time-seconds:unix-time condition:[NX | XX | GT | LT]@7.0.0",
+        history: &[
+            ("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -116,8 +116,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: expiretime,
+        group: "generic",
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix timestamp.",
         complexity: "O(1)",
@@ -128,11 +129,13 @@ pub static COMMANDS: &[Command] = &[
         name: "keys",
         arity: 2,
         flags: READONLY,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
+        acl: acl::DANGEROUS | acl::KEYSPACE,
         handler: keys,
+        group: "generic",
+        since: "1.0.0",
         summary: "Returns all key names that match a pattern.",
         complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
-        syntax: "pattern",
+        syntax: "pattern:pattern",
         tips: &["request_policy:all_shards", "nondeterministic_output_order"],
         ..Command::DEFAULT
     },
@@ -141,17 +144,20 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: move_cmd,
+        group: "generic",
+        since: "1.0.0",
         summary: "Moves a key to another database.",
         complexity: "O(1)",
-        syntax: "key db",
+        syntax: "key db:integer",
         ..Command::DEFAULT
     },
     Command {
         name: "object",
         arity: -2,
         subcommands: OBJECT_SUBCOMMANDS,
+        group: "generic",
         since: "2.2.3",
         summary: "A container for object introspection commands.",
         complexity: "Depends on subcommand.",
@@ -162,8 +168,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: persist,
+        group: "generic",
         since: "2.2.0",
         summary: "Removes the expiration time of a key.",
         complexity: "O(1)",
@@ -175,12 +182,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: pexpire,
+        group: "generic",
         since: "2.6.0",
         summary: "Sets the expiration time of a key in milliseconds.",
-        complexity: EXPIRE_COMPLEXITY,
-        syntax: "key milliseconds [NX | XX | GT | LT]",
+        complexity: "O(1)",
+        syntax: "key milliseconds:integer condition:[NX | XX | GT | LT]@7.0.0",
+        history: &[
+            ("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -188,12 +199,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: pexpireat,
+        group: "generic",
         since: "2.6.0",
         summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        complexity: EXPIRE_COMPLEXITY,
-        syntax: "key unix-time-milliseconds [NX | XX | GT | LT]",
+        complexity: "O(1)",
+        syntax: "key unix-time-milliseconds:unix-time condition:[NX | XX | GT | LT]@7.0.0",
+        history: &[
+            ("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -201,8 +216,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: pexpiretime,
+        group: "generic",
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
         complexity: "O(1)",
@@ -214,13 +230,17 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: pttl,
+        group: "generic",
         since: "2.6.0",
         summary: "Returns the expiration time in milliseconds of a key.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        history: &[
+            ("2.8.0", "Added the -2 reply."),
+        ],
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -229,13 +249,11 @@ pub static COMMANDS: &[Command] = &[
         flags: READONLY,
         acl: acl::KEYSPACE,
         handler: randomkey,
+        group: "generic",
+        since: "1.0.0",
         summary: "Returns a random key name from the database.",
         complexity: "O(1)",
-        tips: &[
-            "request_policy:all_shards",
-            "response_policy:special",
-            "nondeterministic_output",
-        ],
+        tips: &["request_policy:all_shards", "response_policy:special", "nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -243,11 +261,16 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE,
         acl: acl::KEYSPACE,
-        keys: TWO_KEYS,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(OW | UPDATE),
+        ],
         handler: rename,
+        group: "generic",
+        since: "1.0.0",
         summary: "Renames a key and overwrites the destination.",
         complexity: "O(1)",
-        syntax: "key newkey",
+        syntax: "key newkey:key",
         ..Command::DEFAULT
     },
     Command {
@@ -255,11 +278,19 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: TWO_KEYS,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(OW | INSERT),
+        ],
         handler: renamenx,
+        group: "generic",
+        since: "1.0.0",
         summary: "Renames a key only when the target key name doesn't exist.",
         complexity: "O(1)",
-        syntax: "key newkey",
+        syntax: "key newkey:key",
+        history: &[
+            ("3.2.0", "The command no longer returns an error when source and destination names are the same."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -268,28 +299,28 @@ pub static COMMANDS: &[Command] = &[
         flags: READONLY,
         acl: acl::KEYSPACE,
         handler: scan,
+        group: "generic",
         since: "2.8.0",
         summary: "Iterates over the key names in the database.",
         complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-        syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
-        tips: &[
-            "nondeterministic_output",
-            "request_policy:special",
-            "response_policy:special",
+        syntax: "cursor:integer [MATCH pattern:pattern] [COUNT count:integer] [TYPE type@6.0.0]",
+        history: &[
+            ("6.0.0", "Added the `TYPE` subcommand."),
         ],
+        tips: &["nondeterministic_output", "request_policy:special", "response_policy:special"],
         ..Command::DEFAULT
     },
     Command {
         name: "swapdb",
         arity: 3,
         flags: WRITE | FAST,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
+        acl: acl::DANGEROUS | acl::KEYSPACE,
         handler: swapdb,
         group: "server",
         since: "4.0.0",
         summary: "Swaps two Redis databases.",
         complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
-        syntax: "index1 index2",
+        syntax: "index1:integer index2:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -297,13 +328,14 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: ALL_KEYS,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO)],
         handler: touch,
+        group: "generic",
         since: "3.2.1",
         summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
         complexity: "O(N) where N is the number of keys that will be touched.",
-        syntax: "key [key ...]",
-        tips: MULTI_SHARD_SUM,
+        syntax: "key ...",
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..Command::DEFAULT
     },
     Command {
@@ -311,12 +343,17 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: ttl,
+        group: "generic",
+        since: "1.0.0",
         summary: "Returns the expiration time in seconds of a key.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        history: &[
+            ("2.8.0", "Added the -2 reply."),
+        ],
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -324,8 +361,10 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::KEYSPACE,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
         handler: type_cmd,
+        group: "generic",
+        since: "1.0.0",
         summary: "Determines the type of value stored at a key.",
         complexity: "O(1)",
         syntax: "key",
@@ -336,13 +375,14 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: WRITE | FAST,
         acl: acl::KEYSPACE,
-        keys: ALL_KEYS,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RM | DELETE)],
         handler: del,
+        group: "generic",
         since: "4.0.0",
         summary: "Asynchronously deletes one or more keys.",
         complexity: "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
-        syntax: "key [key ...]",
-        tips: MULTI_SHARD_SUM,
+        syntax: "key ...",
+        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
         ..Command::DEFAULT
     },
 ];
@@ -353,13 +393,14 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::KEYSPACE,
-        keys: SUB_KEY,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO)],
         handler: object_encoding,
+        group: "generic",
         since: "2.2.3",
         summary: "Returns the internal encoding of a Redis object.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -367,13 +408,14 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::KEYSPACE,
-        keys: SUB_KEY,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO)],
         handler: object_freq,
+        group: "generic",
         since: "4.0.0",
         summary: "Returns the logarithmic access frequency counter of a Redis object.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -382,6 +424,7 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         flags: LOADING | STALE,
         acl: acl::KEYSPACE,
         handler: object_help,
+        group: "generic",
         since: "6.2.0",
         summary: "Returns helpful text about the different subcommands.",
         complexity: "O(1)",
@@ -392,13 +435,14 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::KEYSPACE,
-        keys: SUB_KEY,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO)],
         handler: object_idletime,
+        group: "generic",
         since: "2.2.3",
         summary: "Returns the time since the last access to a Redis object.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
     Command {
@@ -406,13 +450,14 @@ static OBJECT_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::KEYSPACE,
-        keys: SUB_KEY,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO)],
         handler: object_refcount,
+        group: "generic",
         since: "2.2.3",
         summary: "Returns the reference count of a value of a key.",
         complexity: "O(1)",
         syntax: "key",
-        tips: NONDETERMINISTIC,
+        tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
 ];

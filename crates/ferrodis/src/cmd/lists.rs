@@ -7,22 +7,14 @@
 //! Locking: single-key commands lock one shard; LMOVE/RPOPLPUSH and LMPOP lock all their keys' shards at once
 //! with `lock_many` (source and destination may be the same key or live in different shards).
 
-use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::{Lookup, MultiGuard, Shard};
 use crate::types::list::{Elem, List, Needle};
 use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
-
-const LIST: &str = "list";
-const TWO_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const PUSH_COMPLEXITY: &str = "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.";
-const POP_COMPLEXITY: &str = "O(N) where N is the number of elements returned";
 
 const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
 const RANK_RANGE: &str =
@@ -38,13 +30,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: lpush,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
-        complexity: PUSH_COMPLEXITY,
-        syntax: "key element [element ...]",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        syntax: "key element ...",
+        history: &[
+            ("2.4.0", "Accepts multiple `element` arguments."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -52,13 +47,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: rpush,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.",
-        complexity: PUSH_COMPLEXITY,
-        syntax: "key element [element ...]",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        syntax: "key element ...",
+        history: &[
+            ("2.4.0", "Accepts multiple `element` arguments."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -66,13 +64,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: lpushx,
-        group: LIST,
+        group: "list",
         since: "2.2.0",
         summary: "Prepends one or more elements to a list only when the list exists.",
-        complexity: PUSH_COMPLEXITY,
-        syntax: "key element [element ...]",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        syntax: "key element ...",
+        history: &[
+            ("4.0.0", "Accepts multiple `element` arguments."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -80,13 +81,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: rpushx,
-        group: LIST,
+        group: "list",
         since: "2.2.0",
         summary: "Appends an element to a list only when the list exists.",
-        complexity: PUSH_COMPLEXITY,
-        syntax: "key element [element ...]",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        syntax: "key element ...",
+        history: &[
+            ("4.0.0", "Accepts multiple `element` arguments."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -94,13 +98,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: WRITE | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: lpop,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
-        complexity: POP_COMPLEXITY,
-        syntax: "key [count]",
+        complexity: "O(N) where N is the number of elements returned",
+        syntax: "key [count:integer@6.2.0]",
+        history: &[
+            ("6.2.0", "Added the `count` argument."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -108,13 +115,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: WRITE | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: rpop,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
-        complexity: POP_COMPLEXITY,
-        syntax: "key [count]",
+        complexity: "O(N) where N is the number of elements returned",
+        syntax: "key [count:integer@6.2.0]",
+        history: &[
+            ("6.2.0", "Added the `count` argument."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -122,9 +132,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
         handler: llen,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Returns the length of a list.",
         complexity: "O(1)",
@@ -136,13 +146,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: READONLY,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: lrange,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Returns a range of elements from a list.",
         complexity: "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
-        syntax: "key start stop",
+        syntax: "key start:integer stop:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -150,13 +160,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: lindex,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Returns an element from a list by its index.",
         complexity: "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
-        syntax: "key index",
+        syntax: "key index:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -164,13 +174,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE | DENYOOM,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: lset,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Sets the value of an element in a list by its index.",
         complexity: "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
-        syntax: "key index element",
+        syntax: "key index:integer element",
         ..Command::DEFAULT
     },
     Command {
@@ -178,13 +188,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 5,
         flags: WRITE | DENYOOM,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: linsert,
-        group: LIST,
+        group: "list",
         since: "2.2.0",
         summary: "Inserts an element before or after another element in a list.",
         complexity: "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-        syntax: "key <BEFORE | AFTER> pivot element",
+        syntax: "key where:<BEFORE | AFTER> pivot element",
         ..Command::DEFAULT
     },
     Command {
@@ -192,13 +202,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
         handler: lrem,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Removes elements from a list. Deletes the list if the last element was removed.",
         complexity: "O(N+M) where N is the length of the list and M is the number of elements removed.",
-        syntax: "key count element",
+        syntax: "key count:integer element",
         ..Command::DEFAULT
     },
     Command {
@@ -206,13 +216,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
         handler: ltrim,
-        group: LIST,
+        group: "list",
         since: "1.0.0",
         summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
         complexity: "O(N) where N is the number of elements to be removed by the operation.",
-        syntax: "key start stop",
+        syntax: "key start:integer stop:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -220,13 +230,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: READONLY,
         acl: acl::LIST,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: lpos,
-        group: LIST,
+        group: "list",
         since: "6.0.6",
         summary: "Returns the index of matching elements in a list.",
         complexity: "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
-        syntax: "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        syntax: "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len:integer]",
         ..Command::DEFAULT
     },
     Command {
@@ -234,13 +244,16 @@ pub static COMMANDS: &[Command] = &[
         arity: 5,
         flags: WRITE | DENYOOM,
         acl: acl::LIST,
-        keys: TWO_KEYS,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(RW | INSERT),
+        ],
         handler: lmove,
-        group: LIST,
+        group: "list",
         since: "6.2.0",
         summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
         complexity: "O(1)",
-        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+        syntax: "source:key destination:key wherefrom:<LEFT | RIGHT> whereto:<LEFT | RIGHT>",
         ..Command::DEFAULT
     },
     Command {
@@ -248,13 +261,16 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM,
         acl: acl::LIST,
-        keys: TWO_KEYS,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(RW | INSERT),
+        ],
         handler: rpoplpush,
-        group: LIST,
+        group: "list",
         since: "1.2.0",
         summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
         complexity: "O(1)",
-        syntax: "source destination",
+        syntax: "source:key destination:key",
         deprecated_since: "6.2.0",
         replaced_by: "`LMOVE` with the `RIGHT` and `LEFT` arguments",
         ..Command::DEFAULT
@@ -262,16 +278,15 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "lmpop",
         arity: -4,
-        flags: WRITE | MOVABLEKEYS,
-        numkeys_arg: 1,
+        flags: WRITE,
         acl: acl::LIST,
-        keys: KeySpec::NONE,
+        keys: &[spec::index(1).keynum(0, 1, 1).flags(RW | ACCESS | DELETE)],
         handler: lmpop,
-        group: LIST,
+        group: "list",
         since: "7.0.0",
         summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-        syntax: "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        syntax: "numkeys:integer key ... where:<LEFT | RIGHT> [COUNT count:integer]",
         ..Command::DEFAULT
     },
 ];
@@ -1012,7 +1027,7 @@ mod tests {
     fn table_entries_are_consistent() {
         for c in COMMANDS {
             assert!(!c.summary.is_empty() && !c.syntax.is_empty(), "{}", c.name);
-            assert_eq!(c.group, LIST);
+            assert_eq!(c.group, "list");
         }
     }
 }

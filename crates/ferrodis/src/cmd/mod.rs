@@ -169,42 +169,181 @@ pub mod acl {
     ];
 }
 
-/// Where a command's keys are (the legacy first/last/step triple of COMMAND INFO; `last` < 0 counts from the
-/// end, e.g. -1 = last argument).
-#[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
-    pub first: i32,
-    pub last: i32,
-    pub step: i32,
+/// Redis-style key specs (COMMAND INFO's `key_specs`): where a command's keys are and how it uses them.
+///
+/// A spec is a begin_search step (an argument index, or the position after a keyword) and a find_keys step (a
+/// range from there, or a count read from a `numkeys` argument), with flags. A table entry lists them with the
+/// `const fn` builders: `spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE)`,
+/// `spec::keyword("STREAMS", 1).range(-1, 1, 2).flags(RO | ACCESS)`, `spec::index(2).keynum(0, 1, 1)...`.
+/// The legacy first/last/step triple and the `movablekeys` flag of COMMAND INFO are derived from them
+/// ([`Command::legacy_range`], [`Command::movable_keys`]).
+pub mod spec {
+    // Key spec flags (Redis's CMD_KEY_*), in the order COMMAND INFO names them.
+    pub const RO: u16 = 1 << 0;
+    pub const RW: u16 = 1 << 1;
+    pub const OW: u16 = 1 << 2;
+    pub const RM: u16 = 1 << 3;
+    pub const ACCESS: u16 = 1 << 4;
+    pub const UPDATE: u16 = 1 << 5;
+    pub const INSERT: u16 = 1 << 6;
+    pub const DELETE: u16 = 1 << 7;
+    pub const NOT_KEY: u16 = 1 << 8;
+    pub const INCOMPLETE: u16 = 1 << 9;
+    pub const VARIABLE_FLAGS: u16 = 1 << 10;
+
+    pub const NAMES: &[(u16, &str)] = &[
+        (RW, "RW"),
+        (RO, "RO"),
+        (OW, "OW"),
+        (RM, "RM"),
+        (ACCESS, "access"),
+        (UPDATE, "update"),
+        (INSERT, "insert"),
+        (DELETE, "delete"),
+        (NOT_KEY, "not_key"),
+        (INCOMPLETE, "incomplete"),
+        (VARIABLE_FLAGS, "variable_flags"),
+    ];
+
+    /// Where the search for keys starts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Begin {
+        /// At this argument index.
+        Index(i32),
+        /// After `keyword`, searched from argument `startfrom` (negative: from the end, backwards).
+        Keyword {
+            keyword: &'static str,
+            startfrom: i32,
+        },
+        Unknown,
+    }
+
+    /// How the keys are found from the begin_search position.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Find {
+        /// Keys up to `lastkey` (relative; negative: from the end) every `keystep`; with `lastkey` -1 and
+        /// `limit` > 0, only 1/limit of the remaining arguments.
+        Range {
+            lastkey: i32,
+            keystep: i32,
+            limit: i32,
+        },
+        /// The key count is at `keynumidx`, the first key at `firstkey` (both relative), every `keystep`.
+        Keynum {
+            keynumidx: i32,
+            firstkey: i32,
+            keystep: i32,
+        },
+        Unknown,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct KeySpec {
+        pub begin: Begin,
+        pub find: Find,
+        pub flags: u16,
+        pub notes: &'static str,
+    }
+
+    pub const fn index(i: i32) -> Begin {
+        Begin::Index(i)
+    }
+
+    pub const fn keyword(keyword: &'static str, startfrom: i32) -> Begin {
+        Begin::Keyword { keyword, startfrom }
+    }
+
+    /// A spec whose keys no rule describes (the command's key finder does).
+    pub const fn unknown() -> KeySpec {
+        KeySpec {
+            begin: Begin::Unknown,
+            find: Find::Unknown,
+            flags: 0,
+            notes: "",
+        }
+    }
+
+    impl Begin {
+        pub const fn range(self, lastkey: i32, keystep: i32, limit: i32) -> KeySpec {
+            KeySpec {
+                begin: self,
+                find: Find::Range {
+                    lastkey,
+                    keystep,
+                    limit,
+                },
+                flags: 0,
+                notes: "",
+            }
+        }
+
+        pub const fn keynum(self, keynumidx: i32, firstkey: i32, keystep: i32) -> KeySpec {
+            KeySpec {
+                begin: self,
+                find: Find::Keynum {
+                    keynumidx,
+                    firstkey,
+                    keystep,
+                },
+                flags: 0,
+                notes: "",
+            }
+        }
+    }
+
+    impl KeySpec {
+        pub const fn flags(mut self, flags: u16) -> KeySpec {
+            self.flags = flags;
+            self
+        }
+
+        pub const fn notes(mut self, notes: &'static str) -> KeySpec {
+            self.notes = notes;
+            self
+        }
+
+        /// The common `index(i) range(0, 1, 0)` spec: its index.
+        pub fn single_index(&self) -> Option<usize> {
+            match (self.begin, self.find) {
+                (
+                    Begin::Index(i),
+                    Find::Range {
+                        lastkey: 0,
+                        keystep: 1,
+                        limit: 0,
+                    },
+                ) if i > 0 => Some(i as usize),
+                _ => None,
+            }
+        }
+    }
 }
 
-impl KeySpec {
-    pub const NONE: KeySpec = KeySpec {
-        first: 0,
-        last: 0,
-        step: 0,
-    };
-    pub const ONE: KeySpec = KeySpec {
-        first: 1,
-        last: 1,
-        step: 1,
-    };
+/// One key of a concrete command line: its argument position and its spec's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRef {
+    pub pos: usize,
+    pub flags: u16,
 }
+
+/// A command's own key finder (Redis's getkeys proc), used when its specs cannot find the keys (an unknown or
+/// incomplete spec, or flags that depend on the arguments). Pushes the keys; returns false for a line it
+/// cannot read.
+pub type KeysFn = fn(&Args<'_>, &mut Vec<KeyRef>) -> bool;
 
 pub struct Command {
     /// Lower-case name ("get"; for a subcommand, the subcommand name: "setname").
     pub name: &'static str,
     /// Redis arity: N = exactly N args (name included), -N = at least N.
     pub arity: i32,
+    /// Command flags; `movablekeys` is not set here, it is derived from the key specs.
     pub flags: u32,
     /// Explicit ACL categories; flag-implied ones (@write, @read, @fast/@slow, @admin...) are added.
     pub acl: u32,
-    pub keys: KeySpec,
-    /// For commands whose keys are counted by a `numkeys` argument (SINTERCARD, ZUNIONSTORE, LMPOP, ...): the
-    /// index of that argument; the keys follow it. 0 = none. Combined with `keys` (e.g. a STORE destination).
-    pub numkeys_arg: usize,
-    /// Key finder for commands whose keys no spec describes (SORT ... STORE dst): argument positions.
-    pub keys_fn: Option<fn(&Args<'_>) -> Vec<usize>>,
+    /// Key specs, in Redis's order (COMMAND DOCS arguments refer to them by index).
+    pub keys: &'static [spec::KeySpec],
+    /// Key finder for when the specs are not enough (SORT ... STORE dst, SET's GET-dependent flags).
+    pub get_keys: Option<KeysFn>,
     pub handler: Handler,
     pub subcommands: &'static [Command],
     // Documentation, printed by COMMAND DOCS.
@@ -215,10 +354,14 @@ pub struct Command {
     /// Argument syntax in the redis.io style, e.g. "key value [NX | XX] [GET] [EX seconds | PX milliseconds]".
     /// Lower-case words are named arguments, UPPER-case words are tokens. See [`docs`].
     pub syntax: &'static str,
+    /// COMMAND DOCS history: (version, change).
+    pub history: &'static [(&'static str, &'static str)],
     pub tips: &'static [&'static str],
     /// For deprecated commands (COMMAND DOCS doc_flags "deprecated"): the version and the replacement.
     pub deprecated_since: &'static str,
     pub replaced_by: &'static str,
+    /// COMMAND DOCS doc_flags "syscmd".
+    pub syscmd: bool,
 }
 
 impl Command {
@@ -227,9 +370,8 @@ impl Command {
         arity: -1,
         flags: 0,
         acl: 0,
-        keys: KeySpec::NONE,
-        numkeys_arg: 0,
-        keys_fn: None,
+        keys: &[],
+        get_keys: None,
         handler: unknown_subcommand_handler,
         subcommands: &[],
         group: "generic",
@@ -237,13 +379,96 @@ impl Command {
         summary: "",
         complexity: "",
         syntax: "",
+        history: &[],
         tips: &[],
         deprecated_since: "",
         replaced_by: "",
+        syscmd: false,
     };
 
     pub fn has(&self, flag: u32) -> bool {
+        if flag == flags::MOVABLEKEYS {
+            return self.movable_keys();
+        }
         self.flags & flag != 0
+    }
+
+    /// Whether the key positions depend on the arguments (COMMAND INFO's `movablekeys`): derived from the
+    /// specs as Redis does, i.e. some spec is not a plain index/range one, or a range spec that is incomplete,
+    /// not of step 1, or not consecutive to the previous one.
+    pub fn movable_keys(&self) -> bool {
+        self.legacy().1
+    }
+
+    /// The legacy (first, last, step) triple of COMMAND INFO, derived from the specs.
+    pub fn legacy_range(&self) -> (i32, i32, i32) {
+        self.legacy().0
+    }
+
+    /// Redis's populateCommandLegacyRangeSpec: the legacy range and the movablekeys flag.
+    fn legacy(&self) -> ((i32, i32, i32), bool) {
+        use spec::{Begin, Find};
+        let ks = self.keys;
+        if ks.is_empty() {
+            return ((0, 0, 0), false);
+        }
+        if let [k] = ks {
+            if let (
+                Begin::Index(pos),
+                Find::Range {
+                    lastkey, keystep, ..
+                },
+            ) = (k.begin, k.find)
+            {
+                let last = if lastkey >= 0 { pos + lastkey } else { lastkey };
+                return ((pos, last, keystep), k.flags & spec::INCOMPLETE != 0);
+            }
+        }
+        let mut movable = false;
+        let (mut first, mut last, mut prev_last) = (i32::MAX, 0i32, 0i32);
+        for k in ks {
+            let (
+                Begin::Index(pos),
+                Find::Range {
+                    lastkey, keystep, ..
+                },
+            ) = (k.begin, k.find)
+            else {
+                movable = true;
+                continue;
+            };
+            if keystep != 1 || (prev_last != 0 && prev_last != pos - 1) {
+                movable = true;
+                continue;
+            }
+            if k.flags & spec::INCOMPLETE != 0 {
+                movable = true;
+            }
+            first = first.min(pos);
+            let abs = if lastkey >= 0 { lastkey + pos } else { lastkey };
+            // Unsigned comparison, as Redis does: a negative (from the end) lastkey wins.
+            last = (last as u32).max(abs as u32) as i32;
+            prev_last = last;
+        }
+        if first == i32::MAX {
+            return ((0, 0, 0), true);
+        }
+        ((first, last, 1), movable)
+    }
+
+    /// Whether some spec describes a real key (Redis's doesCommandHaveKeys, with the key finder).
+    pub fn has_keys(&self) -> bool {
+        self.get_keys.is_some() || self.keys.iter().any(|k| k.flags & spec::NOT_KEY == 0)
+    }
+
+    /// Whether some key of this command cannot be found from its arguments alone (an unknown or incomplete
+    /// spec: SORT's BY/GET patterns).
+    pub fn has_unknown_keys(&self) -> bool {
+        self.keys.iter().any(|k| {
+            k.flags & spec::INCOMPLETE != 0
+                || matches!(k.begin, spec::Begin::Unknown)
+                || matches!(k.find, spec::Find::Unknown)
+        })
     }
 
     /// ACL categories: explicit plus those Redis derives from the flags.
@@ -273,41 +498,131 @@ impl Command {
         c
     }
 
-    /// Positions of the key arguments of a command line (COMMAND GETKEYS, cluster checks), including keys
-    /// counted by a `numkeys` argument. A bad numkeys yields the legacy-spec keys only.
+    /// Positions of the key arguments of a command line (COMMAND GETKEYS, MULTI lock planning, tracking):
+    /// [`Command::keys_in`] without the flags. A line whose keys cannot be read yields none.
     pub fn key_positions_in(&self, args: &Args<'_>) -> Vec<usize> {
-        if let Some(f) = self.keys_fn {
-            return f(args);
-        }
-        let mut pos = self.key_positions(args.len());
-        let at = self.numkeys_arg;
-        if at > 0 {
-            if let Some(n) = args.try_get(at).and_then(ferrodis_protocol::num::parse_i64) {
-                if n > 0 && at + (n as usize) < args.len() {
-                    pos.extend(at + 1..=at + n as usize);
+        if let [k] = self.keys {
+            if let Some(i) = k.single_index() {
+                if k.flags & (spec::NOT_KEY | spec::VARIABLE_FLAGS) == 0 {
+                    return if i < args.len() { vec![i] } else { Vec::new() };
                 }
             }
         }
-        pos
+        let mut out = Vec::new();
+        self.keys_in(args, &mut out);
+        out.into_iter().map(|k| k.pos).collect()
     }
 
-    /// Positions of the key arguments given only the argument count (the legacy first/last/step spec).
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        let ks = self.keys;
-        if ks.first <= 0 {
-            return Vec::new();
+    /// The keys of a command line with their spec flags, as Redis's getKeysFromCommandWithSpecs finds them:
+    /// from the specs when they are complete and their flags fixed, otherwise with the command's key finder.
+    /// Returns false (and leaves `out` as it was) when the line's keys cannot be read (a bad numkeys, a
+    /// missing keyword's keys).
+    pub fn keys_in(&self, args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
+        let varflags = self
+            .keys
+            .iter()
+            .any(|k| k.flags & spec::VARIABLE_FLAGS != 0);
+        let has_spec = self.keys.iter().any(|k| k.flags & spec::NOT_KEY == 0);
+        if has_spec && !varflags {
+            let n = out.len();
+            if keys_from_specs(self.keys, args, out) {
+                return true;
+            }
+            out.truncate(n);
         }
-        let last = if ks.last < 0 {
-            argc as i32 + ks.last
-        } else {
-            ks.last
-        };
-        let step = ks.step.max(1) as usize;
-        (ks.first as usize..=last.max(0) as usize)
-            .step_by(step)
-            .filter(|&i| i < argc)
-            .collect()
+        match self.get_keys {
+            Some(f) => {
+                let n = out.len();
+                let ok = f(args, out);
+                if !ok {
+                    out.truncate(n);
+                }
+                ok
+            }
+            None => false,
+        }
     }
+}
+
+/// Redis's getKeysUsingKeySpecs (without partial results): false when a spec cannot be applied to the line.
+fn keys_from_specs(specs: &[spec::KeySpec], args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
+    use spec::{Begin, Find};
+    let argc = args.len() as i64;
+    for k in specs {
+        if k.flags & spec::NOT_KEY != 0 {
+            continue;
+        }
+        let first: i64 = match k.begin {
+            Begin::Index(i) => i as i64,
+            Begin::Keyword { keyword, startfrom } => {
+                let found = if startfrom > 0 {
+                    (startfrom as i64..argc).find(|&i| {
+                        args.get(i as usize)
+                            .eq_ignore_ascii_case(keyword.as_bytes())
+                    })
+                } else {
+                    (1..argc + startfrom as i64 + 1).rev().find(|&i| {
+                        args.get(i as usize)
+                            .eq_ignore_ascii_case(keyword.as_bytes())
+                    })
+                };
+                match found {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
+            }
+            Begin::Unknown => return false,
+        };
+        let (first, last, step) = match k.find {
+            Find::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                let last = if lastkey >= 0 {
+                    first + lastkey as i64
+                } else if limit == 0 {
+                    argc + lastkey as i64
+                } else {
+                    first + ((argc - first) / limit as i64 + lastkey as i64)
+                };
+                (first, last, keystep as i64)
+            }
+            Find::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let at = first + keynumidx as i64;
+                if keynumidx as i64 >= argc || at >= argc {
+                    return false;
+                }
+                match ferrodis_protocol::num::parse_i64(args.get(at as usize)) {
+                    Some(n) if n >= 0 => {
+                        let f = first + firstkey as i64;
+                        (f, f + n - 1, keystep as i64)
+                    }
+                    _ => return false,
+                }
+            }
+            Find::Unknown => return false,
+        };
+        if last >= argc || last < first || first >= argc {
+            return false;
+        }
+        let mut i = first;
+        while i <= last {
+            out.push(KeyRef {
+                pos: i as usize,
+                flags: k.flags,
+            });
+            i += step.max(1);
+        }
+        if k.flags & spec::INCOMPLETE != 0 {
+            return false;
+        }
+    }
+    true
 }
 
 fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {

@@ -1,6 +1,6 @@
 //! Snapshot commands: SAVE, BGSAVE, LASTSAVE (RDB; see crate::persist::save).
 
-use super::{flags::*, parse, CmdResult, Command, Ctx};
+use super::{acl, flags::*, parse, CmdResult, Command, Ctx};
 use crate::persist::save;
 use ferrodis_protocol::Args;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,14 +26,15 @@ pub static COMMANDS: &[Command] = &[
         since: "1.0.0",
         summary: "Asynchronously saves the database(s) to disk.",
         complexity: "O(1)",
-        syntax: "[SCHEDULE]",
+        syntax: "[SCHEDULE@3.2.2]",
+        history: &[("3.2.2", "Added the `SCHEDULE` option.")],
         ..Command::DEFAULT
     },
     Command {
         name: "lastsave",
         arity: 1,
         flags: LOADING | STALE | FAST,
-        acl: super::acl::ADMIN | super::acl::DANGEROUS,
+        acl: acl::ADMIN | acl::DANGEROUS,
         handler: lastsave,
         group: "server",
         since: "1.0.0",

@@ -4,72 +4,65 @@
 //! Confirmations are written to the reply buffer as RESP2 arrays / RESP3 pushes; messages travel through
 //! the receivers' outboxes.
 
-use super::{flags::*, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, NOT_KEY};
+use super::{flags::*, CmdResult, Command, Ctx};
 use crate::pubsub::Kind;
 use ferrodis_protocol::Args;
 use std::sync::atomic::Ordering::Relaxed;
-
-const SUB_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
-const PUB_FLAGS: u32 = PUBSUB | LOADING | STALE | FAST;
-const ALL_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 1,
-};
 
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "subscribe",
         arity: -2,
-        flags: SUB_FLAGS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
         handler: subscribe,
         group: "pubsub",
         since: "2.0.0",
         summary: "Listens for messages published to channels.",
         complexity: "O(N) where N is the number of channels to subscribe to.",
-        syntax: "channel [channel ...]",
+        syntax: "channel ...",
         ..Command::DEFAULT
     },
     Command {
         name: "unsubscribe",
         arity: -1,
-        flags: SUB_FLAGS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
         handler: unsubscribe,
         group: "pubsub",
         since: "2.0.0",
         summary: "Stops listening to messages posted to channels.",
         complexity: "O(N) where N is the number of channels to unsubscribe.",
-        syntax: "[channel [channel ...]]",
+        syntax: "[channel ...]",
         ..Command::DEFAULT
     },
     Command {
         name: "psubscribe",
         arity: -2,
-        flags: SUB_FLAGS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
         handler: psubscribe,
         group: "pubsub",
         since: "2.0.0",
         summary: "Listens for messages published to channels that match one or more patterns.",
         complexity: "O(N) where N is the number of patterns to subscribe to.",
-        syntax: "pattern [pattern ...]",
+        syntax: "pattern:pattern ...",
         ..Command::DEFAULT
     },
     Command {
         name: "punsubscribe",
         arity: -1,
-        flags: SUB_FLAGS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
         handler: punsubscribe,
         group: "pubsub",
         since: "2.0.0",
         summary: "Stops listening to messages published to channels that match one or more patterns.",
         complexity: "O(N) where N is the number of patterns to unsubscribe.",
-        syntax: "[pattern [pattern ...]]",
+        syntax: "[pattern:pattern ...]",
         ..Command::DEFAULT
     },
     Command {
         name: "publish",
         arity: 3,
-        flags: PUB_FLAGS,
+        flags: PUBSUB | LOADING | STALE | FAST,
         handler: publish,
         group: "pubsub",
         since: "2.0.0",
@@ -81,34 +74,34 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "ssubscribe",
         arity: -2,
-        flags: SUB_FLAGS,
-        keys: ALL_KEYS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(NOT_KEY)],
         handler: ssubscribe,
         group: "pubsub",
         since: "7.0.0",
         summary: "Listens for messages published to shard channels.",
         complexity: "O(N) where N is the number of shard channels to subscribe to.",
-        syntax: "shardchannel [shardchannel ...]",
+        syntax: "shardchannel ...",
         ..Command::DEFAULT
     },
     Command {
         name: "sunsubscribe",
         arity: -1,
-        flags: SUB_FLAGS,
-        keys: ALL_KEYS,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(NOT_KEY)],
         handler: sunsubscribe,
         group: "pubsub",
         since: "7.0.0",
         summary: "Stops listening to messages posted to shard channels.",
         complexity: "O(N) where N is the number of shard channels to unsubscribe.",
-        syntax: "[shardchannel [shardchannel ...]]",
+        syntax: "[shardchannel ...]",
         ..Command::DEFAULT
     },
     Command {
         name: "spublish",
         arity: 3,
-        flags: PUB_FLAGS,
-        keys: KeySpec::ONE,
+        flags: PUBSUB | LOADING | STALE | FAST,
+        keys: &[spec::index(1).range(0, 1, 0).flags(NOT_KEY)],
         handler: spublish,
         group: "pubsub",
         since: "7.0.0",
@@ -120,34 +113,32 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "pubsub",
         arity: -2,
+        subcommands: PUBSUB_SUBCOMMANDS,
         group: "pubsub",
         since: "2.8.0",
         summary: "A container for Pub/Sub commands.",
         complexity: "Depends on subcommand.",
-        subcommands: PUBSUB_SUBCOMMANDS,
         ..Command::DEFAULT
     },
 ];
-
-const INTROSPECT: u32 = PUBSUB | LOADING | STALE;
 
 static PUBSUB_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "channels",
         arity: -2,
-        flags: INTROSPECT,
+        flags: PUBSUB | LOADING | STALE,
         handler: pubsub_channels,
         group: "pubsub",
         since: "2.8.0",
         summary: "Returns the active channels.",
         complexity: "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
-        syntax: "[pattern]",
+        syntax: "[pattern:pattern]",
         ..Command::DEFAULT
     },
     Command {
         name: "numpat",
         arity: 2,
-        flags: INTROSPECT,
+        flags: PUBSUB | LOADING | STALE,
         handler: pubsub_numpat,
         group: "pubsub",
         since: "2.8.0",
@@ -158,13 +149,13 @@ static PUBSUB_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "numsub",
         arity: -2,
-        flags: INTROSPECT,
+        flags: PUBSUB | LOADING | STALE,
         handler: pubsub_numsub,
         group: "pubsub",
         since: "2.8.0",
         summary: "Returns a count of subscribers to channels.",
         complexity: "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
-        syntax: "[channel [channel ...]]",
+        syntax: "[channel ...]",
         ..Command::DEFAULT
     },
     Command {
@@ -181,25 +172,25 @@ static PUBSUB_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "shardchannels",
         arity: -2,
-        flags: INTROSPECT,
+        flags: PUBSUB | LOADING | STALE,
         handler: pubsub_shardchannels,
         group: "pubsub",
         since: "7.0.0",
         summary: "Returns the active shard channels.",
         complexity: "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).",
-        syntax: "[pattern]",
+        syntax: "[pattern:pattern]",
         ..Command::DEFAULT
     },
     Command {
         name: "shardnumsub",
         arity: -2,
-        flags: INTROSPECT,
+        flags: PUBSUB | LOADING | STALE,
         handler: pubsub_shardnumsub,
         group: "pubsub",
         since: "7.0.0",
         summary: "Returns the count of subscribers of shard channels.",
         complexity: "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels",
-        syntax: "[shardchannel [shardchannel ...]]",
+        syntax: "[shardchannel ...]",
         ..Command::DEFAULT
     },
 ];

@@ -5,314 +5,346 @@
 //! inside their declared keys run exclusively; those seen to stay inside run with their keys' shards held.
 
 use super::flags::*;
-use super::{acl, parse, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, RO, RW, UPDATE};
+use super::{acl, parse, CmdResult, Command, Ctx};
 use crate::scripting::{
     self, engine, functions, sflags, BUSY_FUNCTION, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
 };
 use ferrodis_protocol::{Args, Reply};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-const EVAL_FLAGS: u32 =
-    NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS | STALE | MOVABLEKEYS;
-const EVAL_RO_FLAGS: u32 =
-    NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | MOVABLEKEYS | READONLY;
-
-macro_rules! eval_entry {
-    ($name:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $syntax:expr) => {
-        Command {
-            name: $name,
-            arity: -3,
-            flags: $flags,
-            acl: acl::SCRIPTING,
-            keys: KeySpec::NONE,
-            numkeys_arg: 2,
-            handler: $handler,
-            group: "scripting",
-            since: $since,
-            summary: $summary,
-            complexity: "Depends on the script that is executed.",
-            syntax: $syntax,
-            ..Command::DEFAULT
-        }
-    };
-}
-
 pub static COMMANDS: &[Command] = &[
-    eval_entry!(
-        "eval",
-        EVAL_FLAGS,
-        eval,
-        "2.6.0",
-        "Executes a server-side Lua script.",
-        "script numkeys [key [key ...]] [arg [arg ...]]"
-    ),
-    eval_entry!(
-        "evalsha",
-        EVAL_FLAGS,
-        evalsha,
-        "2.6.0",
-        "Executes a server-side Lua script by SHA1 digest.",
-        "sha1 numkeys [key [key ...]] [arg [arg ...]]"
-    ),
-    eval_entry!(
-        "eval_ro",
-        EVAL_RO_FLAGS,
-        eval_ro,
-        "7.0.0",
-        "Executes a read-only server-side Lua script.",
-        "script numkeys [key [key ...]] [arg [arg ...]]"
-    ),
-    eval_entry!(
-        "evalsha_ro",
-        EVAL_RO_FLAGS,
-        evalsha_ro,
-        "7.0.0",
-        "Executes a read-only server-side Lua script by SHA1 digest.",
-        "sha1 numkeys [key [key ...]] [arg [arg ...]]"
-    ),
-    eval_entry!(
-        "fcall",
-        EVAL_FLAGS,
-        fcall,
-        "7.0.0",
-        "Invokes a function.",
-        "function numkeys [key [key ...]] [arg [arg ...]]"
-    ),
-    eval_entry!(
-        "fcall_ro",
-        EVAL_RO_FLAGS,
-        fcall_ro,
-        "7.0.0",
-        "Invokes a read-only function.",
-        "function numkeys [key [key ...]] [arg [arg ...]]"
-    ),
+    Command {
+        name: "eval",
+        arity: -3,
+        flags: NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2)
+            .keynum(0, 1, 1)
+            .flags(RW | ACCESS | UPDATE)
+            .notes(
+                "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
+            )],
+        handler: eval,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Executes a server-side Lua script.",
+        complexity: "Depends on the script that is executed.",
+        syntax: "script numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "evalsha",
+        arity: -3,
+        flags: NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RW | ACCESS | UPDATE)],
+        handler: evalsha,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Executes a server-side Lua script by SHA1 digest.",
+        complexity: "Depends on the script that is executed.",
+        syntax: "sha1 numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "eval_ro",
+        arity: -3,
+        flags: READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RO | ACCESS).notes(
+            "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
+        )],
+        handler: eval_ro,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Executes a read-only server-side Lua script.",
+        complexity: "Depends on the script that is executed.",
+        syntax: "script numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "evalsha_ro",
+        arity: -3,
+        flags: READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RO | ACCESS)],
+        handler: evalsha_ro,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Executes a read-only server-side Lua script by SHA1 digest.",
+        complexity: "Depends on the script that is executed.",
+        syntax: "sha1 numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "fcall",
+        arity: -3,
+        flags: NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2)
+            .keynum(0, 1, 1)
+            .flags(RW | ACCESS | UPDATE)
+            .notes(
+                "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE",
+            )],
+        handler: fcall,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Invokes a function.",
+        complexity: "Depends on the function that is executed.",
+        syntax: "function numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "fcall_ro",
+        arity: -3,
+        flags: READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS,
+        acl: acl::SCRIPTING,
+        keys: &[spec::index(2).keynum(0, 1, 1).flags(RO | ACCESS).notes(
+            "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS",
+        )],
+        handler: fcall_ro,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Invokes a read-only function.",
+        complexity: "Depends on the function that is executed.",
+        syntax: "function numkeys:integer [key ...] [arg ...]",
+        ..Command::DEFAULT
+    },
     Command {
         name: "script",
         arity: -2,
+        subcommands: SCRIPT_SUBCOMMANDS,
         group: "scripting",
         since: "2.6.0",
         summary: "A container for Lua scripts management commands.",
         complexity: "Depends on subcommand.",
-        subcommands: SCRIPT_SUBCOMMANDS,
         ..Command::DEFAULT
     },
     Command {
         name: "function",
         arity: -2,
+        subcommands: FUNCTION_SUBCOMMANDS,
         group: "scripting",
         since: "7.0.0",
         summary: "A container for function commands.",
         complexity: "Depends on subcommand.",
-        subcommands: FUNCTION_SUBCOMMANDS,
         ..Command::DEFAULT
     },
 ];
 
-macro_rules! sub {
-    ($name:expr, $arity:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr) => {
-        sub!(
-            $name,
-            $arity,
-            $flags,
-            $handler,
-            $since,
-            $summary,
-            $complexity,
-            $syntax,
-            &[]
-        )
-    };
-    ($name:expr, $arity:expr, $flags:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr, $tips:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            acl: acl::SCRIPTING,
-            handler: $handler,
-            group: "scripting",
-            since: $since,
-            summary: $summary,
-            complexity: $complexity,
-            syntax: $syntax,
-            tips: $tips,
-            ..Command::DEFAULT
-        }
-    };
-}
-
-const ALL_SHARDS_ALL: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
-const ALL_NODES_ALL: &[&str] = &["request_policy:all_nodes", "response_policy:all_succeeded"];
-const KILL_TIPS: &[&str] = &["request_policy:all_shards", "response_policy:one_succeeded"];
-
 static SCRIPT_SUBCOMMANDS: &[Command] = &[
-    sub!(
-        "debug",
-        3,
-        NOSCRIPT,
-        script_debug,
-        "3.2.0",
-        "Sets the debug mode of server-side Lua scripts.",
-        "O(1)",
-        "YES | SYNC | NO"
-    ),
-    sub!(
-        "exists",
-        -3,
-        NOSCRIPT,
-        script_exists,
-        "2.6.0",
-        "Determines whether server-side Lua scripts exist in the script cache.",
-        "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
-        "sha1 [sha1 ...]",
-        &["request_policy:all_shards", "response_policy:agg_logical_and"]
-    ),
-    sub!(
-        "flush",
-        -2,
-        NOSCRIPT,
-        script_flush,
-        "2.6.0",
-        "Removes all server-side Lua scripts from the script cache.",
-        "O(N) with N being the number of scripts in cache",
-        "[ASYNC | SYNC]",
-        ALL_NODES_ALL
-    ),
-    sub!(
-        "help",
-        2,
-        LOADING | STALE,
-        script_help,
-        "5.0.0",
-        "Returns helpful text about the different subcommands.",
-        "O(1)",
-        ""
-    ),
-    sub!(
-        "kill",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        script_kill,
-        "2.6.0",
-        "Terminates a server-side Lua script during execution.",
-        "O(1)",
-        "",
-        KILL_TIPS
-    ),
-    sub!(
-        "load",
-        3,
-        NOSCRIPT | STALE,
-        script_load,
-        "2.6.0",
-        "Loads a server-side Lua script to the script cache.",
-        "O(N) with N being the length in bytes of the script body.",
-        "script",
-        ALL_NODES_ALL
-    ),
+    Command {
+        name: "debug",
+        arity: 3,
+        flags: NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: script_debug,
+        group: "scripting",
+        since: "3.2.0",
+        summary: "Sets the debug mode of server-side Lua scripts.",
+        complexity: "O(1)",
+        syntax: "mode:<YES | SYNC | NO>",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "exists",
+        arity: -3,
+        flags: NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: script_exists,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Determines whether server-side Lua scripts exist in the script cache.",
+        complexity: "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
+        syntax: "sha1 ...",
+        tips: &["request_policy:all_shards", "response_policy:agg_logical_and"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "flush",
+        arity: -2,
+        flags: NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: script_flush,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Removes all server-side Lua scripts from the script cache.",
+        complexity: "O(N) with N being the number of scripts in cache",
+        syntax: "flush-type:[ASYNC | SYNC]@6.2.0",
+        history: &[
+            ("6.2.0", "Added the `ASYNC` and `SYNC` flushing mode modifiers."),
+        ],
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: acl::SCRIPTING,
+        handler: script_help,
+        group: "scripting",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "kill",
+        arity: 2,
+        flags: NOSCRIPT | ALLOW_BUSY,
+        acl: acl::SCRIPTING,
+        handler: script_kill,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Terminates a server-side Lua script during execution.",
+        complexity: "O(1)",
+        tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "load",
+        arity: 3,
+        flags: NOSCRIPT | STALE,
+        acl: acl::SCRIPTING,
+        handler: script_load,
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Loads a server-side Lua script to the script cache.",
+        complexity: "O(N) with N being the length in bytes of the script body.",
+        syntax: "script",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
 ];
 
 static FUNCTION_SUBCOMMANDS: &[Command] = &[
-    sub!(
-        "delete",
-        3,
-        WRITE | NOSCRIPT,
-        function_delete,
-        "7.0.0",
-        "Deletes a library and its functions.",
-        "O(1)",
-        "library-name",
-        ALL_SHARDS_ALL
-    ),
-    sub!(
-        "dump",
-        2,
-        NOSCRIPT,
-        function_dump,
-        "7.0.0",
-        "Dumps all libraries into a serialized binary payload.",
-        "O(N) where N is the number of functions",
-        ""
-    ),
-    sub!(
-        "flush",
-        -2,
-        WRITE | NOSCRIPT,
-        function_flush,
-        "7.0.0",
-        "Deletes all libraries and functions.",
-        "O(N) where N is the number of functions deleted",
-        "[ASYNC | SYNC]",
-        ALL_SHARDS_ALL
-    ),
-    sub!(
-        "help",
-        2,
-        LOADING | STALE,
-        function_help,
-        "7.0.0",
-        "Returns helpful text about the different subcommands.",
-        "O(1)",
-        ""
-    ),
-    sub!(
-        "kill",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        function_kill,
-        "7.0.0",
-        "Terminates a function during execution.",
-        "O(1)",
-        "",
-        KILL_TIPS
-    ),
-    sub!(
-        "list",
-        -2,
-        NOSCRIPT,
-        function_list,
-        "7.0.0",
-        "Returns information about all libraries.",
-        "O(N) where N is the number of functions",
-        "[LIBRARYNAME library-name-pattern] [WITHCODE]",
-        &["nondeterministic_output_order"]
-    ),
-    sub!(
-        "load",
-        -3,
-        WRITE | DENYOOM | NOSCRIPT,
-        function_load,
-        "7.0.0",
-        "Creates a library.",
-        "O(1) (considering compilation time is redundant)",
-        "[REPLACE] function-code",
-        ALL_SHARDS_ALL
-    ),
-    sub!(
-        "restore",
-        -3,
-        WRITE | DENYOOM | NOSCRIPT,
-        function_restore,
-        "7.0.0",
-        "Restores all libraries from a payload.",
-        "O(N) where N is the number of functions on the payload",
-        "serialized-value [FLUSH | APPEND | REPLACE]",
-        ALL_SHARDS_ALL
-    ),
-    sub!(
-        "stats",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        function_stats,
-        "7.0.0",
-        "Returns information about a function during execution.",
-        "O(1)",
-        "",
-        &[
+    Command {
+        name: "delete",
+        arity: 3,
+        flags: WRITE | NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_delete,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Deletes a library and its functions.",
+        complexity: "O(1)",
+        syntax: "library-name",
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "dump",
+        arity: 2,
+        flags: NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_dump,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Dumps all libraries into a serialized binary payload.",
+        complexity: "O(N) where N is the number of functions",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "flush",
+        arity: -2,
+        flags: WRITE | NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_flush,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Deletes all libraries and functions.",
+        complexity: "O(N) where N is the number of functions deleted",
+        syntax: "flush-type:[ASYNC | SYNC]",
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: acl::SCRIPTING,
+        handler: function_help,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "kill",
+        arity: 2,
+        flags: NOSCRIPT | ALLOW_BUSY,
+        acl: acl::SCRIPTING,
+        handler: function_kill,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Terminates a function during execution.",
+        complexity: "O(1)",
+        tips: &["request_policy:all_shards", "response_policy:one_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "list",
+        arity: -2,
+        flags: NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_list,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns information about all libraries.",
+        complexity: "O(N) where N is the number of functions",
+        syntax: "[LIBRARYNAME library-name-pattern] [WITHCODE]",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "load",
+        arity: -3,
+        flags: WRITE | DENYOOM | NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_load,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Creates a library.",
+        complexity: "O(1) (considering compilation time is redundant)",
+        syntax: "[REPLACE] function-code",
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "restore",
+        arity: -3,
+        flags: WRITE | DENYOOM | NOSCRIPT,
+        acl: acl::SCRIPTING,
+        handler: function_restore,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Restores all libraries from a payload.",
+        complexity: "O(N) where N is the number of functions on the payload",
+        syntax: "serialized-value policy:[FLUSH | APPEND | REPLACE]",
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "stats",
+        arity: 2,
+        flags: NOSCRIPT | ALLOW_BUSY,
+        acl: acl::SCRIPTING,
+        handler: function_stats,
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns information about a function during execution.",
+        complexity: "O(1)",
+        tips: &[
             "nondeterministic_output",
             "request_policy:all_shards",
-            "response_policy:special"
-        ]
-    ),
+            "response_policy:special",
+        ],
+        ..Command::DEFAULT
+    },
 ];
 
 const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";

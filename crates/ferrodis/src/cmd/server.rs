@@ -1,29 +1,28 @@
 //! Server and admin commands: COMMAND, INFO, CONFIG, DEBUG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN.
 
 use super::connection::help_reply;
-use super::{acl, docs, err, flags, flags::*, parse, CmdError, CmdResult, Command, Ctx, Registry};
+use super::{
+    acl, docs, err, flags, flags::*, parse, spec, CmdError, CmdResult, Command, Ctx, KeyRef,
+    Registry,
+};
 use crate::keyspace::entry::{Entry, ValueRef, EMBSTR_LIMIT};
 use crate::keyspace::table::Table;
 use ferrodis_protocol::{num, Args, Reply};
 use std::sync::atomic::Ordering::Relaxed;
 
-const DANGEROUS_TIPS: &[&str] = &["request_policy:all_shards", "response_policy:all_succeeded"];
-const LS: u32 = LOADING | STALE;
-const ADMIN_SUB: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
-
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "command",
         arity: -1,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_all,
+        subcommands: COMMAND_SUBCOMMANDS,
         group: "server",
         since: "2.8.13",
         summary: "Returns detailed information about all commands.",
         complexity: "O(N) where N is the total number of Redis commands",
         tips: &["nondeterministic_output_order"],
-        subcommands: COMMAND_SUBCOMMANDS,
         ..Command::DEFAULT
     },
     Command {
@@ -43,34 +42,42 @@ pub static COMMANDS: &[Command] = &[
         name: "flushdb",
         arity: -1,
         flags: WRITE,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
+        acl: acl::DANGEROUS | acl::KEYSPACE,
         handler: flushdb,
         group: "server",
         since: "1.0.0",
         summary: "Remove all keys from the current database.",
         complexity: "O(N) where N is the number of keys in the selected database",
-        syntax: "[ASYNC | SYNC]",
-        tips: DANGEROUS_TIPS,
+        syntax: "flush-type:[ASYNC@4.0.0 | SYNC@6.2.0]",
+        history: &[
+            ("4.0.0", "Added the `ASYNC` flushing mode modifier."),
+            ("6.2.0", "Added the `SYNC` flushing mode modifier."),
+        ],
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
     Command {
         name: "flushall",
         arity: -1,
         flags: WRITE,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
+        acl: acl::DANGEROUS | acl::KEYSPACE,
         handler: flushall,
         group: "server",
         since: "1.0.0",
         summary: "Removes all keys from all databases.",
         complexity: "O(N) where N is the total number of keys in all databases",
-        syntax: "[ASYNC | SYNC]",
-        tips: DANGEROUS_TIPS,
+        syntax: "flush-type:[ASYNC@4.0.0 | SYNC@6.2.0]",
+        history: &[
+            ("4.0.0", "Added the `ASYNC` flushing mode modifier."),
+            ("6.2.0", "Added the `SYNC` flushing mode modifier."),
+        ],
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
     Command {
         name: "time",
         arity: 1,
-        flags: LS | FAST,
+        flags: LOADING | STALE | FAST,
         handler: time,
         group: "server",
         since: "2.6.0",
@@ -82,52 +89,55 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "config",
         arity: -2,
+        subcommands: CONFIG_SUBCOMMANDS,
         group: "server",
         since: "2.0.0",
         summary: "A container for server configuration commands.",
         complexity: "Depends on subcommand.",
-        subcommands: CONFIG_SUBCOMMANDS,
         ..Command::DEFAULT
     },
     Command {
         name: "info",
         arity: -1,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::DANGEROUS,
         handler: info,
         group: "server",
         since: "1.0.0",
         summary: "Returns information and statistics about the server.",
         complexity: "O(1)",
-        syntax: "[section [section ...]]",
-        tips: &[
-            "nondeterministic_output",
-            "request_policy:all_shards",
-            "response_policy:special",
+        syntax: "[section ...]",
+        history: &[
+            ("7.0.0", "Added support for taking multiple section arguments."),
         ],
+        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
         ..Command::DEFAULT
     },
     Command {
         name: "debug",
         arity: -2,
-        flags: ADMIN_SUB | PROTECTED,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
         handler: debug,
         group: "server",
         since: "1.0.0",
         summary: "A container for debugging commands.",
         complexity: "Depends on subcommand.",
+        syscmd: true,
         ..Command::DEFAULT
     },
     Command {
         name: "shutdown",
         arity: -1,
-        flags: ADMIN_SUB | NO_MULTI | ALLOW_BUSY,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
         handler: shutdown,
         group: "server",
         since: "1.0.0",
         summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-        syntax: "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
+        syntax: "save-selector:[NOSAVE | SAVE] [NOW@7.0.0] [FORCE@7.0.0] [ABORT@7.0.0]",
+        history: &[
+            ("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers."),
+        ],
         ..Command::DEFAULT
     },
 ];
@@ -136,7 +146,7 @@ static COMMAND_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "count",
         arity: 2,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_count,
         group: "server",
@@ -148,47 +158,47 @@ static COMMAND_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "docs",
         arity: -2,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_docs,
         group: "server",
         since: "7.0.0",
         summary: "Returns documentary information about one, multiple or all commands.",
         complexity: "O(N) where N is the number of commands to look up",
-        syntax: "[command-name [command-name ...]]",
+        syntax: "[command-name ...]",
         tips: &["nondeterministic_output_order"],
         ..Command::DEFAULT
     },
     Command {
         name: "getkeys",
-        arity: -4,
-        flags: LS,
+        arity: -3,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_getkeys,
         group: "server",
         since: "2.8.13",
         summary: "Extracts the key names from an arbitrary command.",
         complexity: "O(N) where N is the number of arguments to the command",
-        syntax: "command [arg [arg ...]]",
+        syntax: "command [arg ...]",
         ..Command::DEFAULT
     },
     Command {
         name: "getkeysandflags",
-        arity: -4,
-        flags: LS,
+        arity: -3,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_getkeysandflags,
         group: "server",
         since: "7.0.0",
         summary: "Extracts the key names and access flags for an arbitrary command.",
         complexity: "O(N) where N is the number of arguments to the command",
-        syntax: "command [arg [arg ...]]",
+        syntax: "command [arg ...]",
         ..Command::DEFAULT
     },
     Command {
         name: "help",
         arity: 2,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_help,
         group: "server",
@@ -200,28 +210,32 @@ static COMMAND_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "info",
         arity: -2,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_info,
         group: "server",
         since: "2.8.13",
         summary: "Returns information about one, multiple or all commands.",
         complexity: "O(N) where N is the number of commands to look up",
-        syntax: "[command-name [command-name ...]]",
+        syntax: "[command-name ...]",
+        history: &[(
+            "7.0.0",
+            "Allowed to be called with no argument to get info on all commands.",
+        )],
         tips: &["nondeterministic_output_order"],
         ..Command::DEFAULT
     },
     Command {
         name: "list",
         arity: -2,
-        flags: LS,
+        flags: LOADING | STALE,
         acl: acl::CONNECTION,
         handler: command_list,
         group: "server",
         since: "7.0.0",
         summary: "Returns a list of command names.",
         complexity: "O(N) where N is the total number of Redis commands",
-        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern:pattern>]",
         tips: &["nondeterministic_output_order"],
         ..Command::DEFAULT
     },
@@ -231,54 +245,64 @@ static CONFIG_SUBCOMMANDS: &[Command] = &[
     Command {
         name: "get",
         arity: -3,
-        flags: ADMIN_SUB,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
         handler: config_get,
         group: "server",
         since: "2.0.0",
         summary: "Returns the effective values of configuration parameters.",
         complexity: "O(N) when N is the number of configuration parameters provided",
-        syntax: "parameter [parameter ...]",
+        syntax: "parameter ...",
+        history: &[(
+            "7.0.0",
+            "Added the ability to pass multiple pattern parameters in one call",
+        )],
         ..Command::DEFAULT
     },
     Command {
         name: "set",
         arity: -4,
-        flags: ADMIN_SUB,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
         handler: config_set,
         group: "server",
         since: "2.0.0",
         summary: "Sets configuration parameters in-flight.",
         complexity: "O(N) when N is the number of configuration parameters provided",
-        syntax: "parameter value [parameter value ...]",
+        syntax: "data:<parameter value> ...",
+        history: &[(
+            "7.0.0",
+            "Added the ability to set multiple parameters in one call.",
+        )],
         tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
     Command {
         name: "resetstat",
         arity: 2,
-        flags: ADMIN_SUB,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
         handler: config_resetstat,
         group: "server",
         since: "2.0.0",
         summary: "Resets the server's statistics.",
         complexity: "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
     Command {
         name: "rewrite",
         arity: 2,
-        flags: ADMIN_SUB,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
         handler: config_rewrite,
         group: "server",
         since: "2.8.0",
         summary: "Persists the effective configuration to file.",
         complexity: "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
     Command {
         name: "help",
         arity: 2,
-        flags: LS,
+        flags: LOADING | STALE,
         handler: config_help,
         group: "server",
         since: "5.0.0",
@@ -322,36 +346,90 @@ fn flag_name(f: u32) -> &'static str {
         .unwrap_or("")
 }
 
-/// The access flags of a command's keys (derived from the command flags; see the report on KeySpec).
-fn key_flags(cmd: &Command) -> &'static [&'static str] {
-    if cmd.has(WRITE) {
-        &["RW", "update"]
-    } else if cmd.has(READONLY) {
-        &["RO", "access"]
-    } else {
-        &["RW", "access", "update"]
+/// A key spec flag set, as COMMAND INFO and GETKEYSANDFLAGS write it.
+fn write_key_flags(r: &mut Reply<'_>, f: u16) {
+    r.set(spec::NAMES.iter().filter(|(b, _)| f & b != 0).count());
+    for (_, n) in spec::NAMES.iter().filter(|(b, _)| f & b != 0) {
+        r.simple(n);
     }
 }
 
-/// The start of one key spec map: its flags and an index begin_search at `index`; the caller writes the
-/// `find_keys` entry (key and value) that completes the map.
-fn key_spec_head(r: &mut Reply<'_>, cmd: &Command, index: i64) {
-    r.map(3);
-    r.bulk(b"flags");
-    let kf = key_flags(cmd);
-    r.set(kf.len());
-    for f in kf {
-        r.simple(f);
+/// One key spec map of COMMAND INFO.
+fn write_key_spec(r: &mut Reply<'_>, k: &spec::KeySpec) {
+    use spec::{Begin, Find};
+    r.map(3 + usize::from(!k.notes.is_empty()));
+    if !k.notes.is_empty() {
+        r.bulk(b"notes");
+        r.bulk(k.notes.as_bytes());
     }
+    r.bulk(b"flags");
+    write_key_flags(r, k.flags);
     r.bulk(b"begin_search");
     r.map(2);
     r.bulk(b"type");
-    r.bulk(b"index");
-    r.bulk(b"spec");
-    r.map(1);
-    r.bulk(b"index");
-    r.int(index);
+    match k.begin {
+        Begin::Index(i) => {
+            r.bulk(b"index");
+            r.bulk(b"spec");
+            r.map(1);
+            r.bulk(b"index");
+            r.int(i as i64);
+        }
+        Begin::Keyword { keyword, startfrom } => {
+            r.bulk(b"keyword");
+            r.bulk(b"spec");
+            r.map(2);
+            r.bulk(b"keyword");
+            r.bulk(keyword.as_bytes());
+            r.bulk(b"startfrom");
+            r.int(startfrom as i64);
+        }
+        Begin::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
     r.bulk(b"find_keys");
+    r.map(2);
+    r.bulk(b"type");
+    match k.find {
+        Find::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => {
+            r.bulk(b"range");
+            r.bulk(b"spec");
+            r.map(3);
+            r.bulk(b"lastkey");
+            r.int(lastkey as i64);
+            r.bulk(b"keystep");
+            r.int(keystep as i64);
+            r.bulk(b"limit");
+            r.int(limit as i64);
+        }
+        Find::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => {
+            r.bulk(b"keynum");
+            r.bulk(b"spec");
+            r.map(3);
+            r.bulk(b"keynumidx");
+            r.int(keynumidx as i64);
+            r.bulk(b"firstkey");
+            r.int(firstkey as i64);
+            r.bulk(b"keystep");
+            r.int(keystep as i64);
+        }
+        Find::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
 }
 
 fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
@@ -367,10 +445,10 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     for f in fl {
         r.simple(f);
     }
-    let ks = cmd.keys;
-    r.int(ks.first as i64);
-    r.int(ks.last as i64);
-    r.int(ks.step as i64);
+    let (first, last, step) = cmd.legacy_range();
+    r.int(first as i64);
+    r.int(last as i64);
+    r.int(step as i64);
     let cats = cmd.acl_categories();
     let names: Vec<&str> = acl::NAMES
         .iter()
@@ -385,48 +463,17 @@ fn write_command_info(r: &mut Reply<'_>, cmd: &Command, full: &str) {
     for t in cmd.tips {
         r.bulk(t.as_bytes());
     }
-    let nspecs = usize::from(ks.first > 0) + usize::from(cmd.numkeys_arg > 0);
-    r.set(nspecs);
-    if ks.first > 0 {
-        key_spec_head(r, cmd, ks.first as i64);
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"range");
-        r.bulk(b"spec");
-        r.map(3);
-        r.bulk(b"lastkey");
-        r.int(if ks.last >= 0 {
-            (ks.last - ks.first) as i64
-        } else {
-            ks.last as i64
-        });
-        r.bulk(b"keystep");
-        r.int(ks.step as i64);
-        r.bulk(b"limit");
-        r.int(0);
-    }
-    if cmd.numkeys_arg > 0 {
-        // Keys counted by a numkeys argument: Redis's "keynum" find_keys spec.
-        key_spec_head(r, cmd, cmd.numkeys_arg as i64);
-        r.map(2);
-        r.bulk(b"type");
-        r.bulk(b"keynum");
-        r.bulk(b"spec");
-        r.map(3);
-        r.bulk(b"keynumidx");
-        r.int(0);
-        r.bulk(b"firstkey");
-        r.int(1);
-        r.bulk(b"keystep");
-        r.int(1);
+    r.set(cmd.keys.len());
+    for k in cmd.keys {
+        write_key_spec(r, k);
     }
     if cmd.subcommands.is_empty() {
         r.set(0);
     } else {
         r.array(cmd.subcommands.len());
-        for s in cmd.subcommands {
-            write_command_info(r, s, &format!("{}|{}", full, s.name));
-        }
+    }
+    for s in cmd.subcommands {
+        write_command_info(r, s, &format!("{}|{}", full, s.name));
     }
 }
 
@@ -538,8 +585,9 @@ fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Resolve the command given to GETKEYS and return it with its key positions.
-fn getkeys_of(args: &Args<'_>) -> Result<(&'static Command, Vec<usize>), CmdError> {
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of the command line after the subcommand, with their flags
+/// (Redis's getKeysSubcommandImpl).
+fn getkeys_of(args: &Args<'_>) -> Result<Vec<KeyRef>, CmdError> {
     let sub = args.skip(2);
     let reg = Registry::get();
     let invalid = || CmdError::from("ERR Invalid command specified");
@@ -549,41 +597,40 @@ fn getkeys_of(args: &Args<'_>) -> Result<(&'static Command, Vec<usize>), CmdErro
         let sid = reg.lookup_sub(id, sub.get(1)).ok_or_else(invalid)?;
         cmd = reg.command(sid);
     }
+    if !cmd.has_keys() {
+        return Err("ERR The command has no key arguments".into());
+    }
     let argc = sub.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
         return Err("ERR Invalid number of arguments specified for command".into());
     }
-    let pos = cmd.key_positions_in(&sub);
-    if pos.is_empty() {
-        return Err("ERR The command has no key arguments".into());
+    let mut keys = Vec::new();
+    if (!cmd.keys_in(&sub, &mut keys) || keys.is_empty()) && !cmd.has(NO_MANDATORY_KEYS) {
+        return Err("ERR Invalid arguments specified for command".into());
     }
-    Ok((cmd, pos))
+    Ok(keys)
 }
 
 fn command_getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (_, pos) = getkeys_of(&args)?;
+    let keys = getkeys_of(&args)?;
     let sub = args.skip(2);
     let mut r = ctx.reply();
-    r.array(pos.len());
-    for p in pos {
-        r.bulk(sub.get(p));
+    r.array(keys.len());
+    for k in keys {
+        r.bulk(sub.get(k.pos));
     }
     Ok(())
 }
 
 fn command_getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (cmd, pos) = getkeys_of(&args)?;
+    let keys = getkeys_of(&args)?;
     let sub = args.skip(2);
-    let kf = key_flags(cmd);
     let mut r = ctx.reply();
-    r.array(pos.len());
-    for p in pos {
+    r.array(keys.len());
+    for k in keys {
         r.array(2);
-        r.bulk(sub.get(p));
-        r.set(kf.len());
-        for f in kf {
-            r.simple(f);
-        }
+        r.bulk(sub.get(k.pos));
+        write_key_flags(&mut r, k.flags);
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE SSCAN.
 
 use super::hashes::{parse_scan_opts, range_long, scan_reply};
-use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, OW, RO, RW, UPDATE};
+use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::glob;
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::{shard_of, Shard};
@@ -10,94 +11,276 @@ use crate::types::set::{Elem, Set};
 use crate::types::Value;
 use ferrodis_protocol::{Args, Reply};
 
-const SET: &str = "set";
-const NONDET_ORDER: &[&str] = &["nondeterministic_output_order"];
-const NONDET: &[&str] = &["nondeterministic_output"];
-const ALL_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const SMOVE_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-
-macro_rules! scmd {
-    ($name:expr, $arity:expr, $flags:expr, $keys:expr, $handler:expr, $since:expr, $summary:expr, $complexity:expr, $syntax:expr, $tips:expr) => {
-        Command {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            acl: acl::SET,
-            keys: $keys,
-            handler: $handler,
-            group: SET,
-            since: $since,
-            summary: $summary,
-            complexity: $complexity,
-            syntax: $syntax,
-            tips: $tips,
-            ..Command::DEFAULT
-        }
-    };
-}
-
 pub static COMMANDS: &[Command] = &[
-    scmd!("sadd", -3, WRITE | DENYOOM | FAST, KeySpec::ONE, sadd, "1.0.0",
-        "Adds one or more members to a set. Creates the key if it doesn't exist.",
-        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        "key member [member ...]", &[]),
-    scmd!("srem", -3, WRITE | FAST, KeySpec::ONE, srem, "1.0.0",
-        "Removes one or more members from a set. Deletes the set if the last member was removed.",
-        "O(N) where N is the number of members to be removed.", "key member [member ...]", &[]),
-    scmd!("sismember", 3, READONLY | FAST, KeySpec::ONE, sismember, "1.0.0",
-        "Determines whether a member belongs to a set.", "O(1)", "key member", &[]),
-    scmd!("smismember", -3, READONLY | FAST, KeySpec::ONE, smismember, "6.2.0",
-        "Determines whether multiple members belong to a set.",
-        "O(N) where N is the number of elements being checked for membership", "key member [member ...]", &[]),
-    scmd!("smembers", 2, READONLY, KeySpec::ONE, smembers, "1.0.0", "Returns all members of a set.",
-        "O(N) where N is the set cardinality.", "key", NONDET_ORDER),
-    scmd!("scard", 2, READONLY | FAST, KeySpec::ONE, scard, "1.0.0", "Returns the number of members in a set.",
-        "O(1)", "key", &[]),
-    scmd!("spop", -2, WRITE | FAST, KeySpec::ONE, spop, "1.0.0",
-        "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
-        "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
-        "key [count]", NONDET),
-    scmd!("srandmember", -2, READONLY, KeySpec::ONE, srandmember, "1.0.0",
-        "Get one or multiple random members from a set",
-        "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
-        "key [count]", NONDET),
-    scmd!("smove", 4, WRITE | FAST, SMOVE_KEYS, smove, "1.0.0", "Moves a member from one set to another.",
-        "O(1)", "source destination member", &[]),
-    scmd!("sinter", -2, READONLY, ALL_KEYS, sinter, "1.0.0", "Returns the intersect of multiple sets.",
-        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-        "key [key ...]", NONDET_ORDER),
     Command {
-        numkeys_arg: 1,
-        ..scmd!("sintercard", -3, READONLY | MOVABLEKEYS, KeySpec::NONE, sintercard, "7.0.0",
-            "Returns the number of members of the intersect of multiple sets.",
-            "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-            "numkeys key [key ...] [LIMIT limit]", &[])
+        name: "sadd",
+        arity: -3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
+        handler: sadd,
+        group: "set",
+        since: "1.0.0",
+        summary: "Adds one or more members to a set. Creates the key if it doesn't exist.",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        syntax: "key member ...",
+        history: &[
+            ("2.4.0", "Accepts multiple `member` arguments."),
+        ],
+        ..Command::DEFAULT
     },
-    scmd!("sinterstore", -3, WRITE | DENYOOM, ALL_KEYS, sinterstore, "1.0.0",
-        "Stores the intersect of multiple sets in a key.",
-        "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-        "destination key [key ...]", &[]),
-    scmd!("sunion", -2, READONLY, ALL_KEYS, sunion, "1.0.0", "Returns the union of multiple sets.",
-        "O(N) where N is the total number of elements in all given sets.", "key [key ...]", NONDET_ORDER),
-    scmd!("sunionstore", -3, WRITE | DENYOOM, ALL_KEYS, sunionstore, "1.0.0",
-        "Stores the union of multiple sets in a key.",
-        "O(N) where N is the total number of elements in all given sets.", "destination key [key ...]", &[]),
-    scmd!("sdiff", -2, READONLY, ALL_KEYS, sdiff, "1.0.0", "Returns the difference of multiple sets.",
-        "O(N) where N is the total number of elements in all given sets.", "key [key ...]", NONDET_ORDER),
-    scmd!("sdiffstore", -3, WRITE | DENYOOM, ALL_KEYS, sdiffstore, "1.0.0",
-        "Stores the difference of multiple sets in a key.",
-        "O(N) where N is the total number of elements in all given sets.", "destination key [key ...]", &[]),
-    scmd!("sscan", -3, READONLY, KeySpec::ONE, sscan, "2.8.0", "Iterates over members of a set.",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the size of the collection.",
-        "key cursor [MATCH pattern] [COUNT count]", NONDET),
+    Command {
+        name: "srem",
+        arity: -3,
+        flags: WRITE | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
+        handler: srem,
+        group: "set",
+        since: "1.0.0",
+        summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        complexity: "O(N) where N is the number of members to be removed.",
+        syntax: "key member ...",
+        history: &[
+            ("2.4.0", "Accepts multiple `member` arguments."),
+        ],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sismember",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
+        handler: sismember,
+        group: "set",
+        since: "1.0.0",
+        summary: "Determines whether a member belongs to a set.",
+        complexity: "O(1)",
+        syntax: "key member",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "smismember",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
+        handler: smismember,
+        group: "set",
+        since: "6.2.0",
+        summary: "Determines whether multiple members belong to a set.",
+        complexity: "O(N) where N is the number of elements being checked for membership",
+        syntax: "key member ...",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "smembers",
+        arity: 2,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
+        handler: smembers,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns all members of a set.",
+        complexity: "O(N) where N is the set cardinality.",
+        syntax: "key",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "scard",
+        arity: 2,
+        flags: READONLY | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
+        handler: scard,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns the number of members in a set.",
+        complexity: "O(1)",
+        syntax: "key",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "spop",
+        arity: -2,
+        flags: WRITE | FAST,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE)],
+        handler: spop,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        syntax: "key [count:integer@3.2.0]",
+        history: &[
+            ("3.2.0", "Added the `count` argument."),
+        ],
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "srandmember",
+        arity: -2,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
+        handler: srandmember,
+        group: "set",
+        since: "1.0.0",
+        summary: "Get one or multiple random members from a set",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        syntax: "key [count:integer@2.6.0]",
+        history: &[
+            ("2.6.0", "Added the optional `count` argument."),
+        ],
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "smove",
+        arity: 4,
+        flags: WRITE | FAST,
+        acl: acl::SET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE),
+            spec::index(2).range(0, 1, 0).flags(RW | INSERT),
+        ],
+        handler: smove,
+        group: "set",
+        since: "1.0.0",
+        summary: "Moves a member from one set to another.",
+        complexity: "O(1)",
+        syntax: "source:key destination:key member",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sinter",
+        arity: -2,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO | ACCESS)],
+        handler: sinter,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns the intersect of multiple sets.",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        syntax: "key ...",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sintercard",
+        arity: -3,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).keynum(0, 1, 1).flags(RO | ACCESS)],
+        handler: sintercard,
+        group: "set",
+        since: "7.0.0",
+        summary: "Returns the number of members of the intersect of multiple sets.",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        syntax: "numkeys:integer key ... [LIMIT limit:integer]",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sinterstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        acl: acl::SET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | UPDATE),
+            spec::index(2).range(-1, 1, 0).flags(RO | ACCESS),
+        ],
+        handler: sinterstore,
+        group: "set",
+        since: "1.0.0",
+        summary: "Stores the intersect of multiple sets in a key.",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        syntax: "destination:key key ...",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sunion",
+        arity: -2,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO | ACCESS)],
+        handler: sunion,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns the union of multiple sets.",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        syntax: "key ...",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sunionstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        acl: acl::SET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(OW | UPDATE),
+            spec::index(2).range(-1, 1, 0).flags(RO | ACCESS),
+        ],
+        handler: sunionstore,
+        group: "set",
+        since: "1.0.0",
+        summary: "Stores the union of multiple sets in a key.",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        syntax: "destination:key key ...",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sdiff",
+        arity: -2,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO | ACCESS)],
+        handler: sdiff,
+        group: "set",
+        since: "1.0.0",
+        summary: "Returns the difference of multiple sets.",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        syntax: "key ...",
+        tips: &["nondeterministic_output_order"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sdiffstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        acl: acl::SET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(OW | UPDATE),
+            spec::index(2).range(-1, 1, 0).flags(RO | ACCESS),
+        ],
+        handler: sdiffstore,
+        group: "set",
+        since: "1.0.0",
+        summary: "Stores the difference of multiple sets in a key.",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        syntax: "destination:key key ...",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "sscan",
+        arity: -3,
+        flags: READONLY,
+        acl: acl::SET,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
+        handler: sscan,
+        group: "set",
+        since: "2.8.0",
+        summary: "Iterates over members of a set.",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        syntax: "key cursor:integer [MATCH pattern:pattern] [COUNT count:integer]",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------------------

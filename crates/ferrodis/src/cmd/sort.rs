@@ -19,7 +19,8 @@
 //! - STORE writes a list (replacing any value and its TTL) and replies with its length; an empty result
 //!   deletes the destination.
 
-use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, OW, RO, UPDATE};
+use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeyRef};
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::MultiGuard;
 use crate::types::list::List;
@@ -27,38 +28,44 @@ use crate::types::Value;
 use ferrodis_protocol::Args;
 use std::cmp::Ordering;
 
-const COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).";
-const SORT_ACL: u32 = acl::SET | acl::SORTEDSET | acl::LIST | acl::DANGEROUS;
 const SCORE_ERR: &str = "ERR One or more scores can't be converted into double";
 
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "sort",
         arity: -2,
-        flags: WRITE | DENYOOM | MOVABLEKEYS,
-        acl: SORT_ACL,
-        keys: KeySpec::ONE,
-        keys_fn: Some(sort_keys),
+        flags: WRITE | DENYOOM,
+        acl: acl::DANGEROUS | acl::LIST | acl::SET | acl::SORTEDSET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RO | ACCESS),
+            spec::unknown().flags(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"),
+            spec::unknown().flags(OW | UPDATE).notes("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array"),
+        ],
+        get_keys: Some(sort_keys),
         handler: sort,
         group: "generic",
         since: "1.0.0",
         summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-        complexity: COMPLEXITY,
-        syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]",
+        complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        syntax: "key [BY by-pattern:pattern/pattern#1] [LIMIT <offset:integer count:integer>] [GET get-pattern:pattern/pattern#1 ...+] order:[ASC | DESC] [ALPHA=sorting] [STORE destination:key#2]",
         ..Command::DEFAULT
     },
     Command {
         name: "sort_ro",
         arity: -2,
-        flags: READONLY | MOVABLEKEYS,
-        acl: SORT_ACL,
-        keys: KeySpec::ONE,
+        flags: READONLY,
+        acl: acl::DANGEROUS | acl::LIST | acl::SET | acl::SORTEDSET,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RO | ACCESS),
+            spec::unknown().flags(RO | ACCESS).notes("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"),
+        ],
+        get_keys: Some(sort_ro_keys),
         handler: sort_ro,
         group: "generic",
         since: "7.0.0",
         summary: "Returns the sorted elements of a list, a set, or a sorted set.",
-        complexity: COMPLEXITY,
-        syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]",
+        complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        syntax: "key [BY by-pattern:pattern/pattern#1] [LIMIT <offset:integer count:integer>] [GET get-pattern:pattern/pattern#1 ...+] order:[ASC | DESC] [ALPHA=sorting]",
         ..Command::DEFAULT
     },
 ];
@@ -76,10 +83,13 @@ struct Opts<'a> {
     gets: Vec<&'a [u8]>,
 }
 
-/// SORT's keys for COMMAND GETKEYS and key extraction: the source, plus the STORE destination (the last
-/// one given), skipping the arguments of LIMIT, BY and GET as Redis's sortGetKeys does.
-fn sort_keys(args: &Args<'_>) -> Vec<usize> {
-    let mut keys = vec![1];
+/// SORT's key finder (Redis's sortGetKeys): the source, plus the STORE destination (the last one given),
+/// skipping the arguments of LIMIT, BY and GET.
+fn sort_keys(args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
+    out.push(KeyRef {
+        pos: 1,
+        flags: RO | ACCESS,
+    });
     let mut store = None;
     let mut i = 2;
     while i < args.len() {
@@ -96,8 +106,20 @@ fn sort_keys(args: &Args<'_>) -> Vec<usize> {
         };
         i += 1 + skip;
     }
-    keys.extend(store);
-    keys
+    out.extend(store.map(|pos| KeyRef {
+        pos,
+        flags: OW | UPDATE,
+    }));
+    true
+}
+
+/// SORT_RO's key finder: the source.
+fn sort_ro_keys(_args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
+    out.push(KeyRef {
+        pos: 1,
+        flags: RO | ACCESS,
+    });
+    true
 }
 
 fn parse_opts<'a>(args: &Args<'a>, readonly: bool) -> Result<Opts<'a>, CmdError> {

@@ -7,7 +7,8 @@
 //! the new entries and, for a group, advances the group and its PEL there too.
 
 use super::blocking::block;
-use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
+use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::keyspace::blocking::{Serve, ServeFn};
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::{Lookup, Shard};
@@ -18,26 +19,25 @@ use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
 use std::time::Duration;
 
-const GROUP: &str = "stream";
-const KEY2: KeySpec = KeySpec {
-    first: 2,
-    last: 2,
-    step: 1,
-};
-
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "xadd",
         arity: -5,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | UPDATE).notes("UPDATE instead of INSERT because of the optional trimming feature"),
+        ],
         handler: xadd,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Appends a new message to a stream. Creates the key if it doesn't exist.",
         complexity: "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
-        syntax: "key [NOMKSTREAM] [MAXLEN | MINID [= | ~] threshold [LIMIT count]] * | id field value [field value ...]",
+        syntax: "key [NOMKSTREAM@6.2.0] trim:[strategy:<MAXLEN | MINID@6.2.0> operator:[==equal | ~=approximately] threshold [LIMIT count:integer@6.2.0]] id-selector:<*=auto-id | id> data:<field value> ...",
+        history: &[
+            ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
+            ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+        ],
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -46,9 +46,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
         handler: xlen,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Return the number of messages in a stream.",
         complexity: "O(1)",
@@ -60,13 +60,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -4,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xrange,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns the messages from a stream within a range of IDs.",
         complexity: "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
-        syntax: "key start end [COUNT count]",
+        syntax: "key start end [COUNT count:integer]",
+        history: &[
+            ("6.2.0", "Added exclusive ranges."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -74,13 +77,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -4,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xrevrange,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns the messages from a stream within a range of IDs in reverse order.",
         complexity: "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
-        syntax: "key end start [COUNT count]",
+        syntax: "key end start [COUNT count:integer]",
+        history: &[
+            ("6.2.0", "Added exclusive ranges."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -88,13 +94,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
         handler: xdel,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns the number of messages after removing them from a stream.",
         complexity: "O(1) for each single item to delete in the stream, regardless of the stream size.",
-        syntax: "key id [id ...]",
+        syntax: "key id ...",
         ..Command::DEFAULT
     },
     Command {
@@ -102,13 +108,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -4,
         flags: WRITE,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
         handler: xtrim,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Deletes messages from the beginning of a stream.",
         complexity: "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
-        syntax: "key MAXLEN | MINID [= | ~] threshold [LIMIT count]",
+        syntax: "key trim:<strategy:<MAXLEN | MINID@6.2.0> operator:[==equal | ~=approximately] threshold [LIMIT count:integer@6.2.0]>",
+        history: &[
+            ("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option."),
+        ],
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -117,41 +126,43 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: xsetid,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "An internal command for replicating stream values.",
         complexity: "O(1)",
-        syntax: "key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]",
+        syntax: "key last-id [ENTRIESADDED entries-added:integer@7.0.0] [MAXDELETEDID max-deleted-id@7.0.0]",
+        history: &[
+            ("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments."),
+        ],
         ..Command::DEFAULT
     },
     Command {
         name: "xread",
         arity: -4,
-        flags: READONLY | BLOCKING | MOVABLEKEYS,
+        flags: READONLY | BLOCKING,
         acl: acl::STREAM,
-        keys_fn: Some(xread_keys),
+        keys: &[spec::keyword("STREAMS", 1).range(-1, 1, 2).flags(RO | ACCESS)],
         handler: xread,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
-        complexity: "",
-        syntax: "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
+        syntax: "[COUNT count:integer] [BLOCK milliseconds:integer] STREAMS <key ... id ...>",
         ..Command::DEFAULT
     },
     Command {
         name: "xreadgroup",
         arity: -7,
-        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        flags: WRITE | BLOCKING,
         acl: acl::STREAM,
-        keys_fn: Some(xread_keys),
+        keys: &[spec::keyword("STREAMS", 4).range(-1, 1, 2).flags(RO | ACCESS)],
         handler: xreadgroup,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
         complexity: "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
-        syntax: "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
+        syntax: "GROUP group-block:<group consumer> [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS <key ... id ...>",
         ..Command::DEFAULT
     },
     Command {
@@ -159,13 +170,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -4,
         flags: WRITE | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: xack,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
         complexity: "O(1) for each message ID processed.",
-        syntax: "key group id [id ...]",
+        syntax: "key group id ...",
         ..Command::DEFAULT
     },
     Command {
@@ -173,13 +184,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xpending,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns the information and entries from a stream consumer group's pending entries list.",
         complexity: "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.",
-        syntax: "key group [[IDLE min-idle-time] start end count [consumer]]",
+        syntax: "key group filters:[[IDLE min-idle-time:integer@6.2.0] start end count:integer [consumer]]",
+        history: &[
+            ("6.2.0", "Added the `IDLE` option and exclusive range intervals."),
+        ],
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -188,13 +202,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -6,
         flags: WRITE | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: xclaim,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
         complexity: "O(log N) with N being the number of messages in the PEL of the consumer group.",
-        syntax: "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]",
+        syntax: "key group consumer min-idle-time id ... [IDLE ms:integer] [TIME unix-time-milliseconds:unix-time] [RETRYCOUNT count:integer] [FORCE] [JUSTID] [LASTID lastid]",
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -203,13 +217,16 @@ pub static COMMANDS: &[Command] = &[
         arity: -6,
         flags: WRITE | FAST,
         acl: acl::STREAM,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | DELETE)],
         handler: xautoclaim,
-        group: GROUP,
+        group: "stream",
         since: "6.2.0",
         summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
         complexity: "O(1) if COUNT is small.",
-        syntax: "key group consumer min-idle-time start [COUNT count] [JUSTID]",
+        syntax: "key group consumer min-idle-time start [COUNT count:integer] [JUSTID]",
+        history: &[
+            ("7.0.0", "Added an element to the reply array, containing deleted entries the command cleared from the PEL"),
+        ],
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -217,7 +234,7 @@ pub static COMMANDS: &[Command] = &[
         name: "xgroup",
         arity: -2,
         subcommands: XGROUP_SUBCOMMANDS,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "A container for consumer groups commands.",
         complexity: "Depends on subcommand.",
@@ -227,7 +244,7 @@ pub static COMMANDS: &[Command] = &[
         name: "xinfo",
         arity: -2,
         subcommands: XINFO_SUBCOMMANDS,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "A container for stream introspection commands.",
         complexity: "Depends on subcommand.",
@@ -241,13 +258,15 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         arity: -5,
         flags: WRITE | DENYOOM,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RW | INSERT)],
         handler: xgroup_create,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Creates a consumer group.",
         complexity: "O(1)",
-        syntax: "key group id | $ [MKSTREAM] [ENTRIESREAD entries-read]",
+        syntax:
+            "key group id-selector:<id | $=new-id> [MKSTREAM] [ENTRIESREAD entries-read:integer]",
+        history: &[("7.0.0", "Added the `entries_read` named argument.")],
         ..Command::DEFAULT
     },
     Command {
@@ -255,9 +274,9 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         arity: 5,
         flags: WRITE | DENYOOM,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RW | INSERT)],
         handler: xgroup_createconsumer,
-        group: GROUP,
+        group: "stream",
         since: "6.2.0",
         summary: "Creates a consumer in a consumer group.",
         complexity: "O(1)",
@@ -269,9 +288,9 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         arity: 5,
         flags: WRITE,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RW | DELETE)],
         handler: xgroup_delconsumer,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Deletes a consumer from a consumer group.",
         complexity: "O(1)",
@@ -283,9 +302,9 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RW | DELETE)],
         handler: xgroup_destroy,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Destroys a consumer group.",
         complexity:
@@ -299,7 +318,7 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         flags: LOADING | STALE,
         acl: acl::STREAM,
         handler: xgroup_help,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns helpful text about the different subcommands.",
         complexity: "O(1)",
@@ -310,13 +329,15 @@ static XGROUP_SUBCOMMANDS: &[Command] = &[
         arity: -5,
         flags: WRITE,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RW | UPDATE)],
         handler: xgroup_setid,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Sets the last-delivered ID of a consumer group.",
         complexity: "O(1)",
-        syntax: "key group id | $ [ENTRIESREAD entries-read]",
+        syntax:
+            "key group id-selector:<id | $=new-id> [ENTRIESREAD entriesread:integer/entries-read]",
+        history: &[("7.0.0", "Added the optional `entries_read` argument.")],
         ..Command::DEFAULT
     },
 ];
@@ -327,13 +348,16 @@ static XINFO_SUBCOMMANDS: &[Command] = &[
         arity: 4,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xinfo_consumers,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns a list of the consumers in a consumer group.",
         complexity: "O(1)",
         syntax: "key group",
+        history: &[
+            ("7.2.0", "Added the `inactive` field."),
+        ],
         tips: &["nondeterministic_output"],
         ..Command::DEFAULT
     },
@@ -342,13 +366,16 @@ static XINFO_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xinfo_groups,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns a list of the consumer groups of a stream.",
         complexity: "O(1)",
         syntax: "key",
+        history: &[
+            ("7.0.0", "Added the `entries-read` and `lag` fields"),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -357,7 +384,7 @@ static XINFO_SUBCOMMANDS: &[Command] = &[
         flags: LOADING | STALE,
         acl: acl::STREAM,
         handler: xinfo_help,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns helpful text about the different subcommands.",
         complexity: "O(1)",
@@ -368,13 +395,18 @@ static XINFO_SUBCOMMANDS: &[Command] = &[
         arity: -3,
         flags: READONLY,
         acl: acl::STREAM,
-        keys: KEY2,
+        keys: &[spec::index(2).range(0, 1, 0).flags(RO | ACCESS)],
         handler: xinfo_stream,
-        group: GROUP,
+        group: "stream",
         since: "5.0.0",
         summary: "Returns information about a stream.",
         complexity: "O(1)",
-        syntax: "key [FULL [COUNT count]]",
+        syntax: "key full-block:[FULL [COUNT count:integer]]",
+        history: &[
+            ("6.0.0", "Added the `FULL` modifier."),
+            ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+            ("7.2.0", "Added the `active-time` field, and changed the meaning of `seen-time`."),
+        ],
         ..Command::DEFAULT
     },
 ];
@@ -881,21 +913,6 @@ fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 // ---------------------------------------------------------------------------------------------------------
 // XREAD / XREADGROUP
-
-fn xread_keys(args: &Args<'_>) -> Vec<usize> {
-    let mut i = 1;
-    while i < args.len() {
-        if parse::eq(args.get(i), "streams") {
-            let rest = args.len() - i - 1;
-            if !rest.is_multiple_of(2) {
-                return Vec::new();
-            }
-            return (i + 1..i + 1 + rest / 2).collect();
-        }
-        i += 1;
-    }
-    Vec::new()
-}
 
 /// What XREAD/XREADGROUP asked for on one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

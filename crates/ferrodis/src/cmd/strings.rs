@@ -1,24 +1,12 @@
 //! String commands: GET, SET, SETNX, SETEX, PSETEX, MGET, MSET, MSETNX, GETSET, GETDEL, GETEX, APPEND, STRLEN,
 //! INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT, GETRANGE, SETRANGE, SUBSTR, LCS.
 
-use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeySpec};
+use super::spec::{self, ACCESS, DELETE, INSERT, OW, RO, RW, UPDATE, VARIABLE_FLAGS};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeyRef};
 use crate::cmd::acl;
 use crate::keyspace::entry::Entry;
 use crate::types::strings::{self as st, LdError};
 use ferrodis_protocol::Args;
-
-const STRING: &str = "string";
-const ALL_KEYS_STEP2: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 2,
-};
-const ALL_KEYS: KeySpec = KeySpec {
-    first: 1,
-    last: -1,
-    step: 1,
-};
-const GETRANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -26,9 +14,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: get,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Returns the string value of a key.",
         complexity: "O(1)",
@@ -40,13 +28,22 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE | VARIABLE_FLAGS).notes("RW and ACCESS due to the optional `GET` argument"),
+        ],
+        get_keys: Some(set_keys),
         handler: set,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         complexity: "O(1)",
-        syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
+        syntax: "key value condition:[NX | XX]@2.6.12 [GET@6.2.0] expiration:[EX seconds:integer@2.6.12 | PX milliseconds:integer@2.6.12 | EXAT unix-time-seconds:unix-time@6.2.0 | PXAT unix-time-milliseconds:unix-time@6.2.0 | KEEPTTL@6.0.0]",
+        history: &[
+            ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
+            ("6.0.0", "Added the `KEEPTTL` option."),
+            ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."),
+            ("7.0.0", "Allowed the `NX` and `GET` options to be used together."),
+        ],
         ..Command::DEFAULT
     },
     Command {
@@ -54,13 +51,15 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(OW | INSERT)],
         handler: setnx,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Set the string value of a key only when the key doesn't exist.",
         complexity: "O(1)",
         syntax: "key value",
+        deprecated_since: "2.6.12",
+        replaced_by: "`SET` with the `NX` argument",
         ..Command::DEFAULT
     },
     Command {
@@ -68,13 +67,15 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(OW | UPDATE)],
         handler: setex,
-        group: STRING,
+        group: "string",
         since: "2.0.0",
         summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
         complexity: "O(1)",
-        syntax: "key seconds value",
+        syntax: "key seconds:integer value",
+        deprecated_since: "2.6.12",
+        replaced_by: "`SET` with the `EX` argument",
         ..Command::DEFAULT
     },
     Command {
@@ -82,13 +83,15 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(OW | UPDATE)],
         handler: psetex,
-        group: STRING,
+        group: "string",
         since: "2.6.0",
         summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
         complexity: "O(1)",
-        syntax: "key milliseconds value",
+        syntax: "key milliseconds:integer value",
+        deprecated_since: "2.6.12",
+        replaced_by: "`SET` with the `PX` argument",
         ..Command::DEFAULT
     },
     Command {
@@ -96,13 +99,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: READONLY | FAST,
         acl: acl::STRING,
-        keys: ALL_KEYS,
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO | ACCESS)],
         handler: mget,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Atomically returns the string values of one or more keys.",
         complexity: "O(N) where N is the number of keys to retrieve.",
-        syntax: "key [key ...]",
+        syntax: "key ...",
         tips: &["request_policy:multi_shard"],
         ..Command::DEFAULT
     },
@@ -111,13 +114,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: ALL_KEYS_STEP2,
+        keys: &[spec::index(1).range(-1, 2, 0).flags(OW | UPDATE)],
         handler: mset,
-        group: STRING,
+        group: "string",
         since: "1.0.1",
         summary: "Atomically creates or modifies the string values of one or more keys.",
         complexity: "O(N) where N is the number of keys to set.",
-        syntax: "key value [key value ...]",
+        syntax: "data:<key value> ...",
         tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
@@ -126,14 +129,13 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: ALL_KEYS_STEP2,
+        keys: &[spec::index(1).range(-1, 2, 0).flags(OW | INSERT)],
         handler: msetnx,
-        group: STRING,
+        group: "string",
         since: "1.0.1",
         summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
         complexity: "O(N) where N is the number of keys to set.",
-        syntax: "key value [key value ...]",
-        tips: &["request_policy:multi_shard", "response_policy:agg_min"],
+        syntax: "data:<key value> ...",
         ..Command::DEFAULT
     },
     Command {
@@ -141,9 +143,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: getset,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Returns the previous string value of a key after setting it to a new value.",
         complexity: "O(1)",
@@ -157,9 +159,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: WRITE | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | DELETE)],
         handler: getdel,
-        group: STRING,
+        group: "string",
         since: "6.2.0",
         summary: "Returns the string value of a key after deleting the key.",
         complexity: "O(1)",
@@ -171,13 +173,15 @@ pub static COMMANDS: &[Command] = &[
         arity: -2,
         flags: WRITE | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[
+            spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE).notes("RW and UPDATE because it changes the TTL"),
+        ],
         handler: getex,
-        group: STRING,
+        group: "string",
         since: "6.2.0",
         summary: "Returns the string value of a key after setting its expiration time.",
         complexity: "O(1)",
-        syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+        syntax: "key expiration:[EX seconds:integer | PX milliseconds:integer | EXAT unix-time-seconds:unix-time | PXAT unix-time-milliseconds:unix-time | PERSIST]",
         ..Command::DEFAULT
     },
     Command {
@@ -185,9 +189,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | INSERT)],
         handler: append,
-        group: STRING,
+        group: "string",
         since: "2.0.0",
         summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
@@ -199,9 +203,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: READONLY | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO)],
         handler: strlen,
-        group: STRING,
+        group: "string",
         since: "2.2.0",
         summary: "Returns the length of a string value.",
         complexity: "O(1)",
@@ -213,9 +217,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: incr,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         complexity: "O(1)",
@@ -227,9 +231,9 @@ pub static COMMANDS: &[Command] = &[
         arity: 2,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: decr,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         complexity: "O(1)",
@@ -241,13 +245,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: incrby,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         complexity: "O(1)",
-        syntax: "key increment",
+        syntax: "key increment:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -255,13 +259,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: decrby,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
         complexity: "O(1)",
-        syntax: "key decrement",
+        syntax: "key decrement:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -269,13 +273,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 3,
         flags: WRITE | DENYOOM | FAST,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | ACCESS | UPDATE)],
         handler: incrbyfloat,
-        group: STRING,
+        group: "string",
         since: "2.6.0",
         summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         complexity: "O(1)",
-        syntax: "key increment",
+        syntax: "key increment:double",
         ..Command::DEFAULT
     },
     Command {
@@ -283,13 +287,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: READONLY,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: getrange,
-        group: STRING,
+        group: "string",
         since: "2.4.0",
         summary: "Returns a substring of the string stored at a key.",
-        complexity: GETRANGE_COMPLEXITY,
-        syntax: "key start end",
+        complexity: "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+        syntax: "key start:integer end:integer",
         ..Command::DEFAULT
     },
     Command {
@@ -297,13 +301,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: WRITE | DENYOOM,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RW | UPDATE)],
         handler: setrange,
-        group: STRING,
+        group: "string",
         since: "2.2.0",
         summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
         complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
-        syntax: "key offset value",
+        syntax: "key offset:integer value",
         ..Command::DEFAULT
     },
     Command {
@@ -311,13 +315,13 @@ pub static COMMANDS: &[Command] = &[
         arity: 4,
         flags: READONLY,
         acl: acl::STRING,
-        keys: KeySpec::ONE,
+        keys: &[spec::index(1).range(0, 1, 0).flags(RO | ACCESS)],
         handler: getrange,
-        group: STRING,
+        group: "string",
         since: "1.0.0",
         summary: "Returns a substring from a string value.",
-        complexity: GETRANGE_COMPLEXITY,
-        syntax: "key start end",
+        complexity: "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+        syntax: "key start:integer end:integer",
         deprecated_since: "2.0.0",
         replaced_by: "`GETRANGE`",
         ..Command::DEFAULT
@@ -327,20 +331,30 @@ pub static COMMANDS: &[Command] = &[
         arity: -3,
         flags: READONLY,
         acl: acl::STRING,
-        keys: KeySpec {
-            first: 1,
-            last: 2,
-            step: 1,
-        },
+        keys: &[spec::index(1).range(1, 1, 0).flags(RO | ACCESS)],
         handler: lcs,
-        group: STRING,
+        group: "string",
         since: "7.0.0",
         summary: "Finds the longest common substring.",
         complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
-        syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+        syntax: "key1:key key2:key#0 [LEN] [IDX] [MINMATCHLEN min-match-len:integer] [WITHMATCHLEN]",
         ..Command::DEFAULT
     },
 ];
+
+/// SET's key finder (Redis's setGetKeys): with GET the old value is read too.
+fn set_keys(args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
+    let get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+    out.push(KeyRef {
+        pos: 1,
+        flags: if get {
+            RW | ACCESS | UPDATE
+        } else {
+            OW | UPDATE
+        },
+    });
+    true
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared pieces

@@ -9,7 +9,8 @@
 //! WATCH registers the client's flag on each key's shard; any writer of the key sets it inside its shard
 //! lock (`Ctx::modified_in`), so a write that happens before EXEC takes its locks is always seen.
 
-use super::{call, err, flags::*, BatchClock, CmdResult, Command, Ctx, KeySpec, Registry};
+use super::spec::{self, RO};
+use super::{call, err, flags::*, BatchClock, CmdResult, Command, Ctx, Registry};
 use crate::client::{Client, MultiState, Queued, WatchSet, WatchedKey};
 use crate::cmd::acl;
 use crate::server::Server;
@@ -17,13 +18,11 @@ use ferrodis_protocol::{Args, Reply};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-const TX_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
-
 pub static COMMANDS: &[Command] = &[
     Command {
         name: "multi",
         arity: 1,
-        flags: TX_FLAGS,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         acl: acl::TRANSACTION,
         handler: multi,
         group: "transactions",
@@ -47,7 +46,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "discard",
         arity: 1,
-        flags: TX_FLAGS,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         acl: acl::TRANSACTION,
         handler: discard,
         group: "transactions",
@@ -59,25 +58,21 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "watch",
         arity: -2,
-        flags: TX_FLAGS,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         acl: acl::TRANSACTION,
-        keys: KeySpec {
-            first: 1,
-            last: -1,
-            step: 1,
-        },
+        keys: &[spec::index(1).range(-1, 1, 0).flags(RO)],
         handler: watch,
         group: "transactions",
         since: "2.2.0",
         summary: "Monitors changes to keys to determine the execution of a transaction.",
         complexity: "O(1) for every key.",
-        syntax: "key [key ...]",
+        syntax: "key ...",
         ..Command::DEFAULT
     },
     Command {
         name: "unwatch",
         arity: 1,
-        flags: TX_FLAGS,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         acl: acl::TRANSACTION,
         handler: unwatch_cmd,
         group: "transactions",
@@ -189,9 +184,9 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         let args = Args::from_parts(&q.argv, &q.spans);
         let pos = cmd.key_positions_in(&args);
         let keyless_data_command = pos.is_empty() && (cmd.has(WRITE) || cmd.has(READONLY));
-        // A script may touch keys it did not declare: it needs everything held.
-        let unknown_keys = cmd.has(MOVABLEKEYS)
-            && (cmd.numkeys_arg == 0 || cmd.acl_categories() & crate::cmd::acl::SCRIPTING != 0);
+        // A script may touch keys it did not declare, SORT ... BY/GET keys named by data: everything held.
+        let unknown_keys = cmd.has_unknown_keys()
+            || (cmd.has(MOVABLEKEYS) && cmd.acl_categories() & crate::cmd::acl::SCRIPTING != 0);
         if keyless_data_command || unknown_keys {
             everything = true;
             break;
