@@ -703,7 +703,14 @@ pub fn execute(
                 .filter(|_| !cmd.has(flags::ALLOW_BUSY))
             {
                 stats.cmds[id].rejected.add(1);
-                Err(e.into())
+                if cmd.name == "exec" {
+                    // Redis's execCommandAbort: the transaction is discarded with the reason.
+                    client.multi = None;
+                    transactions::unwatch(srv, client);
+                    Err(format!("EXECABORT Transaction discarded because of: {e}").into())
+                } else {
+                    Err(e.into())
+                }
             } else if client.multi.is_some() && !transactions::runs_in_multi(cmd) {
                 if cmd.has(flags::NO_MULTI) {
                     stats.cmds[id].rejected.add(1);
