@@ -548,7 +548,7 @@ async fn batch<S: Sock>(
                 }
             }
             Ok(None) => break,
-            Err(e) => protocol_error(srv, client, out, &e.0),
+            Err(e) => protocol_error(srv, client, out, e.0),
         }
     }
     srv.keyspace.gate.leave();
@@ -699,7 +699,7 @@ fn serve_parked(srv: &Arc<Server>, fd: i32, conn: &mut Conn, readable: bool) {
                     pos += used;
                 }
                 Ok(None) => break,
-                Err(e) => protocol_error(srv, client, out, &e.0),
+                Err(e) => protocol_error(srv, client, out, e.0),
             }
         }
         rbuf.advance(pos);
