@@ -45,7 +45,12 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             {
                 break;
             }
-            let mut shard = srv.keyspace.lock_shard(mine[si]);
+            // A shard held by a running script (possibly busy: for as long as it likes) is left for a
+            // later tick rather than waited for.
+            let Some(mut shard) = srv.keyspace.try_lock_shard(mine[si]) else {
+                srv.keyspace.gate.leave();
+                continue;
+            };
             let now = unix_ms();
             let mut removed = 0u64;
             // Keys deleted, for "expired" notifications once the lock is released (only while

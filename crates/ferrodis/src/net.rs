@@ -10,8 +10,11 @@ use crate::server::Server;
 use crate::{expire, log};
 use bytes::{Buf, BytesMut};
 use ferrodis_protocol::{Limits, RequestParser};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,8 +227,75 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Flush replies mid-batch once this much is pending (a deep pipeline of big replies).
 const FLUSH_AT: usize = 256 * 1024;
 
+/// The sockets a connection runs on: waiting for input is separate from reading it, so that the state the
+/// read goes into is not held across the wait (see [`Slot`]).
+trait Sock: AsyncRead + AsyncWrite + Unpin {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>>;
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl Sock for tokio::net::TcpStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        tokio::net::TcpStream::readable(self)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        tokio::net::TcpStream::try_read_buf(self, buf)
+    }
+}
+
+impl Sock for tokio::net::UnixStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        tokio::net::UnixStream::readable(self)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        tokio::net::UnixStream::try_read_buf(self, buf)
+    }
+}
+
+/// A connection's state between batches: what its task works on, and what the busy hook of its worker
+/// borrows while the task waits for input.
+struct Conn {
+    client: Client,
+    parser: RequestParser,
+    rbuf: BytesMut,
+    out: Vec<u8>,
+    set: ConnSettings,
+    /// The busy hook met end of input (or an error) on the socket: the task closes the connection.
+    eof: bool,
+}
+
+/// One connection of a worker, shared by its task and the busy hook ([`serve_while_busy`]).
+struct Slot {
+    fd: i32,
+    /// The connection's state while its task waits for input ("parked"); None while the task runs a batch,
+    /// waits on a blocking command, flushes or waits for the AOF: the hook then leaves the connection
+    /// alone, as Redis leaves a client that is in the middle of something.
+    parked: RefCell<Option<Box<Conn>>>,
+}
+
+thread_local! {
+    /// This worker's connections, by client id: what a busy script's hook on this thread serves.
+    static SLOTS: RefCell<HashMap<u64, Rc<Slot>>> = RefCell::new(HashMap::new());
+}
+
+/// Keeps a connection in its worker's [`SLOTS`] while it lives.
+struct SlotRegistered(u64);
+
+impl SlotRegistered {
+    fn new(id: u64, slot: Rc<Slot>) -> Self {
+        SLOTS.with(|s| s.borrow_mut().insert(id, slot));
+        SlotRegistered(id)
+    }
+}
+
+impl Drop for SlotRegistered {
+    fn drop(&mut self) {
+        SLOTS.with(|s| s.borrow_mut().remove(&self.0));
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+async fn serve<S: Sock>(
     srv: Arc<Server>,
     worker: usize,
     mut stream: S,
@@ -260,9 +330,27 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     // Deregisters the client however the task ends, a panic included (tokio contains a panicking task to
     // itself, so one connection's bug never takes the server down).
     let _registered = Registered { srv: &srv, id };
-    let mut client = Client::new(id, worker, info.clone(), !has_pass);
-    connection_loop(&srv, &mut client, &mut stream).await;
-    cmd::transactions::unwatch(&srv, &mut client);
+    let client = Client::new(id, worker, info.clone(), !has_pass);
+    let mut parser = RequestParser::new(Limits::default());
+    let set = settings(&srv, &mut parser, &client);
+    let conn = Box::new(Conn {
+        client,
+        parser,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        out: Vec::with_capacity(READ_CHUNK),
+        set,
+        eof: false,
+    });
+    let slot = Rc::new(Slot {
+        fd,
+        parked: RefCell::new(Some(conn)),
+    });
+    let slot_registered = SlotRegistered::new(id, slot.clone());
+    connection_loop(&srv, &slot, &info, &mut stream).await;
+    drop(slot_registered);
+    if let Some(mut conn) = slot.parked.borrow_mut().take() {
+        cmd::transactions::unwatch(&srv, &mut conn.client);
+    }
     let _ = stream.shutdown().await;
 }
 
@@ -299,17 +387,24 @@ fn settings(srv: &Server, parser: &mut RequestParser, client: &Client) -> ConnSe
     }
 }
 
-async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
+/// Why a parked connection's task woke up.
+enum Event {
+    /// The socket has input.
+    Readable,
+    /// Messages pushed by other clients, or the busy hook left replies / a close for the task.
+    Wake,
+    /// No input for `timeout` seconds (or the socket failed).
+    Idle,
+}
+
+/// The connection's life: wait for input with the state parked in `slot`, then take the state and run a
+/// batch. However this returns, the state is back in `slot`.
+async fn connection_loop<S: Sock>(
     srv: &Arc<Server>,
-    client: &mut Client,
+    slot: &Slot,
+    info: &Arc<ClientInfo>,
     stream: &mut S,
 ) {
-    let stats = &srv.workers[client.worker];
-    let mut parser = RequestParser::new(Limits::default());
-    let mut set = settings(srv, &mut parser, client);
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let info = client.info.clone();
     // However this loop ends (even by a panic), the worker must not stay on the gate's shared side.
     struct LeaveGate<'a>(&'a crate::keyspace::gate::Gate);
     impl Drop for LeaveGate<'_> {
@@ -318,124 +413,332 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let _leave = LeaveGate(&srv.keyspace.gate);
+    let mut timeout = slot
+        .parked
+        .borrow()
+        .as_ref()
+        .map_or(0, |c| idle_timeout(info, c.set.timeout));
     loop {
-        // Read what is available.
-        let want = parser.bytes_needed().unwrap_or(0).max(READ_CHUNK);
-        if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) {
-            rbuf.reserve(want.min(64 * 1024 * 1024));
-        }
-        let n = tokio::select! {
+        let ev = tokio::select! {
             biased;
             _ = info.kill.notified() => return,
-            _ = info.outbox_notify.notified() => 0,
-            r = read_with_timeout(stream, &mut rbuf, idle_timeout(&info, set.timeout)) => match r {
-                Some(n) if n > 0 => n,
-                _ => return,
-            },
+            _ = info.outbox_notify.notified() => Event::Wake,
+            r = readable_with_timeout(stream, timeout) => if r { Event::Readable } else { Event::Idle },
         };
-        if info.killed.load(Relaxed) {
+        let Some(mut conn) = slot.parked.borrow_mut().take() else {
+            return;
+        };
+        let keep = batch(srv, &mut conn, info, stream, ev).await;
+        timeout = idle_timeout(info, conn.set.timeout);
+        *slot.parked.borrow_mut() = Some(conn);
+        if !keep {
             return;
         }
-        if n == 0 {
-            // Messages pushed by other clients.
-            if info.drain_outbox(&mut out) && !flush(stream, &mut out, stats, &info).await {
-                return;
+    }
+}
+
+/// One turn of a connection: read what is available, parse every complete request, execute them in
+/// order and write all the replies with one write. False: close the connection.
+async fn batch<S: Sock>(
+    srv: &Arc<Server>,
+    conn: &mut Conn,
+    info: &ClientInfo,
+    stream: &mut S,
+    ev: Event,
+) -> bool {
+    let Conn {
+        client,
+        parser,
+        rbuf,
+        out,
+        set,
+        eof,
+    } = conn;
+    let stats = &srv.workers[client.worker];
+    if info.killed.load(Relaxed) {
+        return false;
+    }
+    match ev {
+        Event::Readable if !*eof && !client.close_after_reply => {}
+        Event::Idle if !*eof && !client.close_after_reply => {
+            // The busy hook may have served the connection meanwhile.
+            let idle_ms = (info.created.elapsed().as_millis() as u64)
+                .saturating_sub(info.last_active_ms.load(Relaxed));
+            return set.timeout > 0 && idle_ms < set.timeout * 1000;
+        }
+        _ => {
+            // Messages pushed by other clients; replies the busy hook could not write (and a close it
+            // left: QUIT, a protocol error, end of input).
+            info.drain_outbox(out);
+            if !out.is_empty() && !flush(stream, out, stats, info).await {
+                return false;
             }
+            return !*eof && !client.close_after_reply;
+        }
+    }
+    // Read what is available.
+    let want = parser.bytes_needed().unwrap_or(0).max(READ_CHUNK);
+    if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) {
+        rbuf.reserve(want.min(64 * 1024 * 1024));
+    }
+    let n = match stream.try_read_buf(rbuf) {
+        Ok(0) => return false,
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+        Err(_) => return false,
+    };
+    stats.net_in.add(n as u64);
+    if srv.config_epoch.load(Relaxed) != set.epoch {
+        *set = settings(srv, parser, client);
+    }
+    if rbuf.len() > set.qbuf_limit {
+        log::warning(&format!(
+            "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+            client.id,
+            info.addr,
+            String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])
+        ));
+        return false;
+    }
+    // Parse and execute every complete request.
+    let mut pos = 0;
+    let mut clock = cmd::BatchClock::new();
+    while !client.close_after_reply {
+        match parser.parse(&rbuf[pos..]) {
+            Ok(Some(used)) => {
+                let args = parser.args(&rbuf[pos..]);
+                if !args.is_empty() {
+                    let was_auth = client.authenticated;
+                    enter_gate(srv);
+                    cmd::execute(srv, client, out, args, &mut clock);
+                    if client.authenticated != was_auth {
+                        parser.limits_mut().authenticated = client.authenticated;
+                    }
+                    while let Some(b) = client.blocked.take() {
+                        srv.keyspace.gate.leave();
+                        if let Some(t) = srv.persist.aof.durable_target() {
+                            srv.persist.aof.durable(t).await;
+                        }
+                        if !flush(stream, out, stats, info).await {
+                            return false;
+                        }
+                        let argv = b.argv.clone();
+                        match wait_blocked(srv, stream, rbuf, info, b).await {
+                            Wake::Reply(bytes) => out.extend_from_slice(&bytes),
+                            Wake::Retry => {
+                                let spans = spans_of(&argv);
+                                let flat = argv.concat();
+                                let args = ferrodis_protocol::Args::from_parts(&flat, &spans);
+                                enter_gate(srv);
+                                cmd::execute(srv, client, out, args, &mut clock);
+                            }
+                            Wake::Gone => return false,
+                        }
+                    }
+                }
+                pos += used;
+                if out.len() >= FLUSH_AT {
+                    srv.keyspace.gate.leave();
+                    if let Some(t) = srv.persist.aof.durable_target() {
+                        srv.persist.aof.durable(t).await;
+                    }
+                    if !flush(stream, out, stats, info).await {
+                        return false;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => protocol_error(srv, client, out, e.0),
+        }
+    }
+    srv.keyspace.gate.leave();
+    // Replies to writes go out only once the AOF says they are durable (appendfsync always).
+    if let Some(t) = srv.persist.aof.durable_target() {
+        srv.persist.aof.durable(t).await;
+    }
+    rbuf.advance(pos);
+    info.qbuf.store(rbuf.len() as u64, Relaxed);
+    info.last_active_ms
+        .store(info.created.elapsed().as_millis() as u64, Relaxed);
+    info.drain_outbox(out);
+    if !out.is_empty() && !flush(stream, out, stats, info).await {
+        return false;
+    }
+    if client.close_after_reply || srv.shutting_down.load(Relaxed) {
+        return false;
+    }
+    if out.capacity() > 4 * 1024 * 1024 {
+        *out = Vec::with_capacity(READ_CHUNK);
+    }
+    true
+}
+
+/// Answer a malformed request: an error reply, then the connection closes.
+fn protocol_error(srv: &Server, client: &mut Client, out: &mut Vec<u8>, msg: &str) {
+    log::verbose(&format!(
+        "Protocol error ({msg}) from client: id={} addr={}",
+        client.id, client.info.addr
+    ));
+    out.extend_from_slice(b"-ERR ");
+    out.extend_from_slice(msg.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    srv.count_error_reply(client.worker, "ERR");
+    client.close_after_reply = true;
+}
+
+/// Called by a busy script's hook (every millisecond or so while it runs past the busy threshold): serve
+/// the other connections of this worker thread, as Redis's processEventsWhileBlocked does. Those parked
+/// waiting for input get their input read, their complete requests executed by `cmd::execute` (which
+/// refuses all but allow-busy commands with BUSY, SCRIPT KILL among those allowed) and their replies
+/// written without blocking; what cannot be written, and closes, are left to the connection's task, which
+/// is woken. Connections in the middle of something (the script's own, blocked ones) are skipped.
+pub fn serve_while_busy(srv: &Arc<Server>) {
+    let slots: Vec<Rc<Slot>> = SLOTS.with(|s| {
+        s.borrow()
+            .values()
+            .filter(|sl| matches!(sl.parked.try_borrow().as_deref(), Ok(Some(_))))
+            .cloned()
+            .collect()
+    });
+    if slots.is_empty() {
+        return;
+    }
+    let mut fds: Vec<libc::pollfd> = slots
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd entries; timeout 0 never blocks.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if r < 0 {
+        return;
+    }
+    for (slot, p) in slots.iter().zip(&fds) {
+        let Ok(mut parked) = slot.parked.try_borrow_mut() else {
             continue;
+        };
+        let Some(conn) = parked.as_mut() else {
+            continue;
+        };
+        let readable = p.revents != 0;
+        if readable || !conn.out.is_empty() {
+            serve_parked(srv, slot.fd, conn, readable);
         }
-        stats.net_in.add(n as u64);
-        if srv.config_epoch.load(Relaxed) != set.epoch {
-            set = settings(srv, &mut parser, client);
+    }
+}
+
+/// Serve one parked connection from the busy hook (see [`serve_while_busy`]).
+fn serve_parked(srv: &Arc<Server>, fd: i32, conn: &mut Conn, readable: bool) {
+    let info = conn.client.info.clone();
+    if info.killed.load(Relaxed) || conn.eof || conn.client.close_after_reply {
+        return;
+    }
+    let stats = &srv.workers[conn.client.worker];
+    let mut wake = false;
+    if readable {
+        loop {
+            if conn.rbuf.capacity() - conn.rbuf.len() < READ_CHUNK / 4 {
+                conn.rbuf.reserve(READ_CHUNK);
+            }
+            let spare = conn.rbuf.spare_capacity_mut();
+            // SAFETY: reads at most `spare.len()` bytes into the buffer's spare capacity; the socket is
+            // non-blocking (tokio's).
+            let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+            if n > 0 {
+                // SAFETY: the kernel initialized these `n` bytes.
+                unsafe { conn.rbuf.set_len(conn.rbuf.len() + n as usize) };
+                stats.net_in.add(n as u64);
+                if conn.rbuf.len() > conn.set.qbuf_limit {
+                    conn.eof = true;
+                    break;
+                }
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if n < 0 && e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n == 0 || e.kind() != io::ErrorKind::WouldBlock {
+                conn.eof = true;
+            }
+            break;
         }
-        if rbuf.len() > set.qbuf_limit {
-            log::warning(&format!(
-                "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
-                client.id,
-                info.addr,
-                String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])
-            ));
+        if conn.eof {
+            info.outbox_notify.notify_one();
             return;
         }
-        // Parse and execute every complete request.
+        let Conn {
+            client,
+            parser,
+            rbuf,
+            out,
+            set,
+            ..
+        } = conn;
+        if srv.config_epoch.load(Relaxed) != set.epoch {
+            *set = settings(srv, parser, client);
+        }
         let mut pos = 0;
         let mut clock = cmd::BatchClock::new();
-        while !client.close_after_reply {
+        // No command allowed while busy blocks; were one to, the connection's task takes it from there.
+        while !client.close_after_reply && client.blocked.is_none() {
             match parser.parse(&rbuf[pos..]) {
                 Ok(Some(used)) => {
                     let args = parser.args(&rbuf[pos..]);
                     if !args.is_empty() {
                         let was_auth = client.authenticated;
-                        enter_gate(srv);
-                        cmd::execute(srv, client, &mut out, args, &mut clock);
+                        cmd::execute(srv, client, out, args, &mut clock);
                         if client.authenticated != was_auth {
                             parser.limits_mut().authenticated = client.authenticated;
                         }
-                        while let Some(b) = client.blocked.take() {
-                            srv.keyspace.gate.leave();
-                            if let Some(t) = srv.persist.aof.durable_target() {
-                                srv.persist.aof.durable(t).await;
-                            }
-                            if !flush(stream, &mut out, stats, &info).await {
-                                return;
-                            }
-                            let argv = b.argv.clone();
-                            match wait_blocked(srv, stream, &mut rbuf, &info, b).await {
-                                Wake::Reply(bytes) => out.extend_from_slice(&bytes),
-                                Wake::Retry => {
-                                    let spans = spans_of(&argv);
-                                    let flat = argv.concat();
-                                    let args = ferrodis_protocol::Args::from_parts(&flat, &spans);
-                                    enter_gate(srv);
-                                    cmd::execute(srv, client, &mut out, args, &mut clock);
-                                }
-                                Wake::Gone => return,
-                            }
-                        }
                     }
                     pos += used;
-                    if out.len() >= FLUSH_AT {
-                        srv.keyspace.gate.leave();
-                        if let Some(t) = srv.persist.aof.durable_target() {
-                            srv.persist.aof.durable(t).await;
-                        }
-                        if !flush(stream, &mut out, stats, &info).await {
-                            return;
-                        }
-                    }
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    log::verbose(&format!(
-                        "Protocol error ({}) from client: id={} addr={}",
-                        e.0, client.id, info.addr
-                    ));
-                    out.extend_from_slice(b"-ERR ");
-                    out.extend_from_slice(e.0.as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                    srv.count_error_reply(client.worker, "ERR");
-                    client.close_after_reply = true;
-                }
+                Err(e) => protocol_error(srv, client, out, e.0),
             }
-        }
-        srv.keyspace.gate.leave();
-        // Replies to writes go out only once the AOF says they are durable (appendfsync always).
-        if let Some(t) = srv.persist.aof.durable_target() {
-            srv.persist.aof.durable(t).await;
         }
         rbuf.advance(pos);
         info.qbuf.store(rbuf.len() as u64, Relaxed);
         info.last_active_ms
             .store(info.created.elapsed().as_millis() as u64, Relaxed);
-        info.drain_outbox(&mut out);
-        if !out.is_empty() && !flush(stream, &mut out, stats, &info).await {
-            return;
+    }
+    info.drain_outbox(&mut conn.out);
+    let out = &mut conn.out;
+    let mut done = 0;
+    while done < out.len() {
+        // SAFETY: sends from a live buffer; MSG_DONTWAIT never blocks, MSG_NOSIGNAL never raises SIGPIPE.
+        let n = unsafe {
+            libc::send(
+                fd,
+                out[done..].as_ptr().cast(),
+                out.len() - done,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n > 0 {
+            done += n as usize;
+        } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            break;
         }
-        if client.close_after_reply || srv.shutting_down.load(Relaxed) {
-            return;
-        }
-        if out.capacity() > 4 * 1024 * 1024 {
-            out = Vec::with_capacity(READ_CHUNK);
-        }
+    }
+    stats.net_out.add(done as u64);
+    out.drain(..done);
+    if conn.client.close_after_reply && out.is_empty() {
+        // QUIT, a protocol error: the peer sees the close now; the task releases the rest after the script.
+        // SAFETY: a plain syscall on the connection's own socket (which stays open until its task ends).
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+    if !out.is_empty() || conn.client.close_after_reply || conn.client.blocked.is_some() {
+        wake = true;
+    }
+    if wake {
+        info.outbox_notify.notify_one();
     }
 }
 
@@ -533,18 +836,15 @@ fn idle_timeout(info: &ClientInfo, timeout: u64) -> u64 {
     }
 }
 
-async fn read_with_timeout<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    buf: &mut BytesMut,
-    timeout_secs: u64,
-) -> Option<usize> {
+/// Wait until the socket has input: true, or false after `timeout_secs` (0: no limit) or on an error.
+async fn readable_with_timeout<S: Sock>(stream: &S, timeout_secs: u64) -> bool {
     if timeout_secs == 0 {
-        return stream.read_buf(buf).await.ok();
+        return stream.readable().await.is_ok();
     }
-    match tokio::time::timeout(Duration::from_secs(timeout_secs), stream.read_buf(buf)).await {
-        Ok(r) => r.ok(),
-        Err(_) => None,
-    }
+    matches!(
+        tokio::time::timeout(Duration::from_secs(timeout_secs), stream.readable()).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Write out the pending replies. Gives up (false) on a write error, or when the client is killed while the

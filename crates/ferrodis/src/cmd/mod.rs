@@ -991,10 +991,19 @@ pub fn execute(
         .and_then(|id| admit(srv, client, id).map(|a| (id, a)))
     {
         Err(e) => {
-            reject(srv, client, out, reg.rejected_id(&args), e.msg());
-            // A command rejected while queueing makes EXEC fail (Redis's flagTransaction).
-            if let Some(m) = client.multi.as_mut() {
-                m.errored = true;
+            let id = reg.rejected_id(&args);
+            if id.is_some_and(|id| reg.command(id).name == "exec") {
+                // Redis's execCommandAbort: a refused EXEC discards the transaction, saying why.
+                client.multi = None;
+                transactions::unwatch(srv, client);
+                let msg = format!("EXECABORT Transaction discarded because of: {}", e.msg());
+                reject(srv, client, out, id, &msg);
+            } else {
+                reject(srv, client, out, id, e.msg());
+                // A command rejected while queueing makes EXEC fail (Redis's flagTransaction).
+                if let Some(m) = client.multi.as_mut() {
+                    m.errored = true;
+                }
             }
         }
         Ok((id, Admit::Queue)) => {

@@ -8,7 +8,7 @@ use super::flags::*;
 use super::spec::{self, ACCESS, RO, RW, UPDATE};
 use super::{acl, parse, CmdResult, Command, Ctx};
 use crate::scripting::{
-    self, engine, functions, sflags, BUSY_FUNCTION, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
+    self, engine, functions, sflags, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
 };
 use ferrodis_protocol::{Args, Reply};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -488,7 +488,11 @@ fn run(
     // After an exclusive scope this worker is outside the keyspace gate: the connection loop enters it
     // again before its next command.
     let Some(scope) = srv.keyspace.script_scope(&keys, exclusive, &give_up) else {
-        return Err(srv.scripting.busy_error().unwrap_or("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.").into());
+        return Err(srv
+            .scripting
+            .busy_error()
+            .unwrap_or(scripting::BUSY_EVAL_ERR)
+            .into());
     };
     let r = engine::with_state(|st| {
         let func = get(st)?;
@@ -604,21 +608,7 @@ fn script_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn kill(ctx: &mut Ctx<'_>, function: bool) -> CmdResult {
-    let s = &ctx.srv.scripting;
-    let b = s.busy.load(Relaxed);
-    if b == 0 {
-        return Err("NOTBUSY No scripts in execution right now.".into());
-    }
-    if (b == BUSY_FUNCTION) != function {
-        return Err(s
-            .busy_error()
-            .unwrap_or("NOTBUSY No scripts in execution right now.")
-            .into());
-    }
-    if s.wrote.load(Relaxed) {
-        return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into());
-    }
-    s.kill.store(true, Relaxed);
+    ctx.srv.scripting.kill_busy(function)?;
     ctx.reply().ok();
     Ok(())
 }
@@ -768,14 +758,7 @@ fn function_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     let s = &ctx.srv.scripting;
-    if s.busy.load(Relaxed) == scripting::BUSY_EVAL {
-        return Err(s.busy_error().unwrap_or_default().to_string().into());
-    }
-    let running = if s.busy.load(Relaxed) == BUSY_FUNCTION {
-        s.running.lock().clone()
-    } else {
-        None
-    };
+    let running = s.running_function()?;
     let (nlibs, nfuncs) = {
         let l = s.libs.read();
         (l.libs.len(), l.function_count())

@@ -766,6 +766,12 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if abort {
         return Err("ERR No shutdown in progress.".into());
     }
+    // While a script is busy only SHUTDOWN NOSAVE goes through (the script's effects stay unsaved).
+    if !nosave {
+        if let Some(e) = ctx.srv.scripting.busy_error() {
+            return Err(e.into());
+        }
+    }
     crate::log::warning("User requested shutdown...");
     if !nosave && (save || !ctx.srv.config.read().persist.save.is_empty()) {
         crate::log::notice("Saving the final RDB snapshot before exiting.");

@@ -451,6 +451,15 @@ impl Keyspace {
         self.acquire(idx)
     }
 
+    /// [`Keyspace::lock_shard`] without waiting, for background work that may skip a shard someone holds
+    /// (a script holds its declared keys' shards for as long as it runs, busy or not): None when locked.
+    pub fn try_lock_shard(&self, idx: usize) -> Option<ShardGuard<'_>> {
+        if MODE.with(|m| m.get()) != MODE_PLAIN {
+            return Some(self.acquire(idx));
+        }
+        self.shards[idx].try_lock().map(ShardGuard::Locked)
+    }
+
     /// Lock the shards of several keys, in ascending order (deadlock-free). The returned set maps a key to
     /// its locked shard. It never waits while holding: if a later shard is busy, it lets go of those it has,
     /// waits for that one, and starts over (so a script that must take a lower shard late can never be

@@ -3,7 +3,7 @@
 //! the busy-script hook.
 
 use super::convert::{lua_to_resp, resp_to_lua};
-use super::{sandbox, sflags, Scripting, BUSY_EVAL, BUSY_FUNCTION};
+use super::{sandbox, sflags, BusyFlags, Scripting, BUSY_EVAL, BUSY_FUNCTION};
 use crate::client::Client;
 use crate::cmd::{self, flags, BatchClock, Registry};
 use crate::server::Server;
@@ -83,7 +83,10 @@ pub struct Exec {
     pub threshold_ms: u64,
     pub killed: bool,
     pub wrote: bool,
-    pub busy: bool,
+    /// Past the busy threshold: its entry in `Scripting::busy_list` (id and flags).
+    pub busy: Option<(u64, Arc<BusyFlags>)>,
+    /// When the hook last served this thread's other connections.
+    last_served: Instant,
     pub name: Arc<str>,
     pub argv: Vec<Vec<u8>>,
     scratch: Vec<u8>,
@@ -600,52 +603,70 @@ pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
     })
 }
 
-/// The count hook: busy detection and SCRIPT KILL.
+/// How often (at most) a busy script's hook serves the other connections of its thread.
+const SERVE_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The count hook: busy detection, serving this thread's other connections while busy (Redis's
+/// processEventsWhileBlocked), SCRIPT KILL / FUNCTION KILL.
 fn hook() -> mlua::Result<VmState> {
-    let r = with_exec(|e| {
+    let serve = with_exec(|e| {
         if e.killed {
             return Err(());
         }
-        let elapsed = e.start.elapsed().as_millis() as u64;
-        if elapsed >= e.threshold_ms {
+        if e.busy.is_none() {
+            let elapsed = e.start.elapsed().as_millis() as u64;
+            if elapsed < e.threshold_ms {
+                return Ok(None);
+            }
             // SAFETY: see `with_exec`.
             let srv = unsafe { &*e.srv };
-            let s = &srv.scripting;
-            if !e.busy {
-                e.busy = true;
-                *s.running.lock() = Some(super::RunningInfo {
-                    name: e.name.to_string(),
-                    argv: e.argv.clone(),
-                    start: e.start,
-                });
-                s.wrote.store(e.wrote, Relaxed);
-                s.kill.store(false, Relaxed);
-                s.busy.store(
-                    if e.is_function {
-                        BUSY_FUNCTION
-                    } else {
-                        BUSY_EVAL
-                    },
-                    Relaxed,
-                );
-                crate::log::warning(&format!(
-                    "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {} command.",
-                    if e.is_function { "FUNCTION KILL" } else { "SCRIPT KILL" }
-                ));
-            }
-            if s.kill.load(Relaxed) {
-                e.killed = true;
-                return Err(());
-            }
+            let flags = Arc::new(BusyFlags::default());
+            flags.wrote.store(e.wrote, Relaxed);
+            let kind = if e.is_function {
+                BUSY_FUNCTION
+            } else {
+                BUSY_EVAL
+            };
+            let running = super::RunningInfo {
+                name: e.name.to_string(),
+                argv: e.argv.clone(),
+                start: e.start,
+            };
+            let id = srv.scripting.busy_begin(kind, flags.clone(), running);
+            e.busy = Some((id, flags));
+            crate::log::warning(&format!(
+                "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {} command.",
+                if e.is_function { "FUNCTION KILL" } else { "SCRIPT KILL" }
+            ));
         }
-        Ok(())
+        let now = Instant::now();
+        if now.duration_since(e.last_served) < SERVE_EVERY {
+            return Ok(None);
+        }
+        e.last_served = now;
+        Ok(Some(e.srv))
     });
-    match r {
-        Some(Err(())) => {
-            let f = with_exec(|e| e.is_function).unwrap_or(false);
-            table_err(if f { KILLED_FN_MSG } else { KILLED_MSG })
+    let killed = match serve {
+        Some(Err(())) => true,
+        Some(Ok(Some(srv))) => {
+            // Outside `with_exec`: the commands served here belong to other clients (none of them may
+            // run a script: EVAL and FCALL are refused while busy).
+            // SAFETY: see `with_exec`.
+            crate::net::serve_while_busy(unsafe { &*srv });
+            with_exec(|e| {
+                let k = e.busy.as_ref().is_some_and(|(_, f)| f.kill.load(Relaxed));
+                e.killed |= k;
+                e.killed
+            })
+            .unwrap_or(false)
         }
-        _ => Ok(VmState::Continue),
+        _ => false,
+    };
+    if killed {
+        let f = with_exec(|e| e.is_function).unwrap_or(false);
+        table_err(if f { KILLED_FN_MSG } else { KILLED_MSG })
+    } else {
+        Ok(VmState::Continue)
     }
 }
 
@@ -1111,8 +1132,8 @@ fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
     client.resp3 = saved_resp;
     if cmd.has(flags::WRITE) {
         e.wrote = true;
-        if e.busy {
-            srv.scripting.wrote.store(true, Relaxed);
+        if let Some((_, f)) = &e.busy {
+            f.wrote.store(true, Relaxed);
         }
     }
     e.events.extend(events);
@@ -1203,6 +1224,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     let saved_db = p.client.db;
     let saved_in_exec = p.client.in_exec;
     p.client.in_exec = true;
+    let start = Instant::now();
     let mut exec = Exec {
         srv: p.srv as *const Arc<Server>,
         client: p.client as *mut Client,
@@ -1212,11 +1234,12 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         resp3: false,
         clock: BatchClock::new(),
         events: Vec::new(),
-        start: Instant::now(),
+        start,
         threshold_ms: threshold_ms.max(1),
         killed: false,
         wrote: false,
-        busy: false,
+        busy: None,
+        last_served: start,
         name: p.name.clone(),
         argv: p.argv,
         scratch: Vec::new(),
@@ -1285,12 +1308,8 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         }
         Err(e) => Outcome::Fatal(format!("ERR {}", error_text(&e).0)),
     };
-    if exec.busy {
-        let s = &p.srv.scripting;
-        *s.running.lock() = None;
-        s.wrote.store(false, Relaxed);
-        s.kill.store(false, Relaxed);
-        s.busy.store(0, Relaxed);
+    if let Some((id, _)) = exec.busy.take() {
+        p.srv.scripting.busy_end(id);
     }
     let mem = st.heap.get() as u64;
     let last = LAST_MEM.with(|m| m.replace(mem));

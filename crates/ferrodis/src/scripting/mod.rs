@@ -2,8 +2,9 @@
 //! and RESP replies, the script cache and the function libraries.
 //!
 //! Shared state lives in [`Scripting`] (one per server): the EVAL script cache (by SHA1), the function
-//! libraries (with a generation counter), and the busy/kill flags. Each worker thread has its own Lua state
-//! (see [`engine`]) into which scripts are compiled and libraries loaded lazily.
+//! libraries (with a generation counter), and the scripts running past the busy threshold (each with its own
+//! kill/wrote flags: scripts on several worker threads may be busy at once). Each worker thread has its own
+//! Lua state (see [`engine`]) into which scripts are compiled and libraries loaded lazily.
 
 pub mod bit;
 pub mod cjson;
@@ -66,18 +67,38 @@ pub struct RunningInfo {
     pub start: std::time::Instant,
 }
 
+/// The flags of one busy script, shared between its thread (which polls `kill` from its hook and sets
+/// `wrote`) and the KILL commands of every other connection.
+#[derive(Default)]
+pub struct BusyFlags {
+    /// SCRIPT KILL / FUNCTION KILL asked this script to stop.
+    pub kill: AtomicBool,
+    /// The script already wrote (it cannot be killed).
+    pub wrote: AtomicBool,
+}
+
+/// A script that has run past `busy-reply-threshold`.
+pub struct BusyScript {
+    /// Unique per run (the order scripts became busy in).
+    pub id: u64,
+    /// [`BUSY_EVAL`] or [`BUSY_FUNCTION`].
+    pub kind: u8,
+    pub flags: Arc<BusyFlags>,
+    /// What it is running, for FUNCTION STATS.
+    pub running: RunningInfo,
+}
+
 /// Shared scripting state (one per server).
 #[derive(Default)]
 pub struct Scripting {
-    /// Set while a script has run past `busy-reply-threshold`: 0 = none, [`BUSY_EVAL`] or
-    /// [`BUSY_FUNCTION`]. Other clients' commands (except those flagged allow-busy) get a BUSY error.
+    /// Summary of `busy_list` for the hot path: 0 when no script is busy, else the kind ([`BUSY_EVAL`] or
+    /// [`BUSY_FUNCTION`]) of the script that became busy first. While it is set, other clients' commands
+    /// (except those flagged allow-busy) get a BUSY error.
     pub busy: AtomicU8,
-    /// SCRIPT KILL / FUNCTION KILL asked the busy script to stop.
-    pub kill: AtomicBool,
-    /// The busy script already wrote (it cannot be killed).
-    pub wrote: AtomicBool,
-    /// The busy script, for FUNCTION STATS.
-    pub running: Mutex<Option<RunningInfo>>,
+    /// Every script now past the busy threshold, in the order they became busy (one per worker thread at
+    /// most: a thread runs one script at a time).
+    pub busy_list: Mutex<Vec<BusyScript>>,
+    next_busy_id: AtomicU64,
     /// EVAL script cache by lower-case hex SHA1.
     pub scripts: RwLock<HashMap<[u8; 40], Arc<Script>, foldhash::fast::RandomState>>,
     /// `busy-reply-threshold` in ms (kept here so a script start reads no config lock).
@@ -99,6 +120,14 @@ pub struct Scripting {
 pub const BUSY_EVAL: u8 = 1;
 pub const BUSY_FUNCTION: u8 = 2;
 
+/// The errors of a busy EVAL script / function (Redis's slowevalerr / slowscripterr).
+pub const BUSY_EVAL_ERR: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION_ERR: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+
 impl Scripting {
     pub fn new() -> Self {
         Self::default()
@@ -109,13 +138,74 @@ impl Scripting {
     pub fn busy_error(&self) -> Option<&'static str> {
         match self.busy.load(Relaxed) {
             0 => None,
-            BUSY_EVAL => Some(
-                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-            ),
-            _ => Some(
-                "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
-            ),
+            BUSY_EVAL => Some(BUSY_EVAL_ERR),
+            _ => Some(BUSY_FUNCTION_ERR),
         }
+    }
+
+    /// A script on this thread ran past the busy threshold: from now on others get BUSY. Returns its id
+    /// for [`Scripting::busy_end`].
+    pub fn busy_begin(&self, kind: u8, flags: Arc<BusyFlags>, running: RunningInfo) -> u64 {
+        let id = self.next_busy_id.fetch_add(1, Relaxed);
+        let mut l = self.busy_list.lock();
+        l.push(BusyScript {
+            id,
+            kind,
+            flags,
+            running,
+        });
+        self.busy.store(l[0].kind, Relaxed);
+        id
+    }
+
+    /// A busy script ended: BUSY stays only while another script is still busy.
+    pub fn busy_end(&self, id: u64) {
+        let mut l = self.busy_list.lock();
+        l.retain(|b| b.id != id);
+        self.busy.store(l.first().map_or(0, |b| b.kind), Relaxed);
+    }
+
+    /// SCRIPT KILL (`function` false) / FUNCTION KILL: flag the busy scripts of that kind that did not
+    /// write. With one busy script this answers exactly as Redis (UNKILLABLE before a wrong kind); with
+    /// several, those of the other kind are left alone.
+    pub fn kill_busy(&self, function: bool) -> Result<(), &'static str> {
+        let want = if function { BUSY_FUNCTION } else { BUSY_EVAL };
+        let l = self.busy_list.lock();
+        if l.is_empty() {
+            return Err(NOTBUSY);
+        }
+        let killable = |b: &BusyScript| !b.flags.wrote.load(Relaxed);
+        let of_kind: Vec<&BusyScript> = l.iter().filter(|b| b.kind == want).collect();
+        if of_kind.is_empty() {
+            if !l.iter().any(killable) {
+                return Err(UNKILLABLE);
+            }
+            return Err(if function {
+                BUSY_EVAL_ERR
+            } else {
+                BUSY_FUNCTION_ERR
+            });
+        }
+        let mut any = false;
+        for b in of_kind.into_iter().filter(|b| killable(b)) {
+            b.flags.kill.store(true, Relaxed);
+            any = true;
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(UNKILLABLE)
+        }
+    }
+
+    /// FUNCTION STATS' running_script: Err(BUSY) while a busy EVAL script runs (as Redis), else the busy
+    /// function, if any.
+    pub fn running_function(&self) -> Result<Option<RunningInfo>, &'static str> {
+        let l = self.busy_list.lock();
+        if l.iter().any(|b| b.kind == BUSY_EVAL) {
+            return Err(BUSY_EVAL_ERR);
+        }
+        Ok(l.first().map(|b| b.running.clone()))
     }
 
     /// A cached script by SHA (any case).
