@@ -2,7 +2,7 @@
 //! SO_REUSEPORT listeners, owning the connections it accepts and executing their commands itself.
 //!
 //! A connection's loop reads everything available, parses every complete request, executes them in order
-//! and writes all the replies with one write (DESIGN.md §2.5).
+//! and writes all the replies with one write (docs/design/execution-model.md).
 
 use crate::client::{Client, ClientInfo};
 use crate::cmd;

@@ -49,7 +49,10 @@ fn transaction_that_pushes_then_deletes_wakes_nobody() {
         a.check("DEL l", "+QUEUED\r\n");
         a.cmd("EXEC");
         // Still blocked: the key was gone when the transaction ended.
-        assert_eq!(info_field(&mut a, "clients", "blocked_clients").unwrap(), "1");
+        assert_eq!(
+            info_field(&mut a, "clients", "blocked_clients").unwrap(),
+            "1"
+        );
         a.cmd(push);
         let got = b.read_string();
         assert!(got.contains("x"), "{pop}: {got}");
@@ -66,7 +69,10 @@ fn script_that_pushes_then_deletes_wakes_nobody() {
         "EVAL redis.call('lpush',KEYS[1],'x');redis.call('del',KEYS[1]) 1 l",
         "$-1\r\n",
     );
-    assert_eq!(info_field(&mut a, "clients", "blocked_clients").unwrap(), "1");
+    assert_eq!(
+        info_field(&mut a, "clients", "blocked_clients").unwrap(),
+        "1"
+    );
     // What a script leaves behind is served once it ends, in one piece.
     a.check(
         "EVAL redis.call('rpush',KEYS[1],'a');redis.call('rpush',KEYS[1],'b') 1 l",
@@ -117,7 +123,10 @@ fn stats_after(c: &mut Raw, setup: &[&[&str]], cmds: &[&str]) -> String {
     }
     let mut s = String::new();
     let errs = c.call(&["INFO", "errorstats"]);
-    let mut lines: Vec<&str> = errs.lines().filter(|l| l.starts_with("errorstat_")).collect();
+    let mut lines: Vec<&str> = errs
+        .lines()
+        .filter(|l| l.starts_with("errorstat_"))
+        .collect();
     lines.sort();
     for l in lines {
         s.push_str(l);

@@ -1,4 +1,4 @@
-//! The declarative command table (DESIGN.md §3) and dispatch.
+//! The declarative command table (docs/design/commands.md) and dispatch.
 //!
 //! Every command is one [`Command`] entry in its family module's `COMMANDS` slice plus one handler. Dispatch,
 //! arity and unknown-command errors, key extraction for locking, ACL categories, `COMMAND INFO/DOCS/GETKEYS`

@@ -1,7 +1,7 @@
 //! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL, FCALL_RO.
 //!
 //! A script runs on the caller's worker thread in that thread's Lua state (crate::scripting::engine),
-//! isolated from every other client by a keyspace script scope (DESIGN.md §2.3): scripts not known to stay
+//! isolated from every other client by a keyspace script scope (docs/design/execution-model.md): scripts not known to stay
 //! inside their declared keys run exclusively; those seen to stay inside run with their keys' shards held.
 
 use super::flags::*;

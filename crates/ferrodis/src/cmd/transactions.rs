@@ -1,6 +1,6 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
-//! EXEC is two-phase locking (DESIGN.md §2.3): it collects the keys of every queued command (and the watched
+//! EXEC is two-phase locking (docs/design/execution-model.md): it collects the keys of every queued command (and the watched
 //! keys), locks all their shards in ascending order — or the whole keyspace when a command's keys cannot be
 //! known in advance — checks the watches under those locks, then runs the queued commands with the locks
 //! held for the whole transaction (`Keyspace::hold`), so other clients on every thread see all of it or

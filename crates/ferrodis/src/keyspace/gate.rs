@@ -1,4 +1,4 @@
-//! The keyspace-wide exclusive gate (DESIGN.md §2.3).
+//! The keyspace-wide exclusive gate (docs/design/execution-model.md).
 //!
 //! Worker threads run their commands on the *shared* side of the gate; whatever must see no other client at
 //! all (a script that touches keys it did not declare, `lock_all`) takes the *exclusive* side. The shared

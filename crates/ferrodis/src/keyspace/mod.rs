@@ -1,4 +1,4 @@
-//! The shared keyspace, lock-striped by hash slot (DESIGN.md §2.2).
+//! The shared keyspace, lock-striped by hash slot (docs/design/execution-model.md).
 //!
 //! slot = CRC16(key or its {hashtag}) mod 16384, exactly as Redis Cluster computes it. Slots map to
 //! `NUM_SHARDS` shards in contiguous runs (shard = slot / SLOTS_PER_SHARD), so a hash tag always lands in one
@@ -301,7 +301,7 @@ const MODE_SCRIPT_HELD: u8 = 2;
 /// A script runs on the exclusive side of the gate; requests lock as usual and deviations are noted.
 const MODE_SCRIPT_EXCLUSIVE: u8 = 3;
 
-/// Shard locks held for a whole transaction or script (two-phase locking, DESIGN.md §2.3): while it lives,
+/// Shard locks held for a whole transaction or script (two-phase locking, docs/design/execution-model.md): while it lives,
 /// every lock request of this thread for one of these shards is served from it without locking again, so
 /// the commands inside run unchanged and atomically. For a transaction, requests for other shards are a
 /// planning error; a script may go on to further shards (see [`Keyspace::script_scope`]).
@@ -539,7 +539,7 @@ impl Keyspace {
         }
     }
 
-    /// Isolate a script from every other client until the returned scope is dropped (DESIGN.md §2.3).
+    /// Isolate a script from every other client until the returned scope is dropped (docs/design/execution-model.md, "Scripts").
     /// `exclusive == false`: the shards of the declared `keys` are locked now and kept (two-phase locking);
     /// a key outside them still works — its shard is taken on the way and kept — and marks the scope as
     /// deviated. `exclusive == true`: the gate's exclusive side (no other worker runs), locks taken per

@@ -1,4 +1,4 @@
-//! Point-in-time snapshots without fork (DESIGN.md §2.6).
+//! Point-in-time snapshots without fork (docs/design/persistence.md).
 //!
 //! A snapshot starts with every shard locked (the gate's exclusive side, so no command is half done): each
 //! table flips its parity, which makes every entry "not saved" (an entry's snapshot bit differs from its

@@ -43,7 +43,7 @@ pub mod sflags {
     }
 }
 
-/// Isolation policy of a script (DESIGN.md §2.3): unknown scripts run exclusively; those seen to stay
+/// Isolation policy of a script (docs/design/execution-model.md, "Scripts"): unknown scripts run exclusively; those seen to stay
 /// inside their declared keys' shards run with those shards locked; those that strayed stay exclusive.
 pub const POLICY_UNKNOWN: u8 = 0;
 pub const POLICY_CLEAN: u8 = 1;
