@@ -25,6 +25,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOADGEN = os.path.join(ROOT, "bench/loadgen/target/release/loadgen")
 
 
+
+# The load generator: redis-benchmark from PATH, or the one built with the reference server (see main).
+BENCHMARK = "redis-benchmark"
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -75,7 +79,7 @@ class Server:
 def run_benchmark(port, test, clients, pipeline, requests, keyspace, size, cpu):
     """`test` is a redis-benchmark -t name, or a list: a custom command line."""
     what = ["-t", test] if isinstance(test, str) else []
-    cmd = ["taskset", "-c", str(cpu), "redis-benchmark", "-p", str(port)] + what + ["-c", str(clients),
+    cmd = ["taskset", "-c", str(cpu), BENCHMARK, "-p", str(port)] + what + ["-c", str(clients),
            "-P", str(pipeline), "-n", str(requests), "-r", str(keyspace), "-d", str(size), "--csv"]
     if not isinstance(test, str):
         cmd += test
@@ -161,7 +165,10 @@ def load_keys(srv, n, size, ttl):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ferrodis", default=os.path.join(ROOT, "target/release/ferrodis"))
-    ap.add_argument("--redis", default=shutil.which("redis-server") or "redis-server")
+    ap.add_argument("--redis", default=os.environ.get("FERRODIS_REFERENCE_REDIS") or shutil.which("redis-server")
+                    or "redis-server",
+                    help="the reference redis-server (default: $FERRODIS_REFERENCE_REDIS, a Redis 7.2.x build, else "
+                         "redis-server in PATH); the redis-benchmark next to it is used when there is one")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--memkeys", type=int, default=1_000_000)
@@ -181,6 +188,10 @@ def main():
                          "RDB load time (issue 7)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
+    global BENCHMARK
+    sibling = os.path.join(os.path.dirname(os.path.abspath(a.redis)), "redis-benchmark")
+    if os.path.dirname(a.redis) and os.access(sibling, os.X_OK):
+        BENCHMARK = sibling
     if a.quick:
         a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
     if a.suite in ("realtime", "streams"):
@@ -547,7 +558,7 @@ def persistence_suite(a, servers):
             used = int(srv.cli("INFO", "memory").split("used_memory:")[1].split()[0])
             writer = None
             if load:
-                cmd = ["taskset", "-c", str(a.client_cpu), "redis-benchmark", "-p", str(srv.port), "-t", "set",
+                cmd = ["taskset", "-c", str(a.client_cpu), BENCHMARK, "-p", str(srv.port), "-t", "set",
                        "-c", "50", "-n", str(a.requests * 2), "-r", str(n), "-d", "100", "--csv"]
                 writer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                 time.sleep(1)

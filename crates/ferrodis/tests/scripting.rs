@@ -118,7 +118,7 @@ fn eval_conversions_and_errors() {
     ex(
         &mut r,
         "EVAL \"redis.call('set','x',0.1) return redis.call('get','x')\" 0",
-        "$19\r\n0.10000000000000001\r\n",
+        "$3\r\n0.1\r\n",
     );
     ex(
         &mut r,

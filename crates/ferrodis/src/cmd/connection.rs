@@ -879,7 +879,7 @@ pub fn help_reply(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Prints this help.");
+    r.simple("    Print this help.");
 }
 
 fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {

@@ -1260,7 +1260,7 @@ const OBJECT_HELP: &[&str] = &[
     "    Return the number of references of the value associated with the specified",
     "    <key>.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 fn object_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {

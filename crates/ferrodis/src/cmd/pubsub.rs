@@ -291,13 +291,13 @@ fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     reply_published(ctx, n)
 }
 
-/// A RESP3 client publishing to a channel it subscribes to gets the message before the reply, as from
-/// Redis: move what is queued for it ahead of the count.
+/// A RESP3 client publishing to a channel it subscribes to gets the count, then its own message right
+/// after it (before the next command's reply), as from Redis 7.2.
 fn reply_published(ctx: &mut Ctx<'_>, n: usize) -> CmdResult {
+    ctx.reply().int(n as i64);
     if ctx.client.subscribed() {
         ctx.client.info.drain_outbox(ctx.out);
     }
-    ctx.reply().int(n as i64);
     Ok(())
 }
 

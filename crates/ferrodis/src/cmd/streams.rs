@@ -965,7 +965,12 @@ fn parse_read_args<'a>(args: &Args<'a>, group_cmd: bool) -> Result<ReadArgs<'a>,
             streams_at = i + 1;
             let rest = n - streams_at;
             if !rest.is_multiple_of(2) {
-                return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
+                return Err(if group_cmd {
+                    "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
+                } else {
+                    "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
+                }
+                .into());
             }
             break;
         } else if parse::eq(opt, "group") && more >= 2 {
@@ -1592,7 +1597,7 @@ const XGROUP_HELP: &[&str] = &[
     "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
     "    Set the current group ID and entries_read counter.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 const XINFO_HELP: &[&str] = &[
@@ -1604,7 +1609,7 @@ const XINFO_HELP: &[&str] = &[
     "STREAM <key> [FULL [COUNT <count>]",
     "    Show information about the stream.",
     "HELP",
-    "    Prints this help.",
+    "    Print this help.",
 ];
 
 fn help(ctx: &mut Ctx<'_>, lines: &[&str]) -> CmdResult {

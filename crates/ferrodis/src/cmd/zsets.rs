@@ -1068,6 +1068,15 @@ fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             v
         }
     };
+    // Redis 7.2 sizes the destination from the range's length, which a BYSCORE/BYLEX range does not know
+    // in advance: it is then created with the skiplist encoding whatever its size.
+    let lim = match q.spec {
+        Spec::Rank(..) => lim,
+        _ => ZLimits {
+            max_entries: 0,
+            ..lim
+        },
+    };
     let z = ZSet::from_pairs(picked.iter().map(|(m, s)| (m.as_slice(), *s)), &lim);
     let n = store_result(ctx, guard.shard(dst), dst, z, "zrangestore");
     drop(guard);

@@ -312,6 +312,63 @@ fn rand48_seed(seed: i32) {
 }
 
 /// C's `%.17g` (how Redis turns Lua numbers into command arguments).
+/// A Lua number given to `redis.call` as Redis 7.2 writes it (its fpconv_dtoa): the shortest digits that
+/// read back to the same double, as an integer when the exponent is small (`1e+15` from 10^15, `10000000`),
+/// as a plain decimal from 10^-6 (or with few digits), in scientific notation (`1.5e-10`, `1e+20`) otherwise.
+pub fn fmt_shortest(x: f64) -> String {
+    let mut out = String::new();
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    if x.is_nan() {
+        out.push_str("nan");
+        return out;
+    }
+    if x.is_infinite() {
+        out.push_str("inf");
+        return out;
+    }
+    if x == 0.0 {
+        out.push('0');
+        return out;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde[-]N".
+    let sci = format!("{:e}", x.abs());
+    let (mant, e) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let nd = digits.len() as i32;
+    let e: i32 = e.parse().unwrap_or(0);
+    // digits × 10^k
+    let k = e - (nd - 1);
+    let exp = e.abs();
+    if k >= 0 && exp < nd + 7 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if k < 0 && (k > -7 || exp < 4) {
+        let int_len = nd + k;
+        if int_len <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-int_len) as usize));
+            out.push_str(&digits);
+        } else {
+            out.push_str(&digits[..int_len as usize]);
+            out.push('.');
+            out.push_str(&digits[int_len as usize..]);
+        }
+    } else {
+        let nd = nd.min(if x < 0.0 { 17 } else { 18 }) as usize;
+        out.push_str(&digits[..1]);
+        if nd > 1 {
+            out.push('.');
+            out.push_str(&digits[1..nd]);
+        }
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        out.push_str(&exp.to_string());
+    }
+    out
+}
+
 pub fn fmt_g17(x: f64) -> String {
     extern "C" {
         fn snprintf(buf: *mut std::ffi::c_char, n: usize, fmt: *const std::ffi::c_char, ...)
@@ -959,7 +1016,7 @@ fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
         "set_repl",
         lua.create_function(|_, args: MultiValue| {
             if args.len() != 1 {
-                return table_err("ERR redis.set_repl() requires two arguments.");
+                return table_err("ERR redis.set_repl() requires one argument.");
             }
             let v = int_or_minus_one(&args[0]);
             if !(0..=3).contains(&v) {
@@ -1059,7 +1116,7 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
         match a {
             Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
             Value::Integer(i) => buf.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-            Value::Number(n) => buf.extend_from_slice(fmt_g17(*n).as_bytes()),
+            Value::Number(n) => buf.extend_from_slice(fmt_shortest(*n).as_bytes()),
             _ => {
                 return fail(
                     lua,
@@ -1385,6 +1442,33 @@ mod tests {
         assert_eq!(num_to_i64(f64::NAN), i64::MIN);
         assert_eq!(num_to_i64(2f64.powi(63)), i64::MIN);
         assert_eq!(num_to_i64(f64::INFINITY), i64::MIN);
+    }
+
+    #[test]
+    fn numbers_for_redis_call_as_redis_72_writes_them() {
+        // Redis 7.2.4's output for each, through SET then GET.
+        let cases: &[(f64, &str)] = &[
+            (0.1, "0.1"),
+            (3.5, "3.5"),
+            (1e20, "1e+20"),
+            (123456789012.5, "123456789012.5"),
+            (1e-7, "1e-7"),
+            (0.000001, "0.000001"),
+            (1.5e-10, "1.5e-10"),
+            (1e15, "1e+15"),
+            (12345678901234567890.0, "12345678901234567000"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (1e7, "10000000"),
+            (-2.25, "-2.25"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (-1e-5, "-0.00001"),
+            (2f64.powi(63), "9223372036854776000"),
+            (-0.0, "-0"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(fmt_shortest(*x), *want, "{x}");
+        }
     }
 
     #[test]
