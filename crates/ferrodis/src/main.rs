@@ -3,6 +3,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if std::env::var_os("FERRODIS_CHECK_KEYS").is_some_and(|v| v == "1") {
+        ferrodis::keyspace::declared::enable();
+    }
     // Startup loading can run scripts (AOF, function libraries): give it a script thread's stack.
     let code = std::thread::Builder::new()
         .name("ferrodis-main".into())

@@ -430,7 +430,8 @@ fn start_server(name: &'static str, cmdline: &[String], extra: &[&str]) -> Serve
         let log = dir.join("server.log");
         let logf = std::fs::File::create(&log).expect("create log");
         let mut cmd = Command::new(&cmdline[0]);
-        cmd.args(&cmdline[1..])
+        cmd.env("FERRODIS_CHECK_KEYS", "1")
+            .args(&cmdline[1..])
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(extra)
             .current_dir(&dir)

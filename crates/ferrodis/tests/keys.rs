@@ -516,7 +516,7 @@ fn object_subcommands() {
     assert!(help.starts_with(
         b"*15\r\n+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+ENCODING <key>\r\n"
     ));
-    assert!(help.ends_with(b"+HELP\r\n+    Prints this help.\r\n"));
+    assert!(help.ends_with(b"+HELP\r\n+    Print this help.\r\n"));
     c.check("OBJECT", &arity("object"));
     c.check("OBJECT ENCODING", &arity("object|encoding"));
     c.check("OBJECT ENCODING a b", &arity("object|encoding"));

@@ -528,7 +528,7 @@ fn client_commands() {
     let mut g = s.raw();
     let help = g.call(&["CLIENT", "HELP"]);
     assert!(help.contains("+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"));
-    assert!(help.ends_with("+HELP\r\n+    Prints this help.\r\n"));
+    assert!(help.ends_with("+HELP\r\n+    Print this help.\r\n"));
     assert_eq!(
         g.call(&["CLIENT", "NO-EVICT", "maybe"]),
         "-ERR syntax error\r\n"

@@ -600,7 +600,8 @@ fn keys_from_specs(specs: &[spec::KeySpec], args: &Args<'_>, out: &mut Vec<KeyRe
                 match ferrodis_protocol::num::parse_i64(args.get(at as usize)) {
                     Some(n) if n >= 0 => {
                         let f = first + firstkey as i64;
-                        (f, f + n - 1, keystep as i64)
+                        // A huge count saturates (and then exceeds the line: no keys).
+                        (f, f.saturating_add(n) - 1, keystep as i64)
                     }
                     _ => return false,
                 }
@@ -1130,7 +1131,11 @@ pub fn call(
         ready: Default::default(),
     };
     let db = ctx.client.db;
+    let checked = crate::keyspace::declared::checking().then(|| declare_keys(id, cmd, &args));
     let r = (cmd.handler)(&mut ctx, args);
+    if let Some(outer) = checked {
+        crate::keyspace::declared::set(outer);
+    }
     if let Err(e) = &r {
         error_reply(srv, ctx.client, ctx.out, e.msg());
     }
@@ -1157,6 +1162,22 @@ pub fn call(
     (r.is_ok(), events)
 }
 
+/// For the declared-keys check (`keyspace::declared`): the shards of the command's keys when its key specs
+/// declare them all; returns the enclosing command's setting.
+fn declare_keys(id: usize, cmd: &Command, args: &Args<'_>) -> Option<(&'static str, Vec<usize>)> {
+    let mut keys = Vec::new();
+    let declared = (cmd.has_keys() && !cmd.has_unknown_keys() && cmd.keys_in(args, &mut keys))
+        .then(|| {
+            let name = Registry::get().all[id].1.name;
+            let shards = keys
+                .iter()
+                .map(|k| crate::keyspace::shard_of(args.get(k.pos)))
+                .collect();
+            (name, shards)
+        });
+    crate::keyspace::declared::set(declared)
+}
+
 fn note_ready(client: &mut Client, ready: Vec<(usize, Vec<u8>)>) {
     for k in ready {
         if !client.ready_keys.contains(&k) {
@@ -1176,6 +1197,8 @@ pub fn serve_ready_keys(
     clock: &BatchClock,
 ) -> Vec<crate::notify::KeyEvent> {
     let mut events = Vec::new();
+    // The dispatcher's own locks (the keys the transaction or script made ready) are not the command's.
+    let outer = crate::keyspace::declared::set(None);
     while !client.ready_keys.is_empty() {
         for (db, key) in std::mem::take(&mut client.ready_keys) {
             let mut out = Vec::new();
@@ -1202,6 +1225,7 @@ pub fn serve_ready_keys(
             note_ready(client, more);
         }
     }
+    crate::keyspace::declared::set(outer);
     events
 }
 

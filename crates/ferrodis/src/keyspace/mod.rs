@@ -16,6 +16,52 @@ pub mod snapshot;
 pub mod table;
 
 use entry::Entry;
+
+/// A check that keeps the key specs honest: while it is on, a command whose keys its key specs fully
+/// declare may lock only those keys' shards (by key); locking another key's shard panics, which fails the
+/// test that ran the command (a panic stays inside its connection). Debug builds check always; release
+/// builds when started with `FERRODIS_CHECK_KEYS=1` (the integration tests do). Shards locked by index
+/// (SCAN, KEYS, FLUSHALL) and the dispatcher's own work (serving blocked clients) are not checked.
+pub mod declared {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    static ON: AtomicBool = AtomicBool::new(cfg!(debug_assertions));
+
+    thread_local! {
+        /// The running command's name and the shards its keys are in; None: not checked.
+        static CURRENT: RefCell<Option<(&'static str, Vec<usize>)>> = const { RefCell::new(None) };
+    }
+
+    /// Switch the check on (at startup).
+    pub fn enable() {
+        ON.store(true, Relaxed);
+    }
+
+    #[inline]
+    pub fn checking() -> bool {
+        ON.load(Relaxed)
+    }
+
+    /// Set the running command's declared shards (None: not checked); returns what was set before, for
+    /// nested commands (a script's `redis.call`) to restore.
+    pub fn set(current: Option<(&'static str, Vec<usize>)>) -> Option<(&'static str, Vec<usize>)> {
+        CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), current))
+    }
+
+    #[cold]
+    pub fn check(idx: usize, key: &[u8]) {
+        CURRENT.with(|c| {
+            if let Some((name, shards)) = &*c.borrow() {
+                assert!(
+                    shards.contains(&idx),
+                    "command '{name}' locked key {:?}, which its key specs do not declare",
+                    String::from_utf8_lossy(key)
+                );
+            }
+        });
+    }
+}
 use parking_lot::{Mutex, MutexGuard};
 use table::Table;
 
@@ -401,6 +447,11 @@ impl Keyspace {
             return Some(ShardGuard::Held(unsafe { &mut *p }));
         }
         if mode == MODE_HELD {
+            // The plan comes from the commands' key specs, which `declared` checks: this is a bug.
+            debug_assert!(
+                false,
+                "shard {idx} requested outside the transaction's planned locks"
+            );
             crate::log::warning(&format!(
                 "internal: shard {idx} requested outside the transaction's planned locks"
             ));
@@ -443,7 +494,11 @@ impl Keyspace {
     /// Lock the shard that owns `key`.
     #[inline]
     pub fn lock_key(&self, key: &[u8]) -> ShardGuard<'_> {
-        self.acquire(shard_of(key))
+        let idx = shard_of(key);
+        if declared::checking() {
+            declared::check(idx, key);
+        }
+        self.acquire(idx)
     }
 
     #[inline]
@@ -465,7 +520,17 @@ impl Keyspace {
     /// waits for that one, and starts over (so a script that must take a lower shard late can never be
     /// waiting on a thread that waits on it).
     pub fn lock_many<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiGuard<'_> {
-        let mut idx: Vec<usize> = keys.into_iter().map(shard_of).collect();
+        let checking = declared::checking();
+        let mut idx: Vec<usize> = keys
+            .into_iter()
+            .map(|k| {
+                let i = shard_of(k);
+                if checking {
+                    declared::check(i, k);
+                }
+                i
+            })
+            .collect();
         idx.sort_unstable();
         idx.dedup();
         if idx.len() <= 1 || MODE.with(|m| m.get()) != MODE_PLAIN {
@@ -650,6 +715,24 @@ impl<'a> MultiGuard<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undeclared_keys_are_caught() {
+        declared::enable();
+        let ks = Keyspace::new(1, 1);
+        let (a, b) = two_keys();
+        declared::set(Some(("get", vec![shard_of(&a)])));
+        drop(ks.lock_key(&a));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(ks.lock_many([&a[..], &b[..]]));
+        }));
+        assert!(
+            caught.is_err(),
+            "a key outside the declared ones must be refused"
+        );
+        declared::set(None);
+        drop(ks.lock_key(&b));
+    }
 
     #[test]
     fn held_shards_are_reused_then_released() {

@@ -177,6 +177,8 @@ impl Server {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("create the server's directory");
             let child = Command::new(bin)
+                // Ferrodis checks that commands lock only the keys their key specs declare.
+                .env("FERRODIS_CHECK_KEYS", "1")
                 .current_dir(&dir)
                 .args(pre)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
