@@ -4,11 +4,8 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod expire;
-pub mod glob;
 pub mod info;
 pub mod keyspace;
-pub mod log;
-pub mod mem;
 pub mod net;
 pub mod notify;
 pub mod persist;
@@ -16,7 +13,10 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod tracking;
-pub mod types;
+
+// The layers below, under their old paths (`crate::types`, `crate::log`, ...).
+pub use ferrodis_types as types;
+pub use ferrodis_types::{glob, log, mem};
 
 use std::sync::Arc;
 
