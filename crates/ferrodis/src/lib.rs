@@ -5,7 +5,6 @@ pub mod cmd;
 pub mod config;
 pub mod expire;
 pub mod info;
-pub mod keyspace;
 pub mod net;
 pub mod notify;
 pub mod persist;
@@ -15,6 +14,7 @@ pub mod server;
 pub mod tracking;
 
 // The layers below, under their old paths (`crate::types`, `crate::log`, ...).
+pub use ferrodis_keyspace as keyspace;
 pub use ferrodis_types as types;
 pub use ferrodis_types::{glob, log, mem};
 

@@ -7,9 +7,10 @@
 //! the new entries and, for a group, advances the group and its PEL there too.
 
 use super::blocking::block;
+use super::blocking::ServeFn;
 use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
-use crate::keyspace::blocking::{Serve, ServeFn};
+use crate::keyspace::blocking::Serve;
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::{Lookup, Shard};
 use crate::types::stream::{
