@@ -3,6 +3,7 @@
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod events;
 pub mod expire;
 pub mod info;
 pub mod net;
@@ -36,7 +37,7 @@ pub fn run(argv: &[String]) -> i32 {
     }
     let threads = cfg.threads;
     let port = cfg.port;
-    let srv = Arc::new(server::Server::new(cfg));
+    let srv = Arc::new(server::Server::new(cfg, cmd::Registry::get().len()));
     info::start_sampler(&srv);
     log::notice(&format!(
         "Ferrodis version={}, bits=64, pid={}, just started",
