@@ -85,7 +85,9 @@ fn harness() -> &'static Harness {
         std::thread::spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_millis(5));
             if watch.scripting.busy.load(Relaxed) != 0 {
-                watch.scripting.kill.store(true, Relaxed);
+                for b in watch.scripting.busy_list.lock().iter() {
+                    b.flags.kill.store(true, Relaxed);
+                }
             }
         });
         let mut c = new_client();
