@@ -77,7 +77,7 @@ fn harness() -> &'static Harness {
     H.get_or_init(|| {
         let mut cfg = Config::default();
         cfg.persist.save.clear();
-        let srv = Arc::new(Server::new(cfg));
+        let srv = Arc::new(Server::new(cfg, ferrodis::cmd::Registry::get().len()));
         srv.scripting.busy_threshold_ms.store(20, Relaxed);
         // Kill any script that runs past the busy threshold (the fragments' loops are bounded, but
         // nested ones can still take long).
@@ -85,7 +85,9 @@ fn harness() -> &'static Harness {
         std::thread::spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_millis(5));
             if watch.scripting.busy.load(Relaxed) != 0 {
-                watch.scripting.kill.store(true, Relaxed);
+                for b in watch.scripting.busy_list.lock().iter() {
+                    b.flags.kill.store(true, Relaxed);
+                }
             }
         });
         let mut c = new_client();

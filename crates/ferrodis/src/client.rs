@@ -1,6 +1,7 @@
 //! Per-connection state. [`Client`] is owned by the connection's task; [`ClientInfo`] is the part other
 //! connections can see (CLIENT LIST, CLIENT KILL), shared through the server's registry.
 
+pub use crate::config::OutputLimit;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
@@ -166,14 +167,6 @@ pub struct Outbox {
     pub msgs: u64,
     /// Since when the buffer has been over the soft limit.
     soft_since: Option<Instant>,
-}
-
-/// One client class's client-output-buffer-limit: hard bytes, soft bytes, soft seconds (0 = no limit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct OutputLimit {
-    pub hard: u64,
-    pub soft: u64,
-    pub soft_secs: u64,
 }
 
 impl ClientInfo {

@@ -3,6 +3,14 @@
 
 use std::path::PathBuf;
 
+/// One client class's client-output-buffer-limit: hard bytes, soft bytes, soft seconds (0 = no limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
@@ -33,10 +41,10 @@ pub struct Config {
     pub enable_protected_configs: Permit,
     /// Who may run MODULE (accepted for compatibility; Ferrodis has no MODULE command).
     pub enable_module_command: Permit,
-    /// `notify-keyspace-events` as [`crate::notify`] flag bits.
+    /// `notify-keyspace-events` as [`crate::events`] flag bits.
     pub notify_keyspace_events: u32,
     /// client-output-buffer-limit per class: normal, replica, pubsub.
-    pub client_output_buffer_limit: [crate::client::OutputLimit; 3],
+    pub client_output_buffer_limit: [OutputLimit; 3],
     /// Most keys the client-side caching table remembers (0 = no limit); see crate::tracking.
     pub tracking_table_max_keys: u64,
     /// The config file we were started with (CONFIG REWRITE target).
@@ -278,18 +286,18 @@ const MEMORY_POLICIES: &[&str] = &[
 ];
 
 /// Redis's default client-output-buffer-limit: normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60.
-pub const DEFAULT_OUTPUT_LIMITS: [crate::client::OutputLimit; 3] = [
-    crate::client::OutputLimit {
+pub const DEFAULT_OUTPUT_LIMITS: [OutputLimit; 3] = [
+    OutputLimit {
         hard: 0,
         soft: 0,
         soft_secs: 0,
     },
-    crate::client::OutputLimit {
+    OutputLimit {
         hard: 256 << 20,
         soft: 64 << 20,
         soft_secs: 60,
     },
-    crate::client::OutputLimit {
+    OutputLimit {
         hard: 32 << 20,
         soft: 8 << 20,
         soft_secs: 60,
@@ -299,7 +307,7 @@ pub const DEFAULT_OUTPUT_LIMITS: [crate::client::OutputLimit; 3] = [
 const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 /// Format client-output-buffer-limit as CONFIG GET prints it.
-fn output_limits_string(l: &[crate::client::OutputLimit; 3]) -> String {
+fn output_limits_string(l: &[OutputLimit; 3]) -> String {
     let mut s = String::new();
     for (name, l) in OUTPUT_CLASSES.iter().zip(l) {
         if !s.is_empty() {
@@ -314,8 +322,8 @@ fn output_limits_string(l: &[crate::client::OutputLimit; 3]) -> String {
 /// current limits, as Redis does: all or nothing.
 fn parse_output_limits(
     args: &[String],
-    cur: &[crate::client::OutputLimit; 3],
-) -> Result<[crate::client::OutputLimit; 3], String> {
+    cur: &[OutputLimit; 3],
+) -> Result<[OutputLimit; 3], String> {
     let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
     if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
@@ -337,7 +345,7 @@ fn parse_output_limits(
         if secs < 0 {
             return Err(bad().into());
         }
-        out[class] = crate::client::OutputLimit {
+        out[class] = OutputLimit {
             hard,
             soft,
             soft_secs: secs as u64,
@@ -807,9 +815,9 @@ pub static DIRECTIVES: &[Directive] = &[
         name: "notify-keyspace-events",
         aliases: &[],
         mutable: true,
-        get: |c| crate::notify::flags_to_string(c.notify_keyspace_events),
+        get: |c| crate::events::flags_to_string(c.notify_keyspace_events),
         set: |c, a| {
-            c.notify_keyspace_events = crate::notify::parse_flags(one(a)?).ok_or_else(|| {
+            c.notify_keyspace_events = crate::events::parse_flags(one(a)?).ok_or_else(|| {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
             })?;
             Ok(())

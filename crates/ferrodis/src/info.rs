@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn format() {
-        let srv = Server::new(crate::config::Config::default());
+        let srv = Server::new(crate::config::Config::default(), Registry::get().len());
         let s = generate(&srv, &["server", "keyspace"]);
         assert!(s.starts_with("# Server\r\nredis_version:7.2.4\r\n"), "{s}");
         assert!(s.ends_with("\r\n\r\n# Keyspace\r\n"), "{s}");

@@ -3,12 +3,9 @@
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod events;
 pub mod expire;
-pub mod glob;
 pub mod info;
-pub mod keyspace;
-pub mod log;
-pub mod mem;
 pub mod net;
 pub mod notify;
 pub mod persist;
@@ -16,7 +13,11 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod tracking;
-pub mod types;
+
+// The layers below, under their old paths (`crate::types`, `crate::log`, ...).
+pub use ferrodis_keyspace as keyspace;
+pub use ferrodis_types as types;
+pub use ferrodis_types::{glob, log, mem};
 
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ pub fn run(argv: &[String]) -> i32 {
     }
     let threads = cfg.threads;
     let port = cfg.port;
-    let srv = Arc::new(server::Server::new(cfg));
+    let srv = Arc::new(server::Server::new(cfg, cmd::Registry::get().len()));
     info::start_sampler(&srv);
     log::notice(&format!(
         "Ferrodis version={}, bits=64, pid={}, just started",

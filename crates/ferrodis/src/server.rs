@@ -1,7 +1,6 @@
 //! Process-wide shared state: the keyspace, configuration, the client registry and statistics.
 
 use crate::client::ClientInfo;
-use crate::cmd::Registry;
 use crate::config::Config;
 use crate::keyspace::Keyspace;
 use crate::types::EncodingLimits;
@@ -9,7 +8,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// A counter written by one thread only (its worker) and read by anyone: a plain load+store, no locked
 /// read-modify-write and no cache line shared with other writers.
@@ -132,7 +131,7 @@ pub struct Server {
     pub key_events: AtomicBool,
     /// Pub/Sub subscriptions (channels, patterns, shard channels).
     pub pubsub: crate::pubsub::PubSub,
-    /// `notify-keyspace-events` flags (crate::notify bits), readable without the config lock.
+    /// `notify-keyspace-events` flags (crate::events bits), readable without the config lock.
     pub notify_flags: std::sync::atomic::AtomicU32,
     /// Clients with CLIENT TRACKING on (their reads are recorded and writes invalidate them).
     pub tracking_clients: AtomicUsize,
@@ -190,9 +189,10 @@ impl AtomicLimits {
 }
 
 impl Server {
-    pub fn new(config: Config) -> Server {
+    /// `ncmds`: the size of the command table (`cmd::Registry::get().len()`), for the per-worker command
+    /// statistics.
+    pub fn new(config: Config, ncmds: usize) -> Server {
         let nworkers = config.threads.max(1);
-        let ncmds = Registry::get().len();
         Server {
             keyspace: Keyspace::new(config.databases, nworkers),
             config_epoch: AtomicU64::new(0),
@@ -213,7 +213,7 @@ impl Server {
             peak_memory: AtomicU64::new(0),
             used_memory: AtomicU64::new(0),
             maxmemory: AtomicU64::new(config.maxmemory),
-            key_events: AtomicBool::new(crate::notify::active(config.notify_keyspace_events)),
+            key_events: AtomicBool::new(crate::events::active(config.notify_keyspace_events)),
             pubsub: {
                 let p = crate::pubsub::PubSub::new();
                 p.set_limit(config.client_output_buffer_limit[2]);
@@ -288,7 +288,7 @@ impl Server {
         self.notify_flags.store(nf, Relaxed);
         // Key events are recorded while keyspace notifications are on (client tracking will OR its own
         // consumer in here).
-        self.key_events.store(crate::notify::active(nf), Relaxed);
+        self.key_events.store(crate::events::active(nf), Relaxed);
         drop(c);
         self.config_epoch.fetch_add(1, Relaxed);
     }
@@ -320,16 +320,4 @@ impl Server {
     }
 }
 
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+pub use ferrodis_types::clock::{unix_ms, unix_us};

@@ -7,11 +7,33 @@
 use super::spec::{self, ACCESS, DELETE, INSERT, RW};
 use super::{acl, err, flags::*, lists, zsets, CmdError, CmdResult, Command, Ctx};
 use crate::client::Blocked;
-use crate::keyspace::blocking::{Serve, ServeFn, Waiter};
+use crate::keyspace::blocking::{Serve, Waiter, Writer};
 use crate::keyspace::{shard_of, Lookup, MultiGuard, Shard};
 use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
 use std::time::{Duration, Instant};
+
+/// Pops for a blocked client inside the writer's lock: (shard, db, key that became ready, the writer's
+/// command context — for the clock and the side effects of the pop; the waiter's own settings, such as its
+/// protocol, are captured by the function).
+pub type ServeFn = Box<dyn Fn(&mut Shard, usize, &[u8], &Ctx<'_>) -> Serve + Send + Sync>;
+
+/// The keyspace's blocking queues see a command's context as the writer that makes keys ready.
+impl Writer for Ctx<'_> {
+    type ServeFn = ServeFn;
+
+    #[inline]
+    fn defer_ready(&self, db: usize, key: &[u8]) -> bool {
+        if self.defer_ready {
+            self.ready.borrow_mut().push((db, key.to_vec()));
+        }
+        self.defer_ready
+    }
+
+    fn serve(&self, f: &ServeFn, shard: &mut Shard, db: usize, key: &[u8]) -> Serve {
+        f(shard, db, key, self)
+    }
+}
 
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -534,7 +556,7 @@ pub fn block(
     let db = ctx.client.db;
     let mut owned: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
     owned.dedup();
-    let waiter = Waiter::new(ctx.client.id, db, owned.clone(), serve);
+    let waiter = Waiter::new::<ServeFn>(ctx.client.id, db, owned.clone(), serve);
     for k in &owned {
         guard.shard(k).add_waiter(db, k, waiter.clone());
     }

@@ -503,7 +503,10 @@ proptest! {
 
 #[test]
 fn load_into_server_then_save_shards() {
-    let srv = crate::server::Server::new(crate::config::Config::default());
+    let srv = crate::server::Server::new(
+        crate::config::Config::default(),
+        crate::cmd::Registry::get().len(),
+    );
     let lim = EncodingLimits::default();
     let now = crate::server::unix_ms();
     let mut entries = Vec::new();
@@ -566,10 +569,13 @@ fn load_into_server_then_save_shards() {
         ]
     );
     // Not loadable with fewer databases.
-    let small = crate::server::Server::new(crate::config::Config {
-        databases: 2,
-        ..crate::config::Config::default()
-    });
+    let small = crate::server::Server::new(
+        crate::config::Config {
+            databases: 2,
+            ..crate::config::Config::default()
+        },
+        crate::cmd::Registry::get().len(),
+    );
     let e = load_into(&small, &file[..], Some(file.len() as u64)).unwrap_err();
     assert!(e.msg.contains("database 2"), "{e}");
 }
@@ -891,7 +897,10 @@ fn resizedb_hints_are_bounded() {
                 None => assert_eq!(size, hint.min(MAX_RESIZE_HINT)),
             }
         }
-        let srv = crate::server::Server::new(crate::config::Config::default());
+        let srv = crate::server::Server::new(
+            crate::config::Config::default(),
+            crate::cmd::Registry::get().len(),
+        );
         let start = std::time::Instant::now();
         assert_eq!(
             load_into(&srv, &file[..], Some(file.len() as u64)).unwrap(),

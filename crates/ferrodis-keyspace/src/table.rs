@@ -26,7 +26,22 @@ pub struct Table {
 /// A running snapshot, as one table sees it.
 pub struct TableSnap {
     pub db: usize,
-    pub sink: std::sync::Arc<dyn super::snapshot::ShardSink>,
+    pub sink: std::sync::Arc<dyn ShardSink>,
+}
+
+/// Receives the entries of a snapshot (serialization goes here). The table's write paths call it (through
+/// [`TableSnap`]) before changing an entry the running snapshot has not saved; [`crate::snapshot`] runs
+/// the snapshot.
+pub trait ShardSink: Send + Sync {
+    /// Start a run of entries of database `db` in `buf` (e.g. an RDB SELECTDB).
+    fn begin_db(&self, buf: &mut Vec<u8>, db: usize);
+    /// Append one entry as it is now (skipping it if it is expired at the snapshot point). Called with
+    /// the entry's shard locked, by the walker or by a command about to change the entry: it must not
+    /// lock shards.
+    fn encode(&self, buf: &mut Vec<u8>, e: &Entry);
+    /// Take a buffer of encoded entries (on the walker's thread, between shards, in no particular
+    /// order of databases: each buffer starts with its `begin_db`).
+    fn write(&self, buf: Vec<u8>);
 }
 
 /// Save `e` (its state now, before a change) if the running snapshot has not saved it yet.

@@ -10,6 +10,7 @@
 //! entries waiting for the walker.
 
 use super::entry::Entry;
+pub use super::table::ShardSink;
 use super::table::TableSnap;
 use super::{Keyspace, NUM_SHARDS};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,19 +18,6 @@ use std::sync::Arc;
 
 /// Buckets the walker visits per lock hold.
 const WALK_SLICE: usize = 128;
-
-/// Receives the entries of a snapshot (serialization goes here).
-pub trait ShardSink: Send + Sync {
-    /// Start a run of entries of database `db` in `buf` (e.g. an RDB SELECTDB).
-    fn begin_db(&self, buf: &mut Vec<u8>, db: usize);
-    /// Append one entry as it is now (skipping it if it is expired at the snapshot point). Called with
-    /// the entry's shard locked, by the walker or by a command about to change the entry: it must not
-    /// lock shards.
-    fn encode(&self, buf: &mut Vec<u8>, e: &Entry);
-    /// Take a buffer of encoded entries (on the walker's thread, between shards, in no particular
-    /// order of databases: each buffer starts with its `begin_db`).
-    fn write(&self, buf: Vec<u8>);
-}
 
 /// What the tables write to: buffers queue here (commands and the walker call `write` with a shard
 /// locked) and the walker hands them to the real sink between shards, with no lock held.
@@ -168,7 +156,7 @@ impl super::Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyspace::entry::Entry;
+    use crate::entry::Entry;
     use parking_lot::Mutex;
 
     /// (db, key, value) of a saved string.

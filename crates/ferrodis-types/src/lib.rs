@@ -1,5 +1,14 @@
 //! Value types stored in the keyspace. Each data type lives in its own module as a plain Rust type with unit
 //! tests; nothing here knows about sockets, locks or the command table.
+//!
+//! Also the small utilities every layer above uses and that depend on nothing of the server: [`mem`]
+//! (allocation guards), [`glob`] (Redis glob matching), [`log`] (log lines; the server sets the level) and
+//! [`clock`] (the wall clock).
+
+pub mod clock;
+pub mod glob;
+pub mod log;
+pub mod mem;
 
 pub mod dict;
 pub mod hash;

@@ -71,7 +71,7 @@ pub fn warning(msg: &str) {
 
 /// "26 Nov 2026 04:38:40.123" in UTC.
 fn timestamp() -> String {
-    let ms = crate::server::unix_ms();
+    let ms = crate::clock::unix_ms();
     let secs = ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86400) as i64);
     let t = secs % 86400;

@@ -8,6 +8,10 @@
 //! Lock order: shards are always locked in ascending index order (see [`Keyspace::lock_many`] and
 //! [`Keyspace::lock_all`]); nothing else is locked while a shard lock is held, except further shards in that
 //! order. Shard locks are never held across an `.await`.
+//!
+//! This crate knows nothing of commands: the command layer reaches it through [`blocking::Writer`] (the
+//! writer that makes a key ready, for serving blocked clients) and [`snapshot::ShardSink`] (where a
+//! snapshot's entries go).
 
 pub mod blocking;
 pub mod entry;
@@ -16,6 +20,9 @@ pub mod snapshot;
 pub mod table;
 
 use entry::Entry;
+// The layer below, under the paths this crate used when it was a module of the server crate.
+use ferrodis_types as types;
+use ferrodis_types::log;
 
 /// A check that keeps the key specs honest: while it is on, a command whose keys its key specs fully
 /// declare may lock only those keys' shards (by key); locking another key's shard panics, which fails the

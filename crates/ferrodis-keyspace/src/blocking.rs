@@ -2,13 +2,13 @@
 //!
 //! A blocked client registers one [`Waiter`] in the queue of every key it waits for, inside the shard locks it
 //! took to find those keys empty, so no write can slip in between. A writer that makes a key ready (any
-//! modification reported through `Ctx::modified`) serves that key's waiters in FIFO order *inside its own
+//! modification reported through the command layer's `Ctx::modified`) serves that key's waiters in FIFO order *inside its own
 //! shard lock*: it claims a waiter (an atomic state change, so a waiter blocked on several keys is served by
 //! exactly one of them, and never after it timed out), runs the waiter's serve function, which pops on the
 //! waiter's behalf and encodes its reply, and wakes the waiting connection. The element therefore goes to
 //! exactly one waiter and nobody else can take it in between.
 //!
-//! Inside a transaction or script (`Ctx::defer_ready`) the key is only noted; it is served when the
+//! Inside a transaction or script ([`Writer::defer_ready`]) the key is only noted; it is served when the
 //! outermost transaction or script has run entirely, still under its locks (Redis's ready-keys rule,
 //! `cmd::serve_ready_keys`): a key pushed and deleted again by one transaction wakes nobody.
 //!
@@ -16,8 +16,8 @@
 //! writer's lock; its serve function answers [`Serve::Retry`] and the connection re-runs the command itself.
 
 use super::Shard;
-use crate::cmd::Ctx;
 use parking_lot::Mutex;
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -41,10 +41,21 @@ pub enum Serve {
     Retry,
 }
 
-/// Pops for a blocked client inside the writer's lock: (shard, db, key that became ready, the writer's
-/// command context — for the clock and the side effects of the pop; the waiter's own settings, such as its
-/// protocol, are captured by the function).
-pub type ServeFn = Box<dyn Fn(&mut Shard, usize, &[u8], &Ctx<'_>) -> Serve + Send + Sync>;
+/// The writer that made a key ready, as the queues see it: the command layer's context implements it
+/// (this crate knows nothing of commands). The serve functions of blocked clients are the command layer's
+/// too: a waiter stores one as an opaque [`Writer::ServeFn`] and the writer runs it with itself as the
+/// context (for the clock and the side effects of the pop).
+pub trait Writer {
+    /// The command layer's serve function type: pops for a blocked client inside the writer's lock, given
+    /// (shard, db, key that became ready, the writer's context); the waiter's own settings, such as its
+    /// protocol, are captured by the function. [`Waiter::new`] must be given a value of this type.
+    type ServeFn: Any + Send + Sync;
+    /// Inside a transaction or script a key that became ready is only noted, to be served once the
+    /// outermost one has run entirely: note it and return true. False: serve it now.
+    fn defer_ready(&self, db: usize, key: &[u8]) -> bool;
+    /// Run a serve function with this writer as its context.
+    fn serve(&self, f: &Self::ServeFn, shard: &mut Shard, db: usize, key: &[u8]) -> Serve;
+}
 
 /// How a blocked command ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,11 +73,18 @@ pub struct Waiter {
     state: AtomicU8,
     outcome: Mutex<Option<Outcome>>,
     pub notify: tokio::sync::Notify,
-    serve: ServeFn,
+    /// A [`Writer::ServeFn`] of the command layer.
+    serve: Box<dyn Any + Send + Sync>,
 }
 
 impl Waiter {
-    pub fn new(client_id: u64, db: usize, keys: Vec<Vec<u8>>, serve: ServeFn) -> Arc<Waiter> {
+    /// `serve`: the [`Writer::ServeFn`] of the writers that will serve this waiter.
+    pub fn new<F: Any + Send + Sync>(
+        client_id: u64,
+        db: usize,
+        keys: Vec<Vec<u8>>,
+        serve: F,
+    ) -> Arc<Waiter> {
         Arc::new(Waiter {
             client_id,
             db,
@@ -74,7 +92,7 @@ impl Waiter {
             state: AtomicU8::new(WAITING),
             outcome: Mutex::new(None),
             notify: tokio::sync::Notify::new(),
-            serve,
+            serve: Box::new(serve),
         })
     }
 
@@ -198,16 +216,15 @@ impl Shard {
 
     /// A key of this shard was written: serve its waiters, first come first served, while it can.
     #[inline]
-    pub fn key_ready(&mut self, db: usize, key: &[u8], ctx: &Ctx<'_>) {
+    pub fn key_ready<W: Writer>(&mut self, db: usize, key: &[u8], ctx: &W) {
         let Some(ws) = self.waiters.as_mut() else {
             return;
         };
         if !ws.has(db, key) {
             return;
         }
-        if ctx.defer_ready {
+        if ctx.defer_ready(db, key) {
             // Inside a transaction or script: served when it has run entirely.
-            ctx.ready.borrow_mut().push((db, key.to_vec()));
             return;
         }
         if ws.serving {
@@ -227,7 +244,7 @@ impl Shard {
         }
     }
 
-    fn serve_waiters(&mut self, db: usize, key: &[u8], ctx: &Ctx<'_>) {
+    fn serve_waiters<W: Writer>(&mut self, db: usize, key: &[u8], ctx: &W) {
         let k = (db, Box::<[u8]>::from(key));
         // In queue order; a served waiter leaves the queue, a skipped one keeps its place.
         let line: Vec<Arc<Waiter>> = match self.waiters.as_ref().and_then(|ws| ws.queues.get(&k)) {
@@ -240,7 +257,11 @@ impl Shard {
                 self.remove_waiter(db, key, &w);
                 continue;
             }
-            match (w.serve)(self, db, key, ctx) {
+            let serve = w
+                .serve
+                .downcast_ref::<W::ServeFn>()
+                .expect("a waiter's serve function is its writers' Writer::ServeFn");
+            match ctx.serve(serve, self, db, key) {
                 Serve::Served(reply) => {
                     self.remove_waiter(db, key, &w);
                     w.finish(Outcome::Served(reply));
@@ -261,7 +282,7 @@ impl Shard {
     }
 
     /// Re-check every key that has waiters (after SWAPDB / FLUSH of whole databases).
-    pub fn all_keys_ready(&mut self, ctx: &Ctx<'_>) {
+    pub fn all_keys_ready<W: Writer>(&mut self, ctx: &W) {
         let keys = match &self.waiters {
             Some(ws) => ws.keys(),
             None => return,
