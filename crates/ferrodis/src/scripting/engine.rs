@@ -134,6 +134,8 @@ pub struct State {
     /// handler of every run) and of [`run_entry`].
     handler_ref: c_int,
     entry_ref: c_int,
+    /// Registry references of the strings "KEYS" and "ARGV".
+    names_ref: [c_int; 2],
     make_lib_env: Function,
     finish_lib_env: Function,
     /// Compiled EVAL scripts by SHA.
@@ -449,14 +451,18 @@ impl State {
         ) = prelude.call((g.clone(), dbg, conv, killed, g.raw_get::<Value>("setfenv")?))?;
         let handler: Function = g.raw_get("__redis__err__handler")?;
         // SAFETY: stack operations on the new state, balanced; the references live as long as it.
-        let (handler_ref, entry_ref) = lua.exec_raw_lua(|raw| unsafe {
+        let (handler_ref, entry_ref, names_ref) = lua.exec_raw_lua(|raw| unsafe {
             let l = raw.state();
             ffi::lua_checkstack(l, 2);
             raw.push(&handler)?;
             let h = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
             ffi::lua_pushcfunction(l, run_entry);
             let e = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
-            Ok::<_, mlua::Error>((h, e))
+            ffi::lua_pushstring(l, c"KEYS".as_ptr());
+            let k = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_pushstring(l, c"ARGV".as_ptr());
+            let a = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            Ok::<_, mlua::Error>((h, e, [k, a]))
         })?;
         sandbox::guard_table_functions(&lua)?;
         for name in [
@@ -478,6 +484,7 @@ impl State {
             run,
             handler_ref,
             entry_ref,
+            names_ref,
             make_lib_env,
             finish_lib_env,
             compiled: HashMap::new(),
@@ -1493,6 +1500,9 @@ struct RunArgs<'a> {
     keys: &'a [&'a [u8]],
     args: &'a [&'a [u8]],
     is_function: bool,
+    /// Registry references of the strings "KEYS" and "ARGV".
+    keys_name: c_int,
+    argv_name: c_int,
 }
 
 /// Push a new array of `items`.
@@ -1517,10 +1527,11 @@ unsafe extern "C-unwind" fn run_entry(l: *mut ffi::lua_State) -> c_int {
     let nargs = if ra.is_function {
         2
     } else {
-        ffi::lua_pushstring(l, c"ARGV".as_ptr());
+        // The names come from the registry (interned once), not hashed again on every run.
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ra.argv_name as ffi::lua_Integer);
         ffi::lua_insert(l, -2);
         ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
-        ffi::lua_pushstring(l, c"KEYS".as_ptr());
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ra.keys_name as ffi::lua_Integer);
         ffi::lua_insert(l, -2);
         ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
         0
@@ -1544,6 +1555,8 @@ fn call_protected(
         keys,
         args,
         is_function,
+        keys_name: st.names_ref[0],
+        argv_name: st.names_ref[1],
     };
     st.lua.exec_raw_lua(|raw| {
         // SAFETY: plain stack operations on this thread's state (room checked first); the stack is
