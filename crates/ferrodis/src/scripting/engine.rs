@@ -1047,9 +1047,12 @@ fn int_or_minus_one(v: &Value) -> i64 {
     }
 }
 
+/// Argument bytes and their spans.
+type ArgBufs = (Vec<u8>, Vec<(usize, usize)>);
+
 thread_local! {
     /// The argument buffers of `redis.call`, kept between calls.
-    static CALL_BUFS: RefCell<(Vec<u8>, Vec<(usize, usize)>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static CALL_BUFS: RefCell<ArgBufs> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// The arguments of a `redis.call`: read straight off the Lua stack (as `%.17g` for a number, as Redis
