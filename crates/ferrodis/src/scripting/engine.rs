@@ -8,9 +8,12 @@ use crate::client::Client;
 use crate::cmd::{self, flags, BatchClock, Registry};
 use crate::server::Server;
 use ferrodis_protocol::{Args, Reply};
-use mlua::{Function, HookTriggers, Lua, MultiValue, RegistryKey, StdLib, Table, Value, VmState};
+use mlua::{
+    ffi, Function, HookTriggers, Lua, MultiValue, RegistryKey, StdLib, Table, Value, VmState,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -126,10 +129,13 @@ pub struct State {
     pub lua: Lua,
     /// The environment scripts run in (proxy of the globals).
     env: Table,
-    /// The real globals table (KEYS/ARGV are set in it).
-    globals: Table,
     run: Function,
-    run_fn: Function,
+    /// Registry references of the prelude's error handler (`__redis__err__handler`, the message
+    /// handler of every run) and of [`run_entry`].
+    handler_ref: c_int,
+    entry_ref: c_int,
+    /// Registry references of the strings "KEYS" and "ARGV".
+    names_ref: [c_int; 2],
     make_lib_env: Function,
     finish_lib_env: Function,
     /// Compiled EVAL scripts by SHA.
@@ -493,13 +499,28 @@ impl State {
         })?;
         let killed = lua.create_function(|_, ()| Ok(with_exec(|e| e.killed).unwrap_or(false)))?;
         let prelude = lua.load(PRELUDE).set_name(INTERNAL).into_function()?;
-        let (env, run, run_fn, make_lib_env, finish_lib_env): (
+        let (env, run, _run_fn, make_lib_env, finish_lib_env): (
             Table,
             Function,
             Function,
             Function,
             Function,
         ) = prelude.call((g.clone(), dbg, conv, killed, g.raw_get::<Value>("setfenv")?))?;
+        let handler: Function = g.raw_get("__redis__err__handler")?;
+        // SAFETY: stack operations on the new state, balanced; the references live as long as it.
+        let (handler_ref, entry_ref, names_ref) = lua.exec_raw_lua(|raw| unsafe {
+            let l = raw.state();
+            ffi::lua_checkstack(l, 2);
+            raw.push(&handler)?;
+            let h = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_pushcfunction(l, run_entry);
+            let e = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_pushstring(l, c"KEYS".as_ptr());
+            let k = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_pushstring(l, c"ARGV".as_ptr());
+            let a = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            Ok::<_, mlua::Error>((h, e, [k, a]))
+        })?;
         sandbox::guard_table_functions(&lua)?;
         for name in [
             "debug", "print", "dofile", "loadfile", "getfenv", "setfenv", "newproxy", "module",
@@ -517,9 +538,10 @@ impl State {
         Ok(State {
             lua,
             env,
-            globals: g,
             run,
-            run_fn,
+            handler_ref,
+            entry_ref,
+            names_ref,
             make_lib_env,
             finish_lib_env,
             compiled: HashMap::new(),
@@ -955,11 +977,11 @@ fn build_redis_table(lua: &Lua) -> mlua::Result<Table> {
     r.raw_set("REPL_ALL", 3)?;
     r.raw_set(
         "call",
-        lua.create_function(|lua, args: MultiValue| redis_call(lua, args, true))?,
+        lua.create_function(|lua, args: CallArgs| redis_call(lua, args, true))?,
     )?;
     r.raw_set(
         "pcall",
-        lua.create_function(|lua, args: MultiValue| redis_call(lua, args, false))?,
+        lua.create_function(|lua, args: CallArgs| redis_call(lua, args, false))?,
     )?;
     r.raw_set(
         "error_reply",
@@ -1082,11 +1104,191 @@ fn int_or_minus_one(v: &Value) -> i64 {
     }
 }
 
-fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
+/// Argument bytes and their spans.
+type ArgBufs = (Vec<u8>, Vec<(usize, usize)>);
+
+thread_local! {
+    /// The argument buffers of `redis.call`, kept between calls.
+    static CALL_BUFS: RefCell<ArgBufs> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The arguments of a `redis.call`: read straight off the Lua stack (as `%.17g` for a number, as Redis
+/// does) into buffers reused from call to call.
+struct CallArgs {
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    /// An argument was neither a string nor a number.
+    bad: bool,
+}
+
+impl CallArgs {
+    fn take() -> CallArgs {
+        let (mut buf, mut spans) = CALL_BUFS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        buf.clear();
+        spans.clear();
+        CallArgs {
+            buf,
+            spans,
+            bad: false,
+        }
+    }
+
+    fn give_back(self) {
+        CALL_BUFS.with(|c| *c.borrow_mut() = (self.buf, self.spans));
+    }
+
+    fn push_number(&mut self, n: f64) {
+        // As Redis 7.2 writes it (`fmt_shortest`); an integral number with fewer than 8 trailing zeros
+        // comes out as the plain integer, which itoa writes faster.
+        const LIM: f64 = 9_007_199_254_740_992.0; // 2^53
+        let i = n as i64;
+        if (-LIM..LIM).contains(&n)
+            && (i as f64).to_bits() == n.to_bits()
+            && (i == 0 || i % 100_000_000 != 0)
+        {
+            self.buf
+                .extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        } else {
+            self.buf.extend_from_slice(fmt_shortest(n).as_bytes());
+        }
+    }
+}
+
+impl mlua::FromLuaMulti for CallArgs {
+    fn from_lua_multi(values: MultiValue, _lua: &Lua) -> mlua::Result<Self> {
+        let mut a = CallArgs::take();
+        for v in values.iter() {
+            let start = a.buf.len();
+            match v {
+                Value::String(s) => a.buf.extend_from_slice(&s.as_bytes()),
+                Value::Integer(i) => a.push_number(*i as f64),
+                Value::Number(n) => a.push_number(*n),
+                _ => a.bad = true,
+            }
+            a.spans.push((start, a.buf.len()));
+        }
+        Ok(a)
+    }
+
+    unsafe fn from_stack_args(
+        nargs: c_int,
+        _i: usize,
+        _to: Option<&str>,
+        lua: &mlua::state::RawLua,
+    ) -> mlua::Result<Self> {
+        let l = lua.state();
+        let mut a = CallArgs::take();
+        for k in 0..nargs {
+            let idx = k - nargs;
+            let start = a.buf.len();
+            match ffi::lua_type(l, idx) {
+                ffi::LUA_TSTRING => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(l, idx, &mut len);
+                    // SAFETY: a Lua string of `len` bytes, alive while it is on the stack.
+                    a.buf
+                        .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                }
+                ffi::LUA_TNUMBER => a.push_number(ffi::lua_tonumber(l, idx)),
+                _ => a.bad = true,
+            }
+            a.spans.push((start, a.buf.len()));
+        }
+        Ok(a)
+    }
+}
+
+/// What `redis.call` returns: a converted value, or a reply simple enough to push straight onto the
+/// Lua stack (the reply buffer goes back to the running script's scratch).
+enum CallRet {
+    Value(Value),
+    Bulk(Vec<u8>, usize, usize),
+    Status(Vec<u8>, usize, usize),
+    Int(i64),
+    Null,
+}
+
+/// Recognise a reply that converts without building Lua values in Rust: a bulk string, a RESP2 null
+/// bulk, an integer or a status.
+fn simple_reply(b: Vec<u8>, resp3: bool) -> Result<CallRet, Vec<u8>> {
+    let Some(nl) = memchr::memmem::find(b.get(1..).unwrap_or(&[]), b"\r\n").map(|i| i + 1) else {
+        return Err(b);
+    };
+    let line = &b[1..nl];
+    let single = b.len() == nl + 2;
+    match b[0] {
+        b':' if single => match ferrodis_protocol::num::parse_i64(line) {
+            Some(n) => Ok(CallRet::Int(n)),
+            None => Err(b),
+        },
+        b'+' if single => Ok(CallRet::Status(b, 1, nl)),
+        b'$' => match ferrodis_protocol::num::parse_i64(line) {
+            Some(-1) if single && !resp3 => Ok(CallRet::Null),
+            Some(n) if n >= 0 && b.len() == nl + 2 + n as usize + 2 => {
+                Ok(CallRet::Bulk(b, nl + 2, nl + 2 + n as usize))
+            }
+            _ => Err(b),
+        },
+        _ => Err(b),
+    }
+}
+
+fn give_scratch(mut b: Vec<u8>) {
+    b.clear();
+    with_exec(|e| e.scratch = b);
+}
+
+impl mlua::IntoLuaMulti for CallRet {
+    fn into_lua_multi(self, lua: &Lua) -> mlua::Result<MultiValue> {
+        let v = match self {
+            CallRet::Value(v) => v,
+            CallRet::Bulk(b, s, e) => {
+                let v = Value::String(lua.create_string(&b[s..e])?);
+                give_scratch(b);
+                v
+            }
+            CallRet::Status(b, s, e) => {
+                let t = lua.create_table()?;
+                t.raw_set("ok", lua.create_string(&b[s..e])?)?;
+                give_scratch(b);
+                Value::Table(t)
+            }
+            CallRet::Int(n) => Value::Number(n as f64),
+            CallRet::Null => Value::Boolean(false),
+        };
+        v.into_lua_multi(lua)
+    }
+
+    unsafe fn push_into_stack_multi(self, lua: &mlua::state::RawLua) -> mlua::Result<c_int> {
+        let l = lua.state();
+        if ffi::lua_checkstack(l, 3) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        match self {
+            CallRet::Value(v) => lua.push_value(&v)?,
+            CallRet::Bulk(b, s, e) => {
+                ffi::lua_pushlstring(l, b[s..].as_ptr() as *const std::ffi::c_char, e - s);
+                give_scratch(b);
+            }
+            CallRet::Status(b, s, e) => {
+                ffi::lua_createtable(l, 0, 1);
+                ffi::lua_pushstring(l, c"ok".as_ptr());
+                ffi::lua_pushlstring(l, b[s..].as_ptr() as *const std::ffi::c_char, e - s);
+                ffi::lua_rawset(l, -3);
+                give_scratch(b);
+            }
+            CallRet::Int(n) => ffi::lua_pushnumber(l, n as f64),
+            CallRet::Null => ffi::lua_pushboolean(l, 0),
+        }
+        Ok(1)
+    }
+}
+
+fn redis_call(lua: &Lua, args: CallArgs, raise: bool) -> mlua::Result<CallRet> {
     // An error of the call itself: `counted` when errorstats already counted it (a command that was
     // rejected or failed), so the script's reply does not count it again (Redis's
     // `ignore_error_stats_update`).
-    let fail = |lua: &Lua, msg: &str, counted: bool| -> mlua::Result<Value> {
+    let fail = |lua: &Lua, msg: &str, counted: bool| -> mlua::Result<CallRet> {
         if raise {
             Err(mlua::Error::external(TableErr {
                 msg: msg.to_string(),
@@ -1099,60 +1301,57 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<Value> {
             if counted {
                 t.raw_set(IGNORE_STATS_FIELD, true)?;
             }
-            Ok(Value::Table(t))
+            Ok(CallRet::Value(Value::Table(t)))
         }
     };
-    if args.is_empty() {
+    if args.spans.is_empty() {
+        args.give_back();
         return fail(
             lua,
             "ERR Please specify at least one argument for this redis lib call",
             false,
         );
     }
-    let mut buf = Vec::new();
-    let mut spans = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        let start = buf.len();
-        match a {
-            Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
-            Value::Integer(i) => buf.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-            Value::Number(n) => buf.extend_from_slice(fmt_shortest(*n).as_bytes()),
-            _ => {
-                return fail(
-                    lua,
-                    "ERR Lua redis lib command arguments must be strings or integers",
-                    false,
-                )
-            }
-        }
-        spans.push((start, buf.len()));
+    if args.bad {
+        args.give_back();
+        return fail(
+            lua,
+            "ERR Lua redis lib command arguments must be strings or integers",
+            false,
+        );
     }
-    let argv = Args::from_parts(&buf, &spans);
-    let res = with_exec(|e| exec_command(e, argv));
+    let res = with_exec(|e| {
+        let r = exec_command(e, Args::from_parts(&args.buf, &args.spans));
+        (r, e.resp3)
+    });
+    args.give_back();
     match res {
         None => fail(
             lua,
             "ERR redis.call can only be used while a script runs",
             false,
         ),
-        Some(Err(msg)) => fail(lua, &msg, true),
-        Some(Ok(bytes)) => {
-            let resp3 = with_exec(|e| e.resp3).unwrap_or(false);
-            let mut pos = 0;
-            let v = resp_to_lua(lua, &bytes, &mut pos, resp3)?;
-            let is_error = bytes.first() == Some(&b'-');
-            with_exec(|e| {
-                let mut b = bytes;
-                b.clear();
-                e.scratch = b;
-            });
-            if is_error {
+        Some((Err(msg), _)) => fail(lua, &msg, true),
+        Some((Ok(bytes), resp3)) => {
+            if bytes.first() == Some(&b'-') {
+                let mut pos = 0;
+                let v = resp_to_lua(lua, &bytes, &mut pos, resp3)?;
+                give_scratch(bytes);
                 if let Value::Table(t) = &v {
                     let m: String = t.raw_get("err")?;
                     return fail(lua, &m, true);
                 }
+                return Ok(CallRet::Value(v));
             }
-            Ok(v)
+            match simple_reply(bytes, resp3) {
+                Ok(r) => Ok(r),
+                Err(bytes) => {
+                    let mut pos = 0;
+                    let v = resp_to_lua(lua, &bytes, &mut pos, resp3)?;
+                    give_scratch(bytes);
+                    Ok(CallRet::Value(v))
+                }
+            }
         }
     }
 }
@@ -1302,24 +1501,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         scratch: Vec::new(),
     };
     EXEC.with(|e| e.set(&mut exec as *mut Exec));
-    let lua = &st.lua;
-    let result = (|| -> mlua::Result<(bool, Value)> {
-        let keys = lua.create_table_with_capacity(p.keys.len(), 0)?;
-        for (i, k) in p.keys.iter().enumerate() {
-            keys.raw_set(i + 1, lua.create_string(k)?)?;
-        }
-        let args = lua.create_table_with_capacity(p.args.len(), 0)?;
-        for (i, a) in p.args.iter().enumerate() {
-            args.raw_set(i + 1, lua.create_string(a)?)?;
-        }
-        if p.is_function {
-            st.run_fn.call((p.func, keys, args))
-        } else {
-            st.globals.raw_set("KEYS", keys)?;
-            st.globals.raw_set("ARGV", args)?;
-            st.run.call(p.func)
-        }
-    })();
+    let result = call_protected(st, &p.func, &p.keys, &p.args, p.is_function);
     EXEC.with(|e| e.set(std::ptr::null_mut()));
     // SAFETY: the client pointer in `exec` is `p.client`, no longer used through it.
     let client = p.client;
@@ -1376,6 +1558,97 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         p.srv.scripting.lua_memory.fetch_sub(last - mem, Relaxed);
     }
     (outcome, std::mem::take(&mut exec.events))
+}
+
+/// What [`run_entry`] gets of one run (through a light userdata).
+struct RunArgs<'a> {
+    keys: &'a [&'a [u8]],
+    args: &'a [&'a [u8]],
+    is_function: bool,
+    /// Registry references of the strings "KEYS" and "ARGV".
+    keys_name: c_int,
+    argv_name: c_int,
+}
+
+/// Push a new array of `items`.
+unsafe fn push_array(l: *mut ffi::lua_State, items: &[&[u8]]) {
+    ffi::lua_createtable(l, items.len().min(i32::MAX as usize) as c_int, 0);
+    for (i, it) in items.iter().enumerate() {
+        ffi::lua_pushlstring(l, it.as_ptr() as *const std::ffi::c_char, it.len());
+        ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
+    }
+}
+
+/// The protected part of a run (called by `lua_pcall` under the prelude's error handler, so what fails
+/// here fails as the script would): 1: a light userdata of [`RunArgs`], 2: the script or function. Builds
+/// KEYS and ARGV (globals for a script, arguments for a function) and calls it for one result.
+unsafe extern "C-unwind" fn run_entry(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `call_protected` passes a RunArgs that outlives this call. Nothing here needs dropping, so
+    // a Lua error raised through this frame unwinds nothing of Rust's.
+    let ra = &*(ffi::lua_touserdata(l, 1) as *const RunArgs);
+    ffi::luaL_checkstack(l, 6, c"too many results".as_ptr());
+    push_array(l, ra.keys);
+    push_array(l, ra.args);
+    let nargs = if ra.is_function {
+        2
+    } else {
+        // The names come from the registry (interned once), not hashed again on every run.
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ra.argv_name as ffi::lua_Integer);
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ra.keys_name as ffi::lua_Integer);
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+        0
+    };
+    ffi::lua_call(l, nargs, 1);
+    1
+}
+
+/// Call a script (KEYS and ARGV set as globals) or a function (called with the two tables) under the
+/// prelude's error handler, as `xpcall(f, handler)` would: (true, its first result) or (false, the
+/// handler's error table, or the message of an error raised without it, as out-of-memory is). Done with
+/// the Lua API directly (no Lua wrapper frame, no tables built through mlua).
+fn call_protected(
+    st: &State,
+    func: &Function,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    is_function: bool,
+) -> mlua::Result<(bool, Value)> {
+    let ra = RunArgs {
+        keys,
+        args,
+        is_function,
+        keys_name: st.names_ref[0],
+        argv_name: st.names_ref[1],
+    };
+    st.lua.exec_raw_lua(|raw| {
+        // SAFETY: plain stack operations on this thread's state (room checked first); the stack is
+        // back at `top` when this returns.
+        unsafe {
+            let l = raw.state();
+            let top = ffi::lua_gettop(l);
+            if ffi::lua_checkstack(l, 8) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            ffi::lua_rawgeti(
+                l,
+                ffi::LUA_REGISTRYINDEX,
+                st.handler_ref as ffi::lua_Integer,
+            );
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, st.entry_ref as ffi::lua_Integer);
+            ffi::lua_pushlightuserdata(l, &ra as *const RunArgs as *mut std::ffi::c_void);
+            if let Err(e) = raw.push(func) {
+                ffi::lua_settop(l, top);
+                return Err(e);
+            }
+            let status = ffi::lua_pcall(l, 2, 1, top + 1);
+            let v = raw.pop::<Value>();
+            ffi::lua_settop(l, top);
+            Ok((status == 0, v?))
+        }
+    })
 }
 
 /// The error reply of a failed script: `msg script: <name>, on <source>:<line>.`
