@@ -11,8 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The version reported as `redis_version` (what clients check).
-pub const REDIS_VERSION: &str = "7.2.4";
+pub use crate::server::REDIS_VERSION;
 
 /// Every section, in the order Redis prints them.
 const SECTIONS: &[&str] = &[

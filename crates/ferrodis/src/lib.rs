@@ -11,6 +11,7 @@ pub mod notify;
 pub mod persist;
 pub mod pubsub;
 pub mod scripting;
+pub mod scripts;
 pub mod server;
 pub mod tracking;
 

@@ -108,6 +108,8 @@ fn bind_set(cfg_bind: &[String], port: u16) -> io::Result<Vec<std::net::TcpListe
 /// Start the worker threads. Returns once every listener is bound (errors are reported before any thread
 /// runs).
 pub fn start(srv: Arc<Server>) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    // A busy script serves its worker's other connections through this hook.
+    let _ = crate::scripting::BUSY_HOOK.set(serve_while_busy);
     let (bind, port, unixsocket, perm) = {
         let c = srv.config.read();
         (

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The Redis version Ferrodis reports (INFO, HELLO, the scripts' REDIS_VERSION): the behaviour it matches.
+pub const REDIS_VERSION: &str = "7.2.4";
+
 /// A counter written by one thread only (its worker) and read by anyone: a plain load+store, no locked
 /// read-modify-write and no cache line shared with other writers.
 #[derive(Default)]
@@ -140,7 +143,7 @@ pub struct Server {
     /// Compact-encoding thresholds, readable without any lock (CONFIG SET stores them).
     pub encoding: AtomicLimits,
     /// Scripting state shared by all workers (busy script, kill request, caches).
-    pub scripting: crate::scripting::Scripting,
+    pub scripting: crate::scripts::Scripting,
     /// RDB snapshots and the AOF.
     pub persist: crate::persist::Persist,
 }
@@ -223,7 +226,7 @@ impl Server {
             tracking_clients: AtomicUsize::new(0),
             encoding: AtomicLimits::new(config.encoding),
             scripting: {
-                let s = crate::scripting::Scripting::new();
+                let s = crate::scripts::Scripting::new();
                 s.busy_threshold_ms
                     .store(config.busy_reply_threshold, Relaxed);
                 s

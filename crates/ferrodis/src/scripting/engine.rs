@@ -731,7 +731,9 @@ fn hook() -> mlua::Result<VmState> {
             // Outside `with_exec`: the commands served here belong to other clients (none of them may
             // run a script: EVAL and FCALL are refused while busy).
             // SAFETY: see `with_exec`.
-            crate::net::serve_while_busy(unsafe { &*srv });
+            if let Some(hook) = super::BUSY_HOOK.get() {
+                hook(unsafe { &*srv });
+            }
             with_exec(|e| {
                 let k = e.busy.as_ref().is_some_and(|(_, f)| f.kill.load(Relaxed));
                 e.killed |= k;
@@ -835,8 +837,8 @@ fn trim_crlf(mut s: &[u8]) -> &[u8] {
 }
 
 fn set_common_fields(lua: &Lua, r: &Table) -> mlua::Result<()> {
-    r.raw_set("REDIS_VERSION", crate::info::REDIS_VERSION)?;
-    let num = crate::info::REDIS_VERSION
+    r.raw_set("REDIS_VERSION", crate::server::REDIS_VERSION)?;
+    let num = crate::server::REDIS_VERSION
         .split('.')
         .map(|p| p.parse::<i64>().unwrap_or(0))
         .fold(0i64, |a, p| (a << 8) | p);

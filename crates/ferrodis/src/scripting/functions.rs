@@ -2,30 +2,10 @@
 //! the DUMP/RESTORE payload (Redis's format: FUNCTION2 opcode + RDB string per library, RDB version, CRC64).
 
 use super::{engine, sflags, Scripting, POLICY_UNKNOWN};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// A registered function's metadata.
-pub struct FuncMeta {
-    pub name: String,
-    pub library: String,
-    pub flags: u32,
-    pub desc: Option<String>,
-    pub policy: AtomicU8,
-}
-
-pub struct Library {
-    pub name: String,
-    pub code: Arc<[u8]>,
-    pub functions: BTreeMap<String, Arc<FuncMeta>>,
-}
-
-#[derive(Default)]
-pub struct Libraries {
-    pub libs: BTreeMap<String, Library>,
-    pub funcs: HashMap<String, Arc<FuncMeta>>,
-}
+pub use crate::scripts::{FuncMeta, Libraries, Library};
 
 impl Libraries {
     pub fn function_count(&self) -> usize {
