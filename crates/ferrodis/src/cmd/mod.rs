@@ -20,6 +20,7 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
@@ -1019,7 +1020,7 @@ pub fn execute(
             let (ok, events) = call(srv, client, out, id, args, clock);
             if client.tracking.is_some() {
                 if ok && cmd.has(flags::READONLY) {
-                    crate::tracking::note_read(srv, client, cmd, &args);
+                    crate::tracking::note_read(srv, client, &args, || cmd.key_positions_in(&args));
                 }
                 crate::tracking::after_command(client, reg.full_name(id).starts_with("client|"));
             }
