@@ -43,7 +43,41 @@ pub struct Client {
     /// `cmd::serve_ready_keys`).
     pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// CLIENT TRACKING state while tracking is on (see crate::tracking).
-    pub tracking: Option<Box<crate::tracking::Tracking>>,
+    pub tracking: Option<Box<Tracking>>,
+}
+
+/// A tracking client as writers see it (crate::tracking keeps them by id). Replaced as a whole when CLIENT TRACKING ON changes options.
+pub struct TrackingTarget {
+    pub info: Arc<ClientInfo>,
+    /// Client id invalidations are redirected to (0: none).
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    /// BCAST prefixes, sorted.
+    pub prefixes: Vec<Vec<u8>>,
+    /// The redirect client was found gone (flag R, `broken_redirect`).
+    pub broken: Arc<AtomicBool>,
+}
+
+/// A client's tracking settings (kept in `Client.tracking` while tracking is on; see crate::tracking).
+pub struct Tracking {
+    pub target: Arc<TrackingTarget>,
+    /// CLIENT CACHING YES (OPTIN) / NO (OPTOUT) given for the next command.
+    pub caching: AtomicBool,
+    /// A lower bound of the time the current command started, ns since the registry's base (see the
+    /// comment of crate::tracking).
+    pub floor: AtomicU64,
+}
+
+impl std::fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracking")
+            .field("client", &self.target.info.id)
+            .field("caching", &self.caching)
+            .finish()
+    }
 }
 
 #[derive(Default)]
@@ -269,7 +303,7 @@ impl ClientInfo {
     }
 
     /// One CLIENT LIST line (without the trailing newline), fields as Redis 7.2 prints them.
-    pub fn describe(&self, multi: i64, cmd_name: &str) -> String {
+    pub fn describe(&self, multi: i64, cmd_name: &str, tracking: (&str, i64)) -> String {
         let name = self
             .name
             .lock()
@@ -292,8 +326,8 @@ impl ClientInfo {
         if multi >= 0 {
             flags.push('x');
         }
-        let (tracking_flags, redir) = crate::tracking::list_fields(self.id);
-        flags.push_str(&tracking_flags);
+        let (tracking_flags, redir) = tracking;
+        flags.push_str(tracking_flags);
         if self.unix {
             flags.push('U');
         }

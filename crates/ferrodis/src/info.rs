@@ -1,7 +1,6 @@
 //! INFO: the text report of server state, section by section, in Redis 7.2's format ("# Section" headers,
 //! `field:value` lines, CRLF line endings, a blank line between sections).
 
-use crate::cmd::Registry;
 use crate::mem::total_system_memory;
 use crate::server::{unix_ms, unix_us, Server};
 use parking_lot::Mutex;
@@ -130,13 +129,6 @@ fn process_rss() -> Option<u64> {
     Some(pages * if page > 0 { page as u64 } else { 4096 })
 }
 
-/// `used_memory` as Redis reports it (allocator bytes in use); also updates the peak.
-pub fn used_memory(srv: &Server) -> u64 {
-    let m = mem_stats();
-    srv.peak_memory.fetch_max(m.allocated, Relaxed);
-    m.allocated
-}
-
 // ------------------------------------------------------------------------------------------------------
 // Instantaneous rates: a ring of samples, taken by [`sample`] (call it periodically, e.g. every 100 ms from
 // a cron) and by every INFO.
@@ -254,8 +246,13 @@ pub fn lru_clock() -> u64 {
     (unix_ms() / 1000) & ((1 << 24) - 1)
 }
 
-/// Build the INFO text for the given sections (see [`select_sections`]).
-pub fn generate(srv: &Server, sections: &[&str]) -> String {
+/// Build the INFO text for the given sections (see [`select_sections`]). `command_name`: the full name
+/// (`parent|sub`) of a command id of the server's command table, for commandstats.
+pub fn generate(
+    srv: &Server,
+    sections: &[&str],
+    command_name: &dyn Fn(usize) -> &'static str,
+) -> String {
     let mut out = String::new();
     for (i, s) in sections.iter().enumerate() {
         if i > 0 {
@@ -293,7 +290,7 @@ pub fn generate(srv: &Server, sections: &[&str]) -> String {
             }
             "modules" => "Modules",
             "commandstats" => {
-                commandstats(srv, &mut body);
+                commandstats(srv, &mut body, command_name);
                 "Commandstats"
             }
             "errorstats" => {
@@ -579,9 +576,9 @@ fn cpu(o: &mut String) {
     line!(o, "used_cpu_user_children:{cuser}");
 }
 
-fn commandstats(srv: &Server, o: &mut String) {
-    let reg = Registry::get();
-    for id in 0..reg.len() {
+fn commandstats(srv: &Server, o: &mut String, command_name: &dyn Fn(usize) -> &'static str) {
+    let ncmds = srv.workers.first().map_or(0, |w| w.cmds.len());
+    for id in 0..ncmds {
         let calls = srv.sum(|w| w.cmds[id].calls.get());
         let rejected = srv.sum(|w| w.cmds[id].rejected.get());
         let failed = srv.sum(|w| w.cmds[id].failed.get());
@@ -597,7 +594,7 @@ fn commandstats(srv: &Server, o: &mut String) {
         line!(
             o,
             "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}",
-            reg.full_name(id)
+            command_name(id)
         );
     }
 }
@@ -653,11 +650,12 @@ mod tests {
 
     #[test]
     fn format() {
-        let srv = Server::new(crate::config::Config::default(), Registry::get().len());
-        let s = generate(&srv, &["server", "keyspace"]);
+        let srv = Server::new(crate::config::Config::default(), 2);
+        let name = |id: usize| ["get", "config|get"][id];
+        let s = generate(&srv, &["server", "keyspace"], &name);
         assert!(s.starts_with("# Server\r\nredis_version:7.2.4\r\n"), "{s}");
         assert!(s.ends_with("\r\n\r\n# Keyspace\r\n"), "{s}");
-        let s = generate(&srv, &select_sections(&[b"everything"]));
+        let s = generate(&srv, &select_sections(&[b"everything"]), &name);
         assert!(s.contains("# Commandstats\r\n"));
         assert!(s.contains("\r\nrole:master\r\n"));
         assert!(!s.contains("\n\n"));

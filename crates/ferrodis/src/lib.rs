@@ -9,6 +9,7 @@ pub mod info;
 pub mod net;
 pub mod notify;
 pub mod persist;
+pub mod persist_state;
 pub mod pubsub;
 pub mod scripting;
 pub mod scripts;
@@ -45,7 +46,7 @@ pub fn run(argv: &[String]) -> i32 {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     ));
-    if let Err(e) = persist::load_at_startup(&srv) {
+    if let Err(e) = persist::load_at_startup(&srv, cmd::execute) {
         log::warning(&e);
         return 1;
     }

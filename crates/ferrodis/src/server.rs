@@ -145,7 +145,7 @@ pub struct Server {
     /// Scripting state shared by all workers (busy script, kill request, caches).
     pub scripting: crate::scripts::Scripting,
     /// RDB snapshots and the AOF.
-    pub persist: crate::persist::Persist,
+    pub persist: crate::persist_state::Persist,
 }
 
 /// [`EncodingLimits`] as relaxed atomics: read on every collection write, written only by CONFIG SET, so
@@ -231,7 +231,7 @@ impl Server {
                     .store(config.busy_reply_threshold, Relaxed);
                 s
             },
-            persist: crate::persist::Persist::new(&config),
+            persist: crate::persist_state::Persist::new(&config),
             config: RwLock::new(config),
         }
     }
@@ -324,3 +324,41 @@ impl Server {
 }
 
 pub use ferrodis_types::clock::{unix_ms, unix_us};
+
+/// Time for a batch of commands with one clock read per command: "now" for a command is the batch's wall
+/// clock plus the monotonic time elapsed since, and each command's duration is the lap since the previous.
+pub struct BatchClock {
+    unix_ms: u64,
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl BatchClock {
+    pub fn new() -> Self {
+        let now = std::time::Instant::now();
+        BatchClock {
+            unix_ms: unix_ms(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Wall-clock unix milliseconds at the start of the current command.
+    pub fn now_ms(&self) -> u64 {
+        self.unix_ms + (self.last - self.start).as_millis() as u64
+    }
+
+    /// Microseconds since the previous lap (the command just run); starts the next lap.
+    pub fn lap_us(&mut self) -> u64 {
+        let now = std::time::Instant::now();
+        let us = (now - self.last).as_micros() as u64;
+        self.last = now;
+        us
+    }
+}
+
+impl Default for BatchClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}

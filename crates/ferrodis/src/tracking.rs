@@ -17,8 +17,8 @@
 //! began" is bounded below by the end of the client's previous batch or of its previous tracked read (or
 //! exactly, if `cmd::execute` calls [`before_command`]): a false positive only costs an extra invalidation.
 
-use crate::client::{Client, ClientInfo, OutputLimit};
-use crate::cmd::{err, parse, CmdResult, Command, Ctx};
+use crate::client::{Client, OutputLimit};
+pub use crate::client::{Tracking, TrackingTarget as Target};
 use crate::notify::KeyEvent;
 use crate::server::Server;
 use ferrodis_protocol::{Args, Reply};
@@ -33,40 +33,6 @@ type Hasher = foldhash::fast::FixedState;
 
 const KEY_SHARDS: usize = 64;
 const STAMP_BUCKETS: usize = 512;
-
-/// A tracking client as writers see it. Replaced as a whole when CLIENT TRACKING ON changes options.
-pub struct Target {
-    pub info: Arc<ClientInfo>,
-    /// Client id invalidations are redirected to (0: none).
-    pub redirect: u64,
-    pub bcast: bool,
-    pub optin: bool,
-    pub optout: bool,
-    pub noloop: bool,
-    /// BCAST prefixes, sorted.
-    pub prefixes: Vec<Vec<u8>>,
-    /// The redirect client was found gone (flag R, `broken_redirect`).
-    pub broken: Arc<AtomicBool>,
-}
-
-/// A client's tracking settings (kept in `Client.tracking` while tracking is on).
-pub struct Tracking {
-    target: Arc<Target>,
-    /// CLIENT CACHING YES (OPTIN) / NO (OPTOUT) given for the next command.
-    caching: AtomicBool,
-    /// A lower bound of the time the current command started, ns since the registry's base (see the
-    /// module comment).
-    floor: AtomicU64,
-}
-
-impl std::fmt::Debug for Tracking {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tracking")
-            .field("client", &self.target.info.id)
-            .field("caching", &self.caching)
-            .finish()
-    }
-}
 
 struct KeyShard {
     keys: HashMap<Box<[u8]>, Vec<u64>, Hasher>,
@@ -233,8 +199,14 @@ pub fn after_command(client: &mut Client, is_client_cmd: bool) {
     }
 }
 
-/// Record the keys a read-only command of a tracking client read.
-pub fn note_read(srv: &Server, client: &mut Client, cmd: &Command, args: &Args<'_>) {
+/// Record the keys a read-only command of a tracking client read (`key_positions`: where they are in
+/// `args`, from the command's key specs).
+pub fn note_read(
+    srv: &Server,
+    client: &mut Client,
+    args: &Args<'_>,
+    key_positions: impl FnOnce() -> Vec<usize>,
+) {
     let in_multi = client.multi.is_some();
     let info = client.info.clone();
     let Some(tr) = client.tracking.as_mut() else {
@@ -255,7 +227,7 @@ pub fn note_read(srv: &Server, client: &mut Client, cmd: &Command, args: &Args<'
     }
     let mut raced: Vec<&[u8]> = Vec::new();
     let mut added = 0;
-    for pos in cmd.key_positions_in(args) {
+    for pos in key_positions() {
         let Some(key) = args.try_get(pos) else {
             continue;
         };
@@ -509,56 +481,38 @@ fn check_prefixes(existing: &[Vec<u8>], new: &[&[u8]]) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// CLIENT subcommands.
+// CLIENT TRACKING ON (the CLIENT subcommands themselves are in cmd/tracking.rs).
 
-/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
-pub fn client_tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (mut redirect, mut bcast, mut optin, mut optout, mut noloop) =
-        (0u64, false, false, false, false);
-    let mut prefixes: Vec<&[u8]> = Vec::new();
-    let mut i = 3;
-    while i < args.len() {
-        let a = args.get(i);
-        let more = i + 1 < args.len();
-        if parse::eq(a, "redirect") && more {
-            i += 1;
-            if redirect != 0 {
-                return Err("ERR A client can only redirect to a single other client".into());
-            }
-            let id = parse::int(args.get(i))?;
-            if id <= 0 || !ctx.srv.clients.lock().contains_key(&(id as u64)) {
-                return Err("ERR The client ID you want redirect to does not exist".into());
-            }
-            redirect = id as u64;
-        } else if parse::eq(a, "bcast") {
-            bcast = true;
-        } else if parse::eq(a, "optin") {
-            optin = true;
-        } else if parse::eq(a, "optout") {
-            optout = true;
-        } else if parse::eq(a, "noloop") {
-            noloop = true;
-        } else if parse::eq(a, "prefix") && more {
-            i += 1;
-            prefixes.push(args.get(i));
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-        i += 1;
-    }
-    let on = args.get(2);
-    if parse::eq(on, "off") {
-        disable(ctx.srv, ctx.client);
-        ctx.reply().ok();
-        return Ok(());
-    }
-    if !parse::eq(on, "on") {
-        return Err(err::SYNTAX.into());
-    }
+/// The options of CLIENT TRACKING ON.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mode {
+    /// Client id invalidations are redirected to (0: none; checked to exist by the caller).
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+}
+
+/// CLIENT TRACKING ON: turn tracking on for `client` (or change its options), with the BCAST prefixes
+/// given. Errors are Redis's replies.
+pub fn enable(
+    srv: &Server,
+    client: &mut Client,
+    mode: Mode,
+    mut prefixes: Vec<&[u8]>,
+) -> Result<(), String> {
+    let Mode {
+        redirect,
+        bcast,
+        optin,
+        optout,
+        noloop,
+    } = mode;
     if !bcast && !prefixes.is_empty() {
         return Err("ERR PREFIX option requires BCAST mode to be enabled".into());
     }
-    let old = ctx.client.tracking.as_ref().map(|t| t.target.clone());
+    let old = client.tracking.as_ref().map(|t| t.target.clone());
     if let Some(o) = &old {
         if o.bcast != bcast {
             return Err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.".into());
@@ -585,12 +539,12 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             if !all.iter().any(|q| q == p) {
                 all.push(p.to_vec());
             }
-            add_prefix(p, ctx.client.id);
+            add_prefix(p, client.id);
         }
         all.sort();
     }
     let target = Arc::new(Target {
-        info: ctx.client.info.clone(),
+        info: client.info.clone(),
         redirect,
         bcast,
         optin,
@@ -599,106 +553,16 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         prefixes: all,
         broken: Arc::new(AtomicBool::new(false)),
     });
-    register(ctx.srv, target.clone());
-    let caching = ctx
-        .client
+    register(srv, target.clone());
+    let caching = client
         .tracking
         .as_ref()
         .is_some_and(|t| t.caching.load(Relaxed));
-    ctx.client.tracking = Some(Box::new(Tracking {
+    client.tracking = Some(Box::new(Tracking {
         target,
         caching: AtomicBool::new(caching),
         floor: AtomicU64::new(reg().ns(Instant::now())),
     }));
-    ctx.reply().ok();
-    Ok(())
-}
-
-/// CLIENT CACHING YES|NO
-pub fn client_caching(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(t) = ctx.client.tracking.as_ref() else {
-        return Err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled".into());
-    };
-    let a = args.get(2);
-    if parse::eq(a, "yes") {
-        if !t.target.optin {
-            return Err(
-                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
-                    .into(),
-            );
-        }
-    } else if parse::eq(a, "no") {
-        if !t.target.optout {
-            return Err(
-                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
-                    .into(),
-            );
-        }
-    } else {
-        return Err(err::SYNTAX.into());
-    }
-    t.caching.store(true, Relaxed);
-    ctx.reply().ok();
-    Ok(())
-}
-
-/// CLIENT GETREDIR
-pub fn client_getredir(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    let v = ctx
-        .client
-        .tracking
-        .as_ref()
-        .map_or(-1, |t| t.target.redirect as i64);
-    ctx.reply().int(v);
-    Ok(())
-}
-
-/// CLIENT TRACKINGINFO
-pub fn client_trackinginfo(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    let mut flags: Vec<&str> = Vec::new();
-    let (redirect, prefixes) = match ctx.client.tracking.as_ref() {
-        None => {
-            flags.push("off");
-            (-1, Vec::new())
-        }
-        Some(t) => {
-            let g = &t.target;
-            flags.push("on");
-            if g.bcast {
-                flags.push("bcast");
-            }
-            if g.optin {
-                flags.push("optin");
-            }
-            if g.optout {
-                flags.push("optout");
-            }
-            if t.caching.load(Relaxed) {
-                flags.push(if g.optin { "caching-yes" } else { "caching-no" });
-            }
-            if g.noloop {
-                flags.push("noloop");
-            }
-            if g.broken.load(Relaxed) {
-                flags.push("broken_redirect");
-            }
-            (g.redirect as i64, g.prefixes.clone())
-        }
-    };
-    let mut r = ctx.reply();
-    r.map(3);
-    r.bulk(b"flags");
-    r.set(flags.len());
-    for f in flags {
-        r.bulk(f.as_bytes());
-    }
-    r.bulk(b"redirect");
-    r.int(redirect);
-    r.bulk(b"prefixes");
-    r.array(prefixes.len());
-    for p in &prefixes {
-        r.bulk(p);
-    }
     Ok(())
 }
 

@@ -283,7 +283,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         arity: -3,
         flags: NOSCRIPT | LOADING | STALE,
         acl: acl::CONNECTION,
-        handler: crate::tracking::client_tracking,
+        handler: super::tracking::client_tracking,
         group: "connection",
         since: "6.0.0",
         summary: "Controls server-assisted client-side caching for the connection.",
@@ -296,7 +296,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         arity: 3,
         flags: NOSCRIPT | LOADING | STALE,
         acl: acl::CONNECTION,
-        handler: crate::tracking::client_caching,
+        handler: super::tracking::client_caching,
         group: "connection",
         since: "6.0.0",
         summary: "Instructs the server whether to track the keys in the next request.",
@@ -309,7 +309,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         arity: 2,
         flags: NOSCRIPT | LOADING | STALE,
         acl: acl::CONNECTION,
-        handler: crate::tracking::client_getredir,
+        handler: super::tracking::client_getredir,
         group: "connection",
         since: "6.0.0",
         summary: "Returns the client ID to which the connection's tracking notifications are redirected.",
@@ -321,7 +321,7 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
         arity: 2,
         flags: NOSCRIPT | LOADING | STALE,
         acl: acl::CONNECTION,
-        handler: crate::tracking::client_trackinginfo,
+        handler: super::tracking::client_trackinginfo,
         group: "connection",
         since: "6.2.0",
         summary: "Returns information about server-assisted client-side caching for the connection.",
@@ -570,8 +570,9 @@ fn client_getname(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 /// The CLIENT LIST line of a client; `current` names the running command for the calling client.
 fn describe(ctx: &Ctx<'_>, c: &ClientInfo, current: &str) -> String {
     let reg = super::Registry::get();
+    let (tflags, redir) = crate::tracking::list_fields(c.id);
     if c.id == ctx.client.id {
-        return c.describe(-1, current);
+        return c.describe(-1, current, (&tflags, redir));
     }
     let last = c.last_cmd.load(Relaxed) as usize;
     let name = if last < reg.len() {
@@ -579,7 +580,7 @@ fn describe(ctx: &Ctx<'_>, c: &ClientInfo, current: &str) -> String {
     } else {
         "NULL"
     };
-    c.describe(-1, name)
+    c.describe(-1, name, (&tflags, redir))
 }
 
 fn client_info(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {

@@ -20,6 +20,7 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
@@ -821,30 +822,7 @@ pub struct Ctx<'a> {
     pub ready: std::cell::RefCell<Vec<(usize, Vec<u8>)>>,
 }
 
-/// One command line, as propagated.
-pub type Argv = Vec<Vec<u8>>;
-
-/// What a command hands to the AOF (and later replicas) once it ran: by default the command as received if
-/// it changed anything. Handlers whose own form would not replay to the same result (relative TTLs, random
-/// picks, generated IDs, floats...) replace it; effects on other keys (expired keys deleted on access,
-/// blocked clients served) are added around it.
-#[derive(Default)]
-pub struct Propagation {
-    /// Number of `Ctx::modified` calls: a command that changed nothing propagates only `before`/`after`.
-    pub changes: u64,
-    /// The commands that stand for this one, when set.
-    pub replace: Option<Vec<Argv>>,
-    /// Effects propagated before it (DEL of a key found expired).
-    pub before: Vec<Argv>,
-    /// Effects propagated after it (pops served to blocked clients).
-    pub after: Vec<Argv>,
-}
-
-impl Propagation {
-    pub fn is_empty(&self) -> bool {
-        self.changes == 0 && self.before.is_empty() && self.after.is_empty()
-    }
-}
+pub use crate::persist::{Argv, Propagation};
 
 impl<'a> Ctx<'a> {
     #[inline]
@@ -919,43 +897,7 @@ pub mod parse {
     }
 }
 
-/// Time for a batch of commands with one clock read per command: "now" for a command is the batch's wall
-/// clock plus the monotonic time elapsed since, and each command's duration is the lap since the previous.
-pub struct BatchClock {
-    unix_ms: u64,
-    start: std::time::Instant,
-    last: std::time::Instant,
-}
-
-impl BatchClock {
-    pub fn new() -> Self {
-        let now = std::time::Instant::now();
-        BatchClock {
-            unix_ms: crate::server::unix_ms(),
-            start: now,
-            last: now,
-        }
-    }
-
-    /// Wall-clock unix milliseconds at the start of the current command.
-    pub fn now_ms(&self) -> u64 {
-        self.unix_ms + (self.last - self.start).as_millis() as u64
-    }
-
-    /// Microseconds since the previous lap (the command just run); starts the next lap.
-    pub fn lap_us(&mut self) -> u64 {
-        let now = std::time::Instant::now();
-        let us = (now - self.last).as_micros() as u64;
-        self.last = now;
-        us
-    }
-}
-
-impl Default for BatchClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::server::BatchClock;
 
 /// What a RESP2 client may run while subscribed.
 const SUBSCRIBED_MODE_OK: &[&str] = &[
@@ -1019,7 +961,7 @@ pub fn execute(
             let (ok, events) = call(srv, client, out, id, args, clock);
             if client.tracking.is_some() {
                 if ok && cmd.has(flags::READONLY) {
-                    crate::tracking::note_read(srv, client, cmd, &args);
+                    crate::tracking::note_read(srv, client, &args, || cmd.key_positions_in(&args));
                 }
                 crate::tracking::after_command(client, reg.full_name(id).starts_with("client|"));
             }

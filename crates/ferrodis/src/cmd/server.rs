@@ -901,7 +901,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
     }
     ctx.srv.errorstats.lock().clear();
     ctx.srv.peak_memory.store(0, Relaxed);
-    crate::info::used_memory(ctx.srv);
+    ctx.srv.refresh_memory();
     ctx.reply().ok();
     Ok(())
 }
@@ -940,7 +940,8 @@ fn info(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     crate::info::start_sampler(ctx.srv);
     let names: Vec<&[u8]> = args.iter().skip(1).collect();
     let sections = crate::info::select_sections(&names);
-    let text = crate::info::generate(ctx.srv, &sections);
+    let reg = super::Registry::get();
+    let text = crate::info::generate(ctx.srv, &sections, &|id| reg.full_name(id));
     ctx.reply().verbatim("txt", text.as_bytes());
     Ok(())
 }

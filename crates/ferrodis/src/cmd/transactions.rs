@@ -234,7 +234,7 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
         }
         let (ok, ev) = call(srv, ctx.client, ctx.out, q.id, args, &mut clock);
         if ok && cmd.has(READONLY) && ctx.client.tracking.is_some() {
-            crate::tracking::note_read(srv, ctx.client, cmd, &args);
+            crate::tracking::note_read(srv, ctx.client, &args, || cmd.key_positions_in(&args));
         }
         events.extend(ev);
     }

@@ -5,34 +5,18 @@ pub mod rdb;
 pub mod save;
 
 use crate::client::Client;
-use crate::cmd::Propagation;
 use crate::server::Server;
 use ferrodis_protocol::Args;
 
-/// Persistence state of a server.
-pub struct Persist {
-    pub aof: aof::Aof,
-    pub rdb: save::RdbState,
-    /// SHUTDOWN already did (or declined) the final save.
-    pub final_save_done: std::sync::atomic::AtomicBool,
-}
-
-impl Persist {
-    pub fn new(cfg: &crate::config::Config) -> Self {
-        Persist {
-            aof: aof::Aof::new(cfg),
-            rdb: save::RdbState::new(),
-            final_save_done: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-}
+pub use crate::persist_state::Persist;
 
 /// Load the dataset at startup: the AOF when `appendonly yes`, else the RDB file if there is one.
-pub fn load_at_startup(srv: &std::sync::Arc<Server>) -> Result<(), String> {
+/// `execute` runs the commands of the AOF (`cmd::execute`).
+pub fn load_at_startup(srv: &std::sync::Arc<Server>, execute: aof::Execute) -> Result<(), String> {
     if srv.config.read().persist.appendonly {
         // As Redis 7: with the AOF on, dump.rdb is not read; without an AOF yet, a base is written from
         // the (empty) dataset.
-        let st = aof::load(srv)?;
+        let st = aof::load(srv, execute)?;
         if st.existed {
             crate::log::notice(&format!(
                 "AOF loaded: {} commands replayed, {} keys from the base",
@@ -88,5 +72,30 @@ pub fn background_priority() {
 pub fn propagate(srv: &Server, client: &Client, db: usize, args: &Args<'_>, prop: Propagation) {
     if srv.persist.aof.enabled() {
         srv.persist.aof.feed(client, db, args, prop);
+    }
+}
+
+/// One command line, as propagated.
+pub type Argv = Vec<Vec<u8>>;
+
+/// What a command hands to the AOF (and later replicas) once it ran: by default the command as received if
+/// it changed anything. Handlers whose own form would not replay to the same result (relative TTLs, random
+/// picks, generated IDs, floats...) replace it; effects on other keys (expired keys deleted on access,
+/// blocked clients served) are added around it.
+#[derive(Default)]
+pub struct Propagation {
+    /// Number of `Ctx::modified` calls: a command that changed nothing propagates only `before`/`after`.
+    pub changes: u64,
+    /// The commands that stand for this one, when set.
+    pub replace: Option<Vec<Argv>>,
+    /// Effects propagated before it (DEL of a key found expired).
+    pub before: Vec<Argv>,
+    /// Effects propagated after it (pops served to blocked clients).
+    pub after: Vec<Argv>,
+}
+
+impl Propagation {
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0 && self.before.is_empty() && self.after.is_empty()
     }
 }

@@ -531,7 +531,7 @@ impl Aux {
             version: RDB_VERSION,
             redis_ver: "7.2.4".into(),
             ctime: crate::server::unix_ms() / 1000,
-            used_mem: crate::info::used_memory(srv),
+            used_mem: srv.refresh_memory().0,
             aof_base: false,
         }
     }

@@ -11,62 +11,14 @@ use crate::server::{unix_ms, Server};
 use parking_lot::Mutex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Retry delay after a failed background save triggered by a save point (Redis's CONFIG_BGSAVE_RETRY_DELAY).
 const RETRY_DELAY_SECS: u64 = 5;
 
-/// RDB statistics and flags (INFO persistence).
-pub struct RdbState {
-    pub bgsave_in_progress: AtomicBool,
-    /// Unix seconds of the last successful save (or the start).
-    pub last_save: AtomicU64,
-    pub last_bgsave_ok: AtomicBool,
-    pub last_bgsave_time_sec: AtomicI64,
-    /// Unix ms when the running background save started.
-    pub bgsave_started_ms: AtomicU64,
-    /// Unix seconds of the last background save attempt (for the retry delay after a failure).
-    pub last_bgsave_try: AtomicU64,
-    pub saves: AtomicU64,
-    /// The dirty counter (sum over workers) when the last successful save started.
-    pub dirty_at_save: AtomicU64,
-    /// Bytes serialized by writer threads during the last save (their copies before writing: our
-    /// equivalent of the copy-on-write size).
-    pub last_cow_size: AtomicU64,
-    pub loading: AtomicBool,
-    pub last_load_keys_loaded: AtomicU64,
-    pub last_load_keys_expired: AtomicU64,
-    /// BGSAVE SCHEDULE asked for a save while another snapshot (AOF rewrite) ran.
-    pub scheduled: AtomicBool,
-}
-
-impl RdbState {
-    pub fn new() -> Self {
-        RdbState {
-            bgsave_in_progress: AtomicBool::new(false),
-            last_save: AtomicU64::new(unix_ms() / 1000),
-            last_bgsave_ok: AtomicBool::new(true),
-            last_bgsave_time_sec: AtomicI64::new(-1),
-            bgsave_started_ms: AtomicU64::new(0),
-            last_bgsave_try: AtomicU64::new(0),
-            saves: AtomicU64::new(0),
-            dirty_at_save: AtomicU64::new(0),
-            last_cow_size: AtomicU64::new(0),
-            loading: AtomicBool::new(false),
-            last_load_keys_loaded: AtomicU64::new(0),
-            last_load_keys_expired: AtomicU64::new(0),
-            scheduled: AtomicBool::new(false),
-        }
-    }
-}
-
-impl Default for RdbState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::persist_state::RdbState;
 
 /// Changes since the last save (INFO rdb_changes_since_last_save).
 pub fn changes_since_save(srv: &Server) -> u64 {

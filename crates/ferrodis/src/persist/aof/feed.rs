@@ -39,44 +39,6 @@ pub(super) fn encode_select(out: &mut Vec<u8>, db: usize) {
 }
 
 impl Aof {
-    pub fn new(cfg: &crate::config::Config) -> Self {
-        let p = &cfg.persist;
-        let stats = Stats::default();
-        stats.last_rewrite_ok.store(true, Relaxed);
-        stats.last_write_ok.store(true, Relaxed);
-        stats.last_rewrite_time_sec.store(-1, Relaxed);
-        Aof {
-            on: AtomicBool::new(false),
-            mode: AtomicU8::new(fsync_mode(&p.appendfsync)),
-            timestamps: AtomicBool::new(p.aof_timestamp_enabled),
-            buf: Mutex::new(FeedBuf {
-                data: Vec::new(),
-                end: 0,
-                last_db: None,
-                last_ts: 0,
-                next_emit: 1,
-                held: Default::default(),
-                stalled_since: None,
-            }),
-            io: Mutex::new(Io {
-                dir: Path::new(&cfg.dir).join(&p.appenddirname),
-                filename: p.appendfilename.clone(),
-                manifest: Manifest::default(),
-                file: None,
-                incr_size: 0,
-            }),
-            written: AtomicU64::new(0),
-            synced: AtomicU64::new(0),
-            req: Mutex::new(0),
-            req_cv: Condvar::new(),
-            done_cv: Condvar::new(),
-            synced_tx: tokio::sync::watch::Sender::new(0),
-            stats,
-            bg_started: AtomicBool::new(false),
-            next_ticket: AtomicU64::new(1),
-        }
-    }
-
     /// Whether commands are being fed (appendonly yes, loading done).
     #[inline]
     pub fn enabled(&self) -> bool {

@@ -122,6 +122,11 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
 }
 
 /// A client for replaying commands (no connection).
+/// How the commands of an AOF are run: `cmd::execute` (the command layer sits above persistence, so the
+/// caller of [`load`] hands it down).
+pub type Execute =
+    fn(&Arc<Server>, &mut Client, &mut Vec<u8>, Args<'_>, &mut crate::server::BatchClock);
+
 pub(super) fn loader_client() -> Client {
     let info = crate::client::ClientInfo::new(u64::MAX, String::new(), String::new(), -1, false);
     Client::new(u64::MAX, 0, Arc::new(info), true)
@@ -135,6 +140,7 @@ pub(super) fn replay_file(
     path: &Path,
     last: bool,
     load_truncated: bool,
+    execute: Execute,
 ) -> Result<(u64, u64), String> {
     let name = path
         .file_name()
@@ -161,7 +167,7 @@ pub(super) fn replay_file(
     }
     let data = &data[skip..];
     let mut out = Vec::new();
-    let mut clock = crate::cmd::BatchClock::new();
+    let mut clock = crate::server::BatchClock::new();
     let mut commands = 0u64;
     // Offset just before an open MULTI (its transaction is dropped if the file ends inside it).
     let mut multi_start: Option<usize> = None;
@@ -174,7 +180,7 @@ pub(super) fn replay_file(
             multi_start = None;
         }
         out.clear();
-        crate::cmd::execute(srv, client, &mut out, args, &mut clock);
+        execute(srv, client, &mut out, args, &mut clock);
         if out.starts_with(b"-ERR unknown command") {
             return Err(format!(
                 "Unknown command '{}' reading the append only file {name}",
@@ -202,7 +208,7 @@ pub(super) fn replay_file(
             if client.multi.is_some() {
                 out.clear();
                 let discard = Args::from_parts(b"DISCARD", &[(0, 7)]);
-                crate::cmd::execute(srv, client, &mut out, discard, &mut clock);
+                execute(srv, client, &mut out, discard, &mut clock);
             }
             crate::log::warning(&format!(
                 "!!! Warning: short read while loading the AOF file {name}!!!"
@@ -260,8 +266,9 @@ pub(super) fn upgrade_old_aof(srv: &Server, aofdir: &Path, filename: &str) -> Re
 
 /// Load the AOF at startup (appendonly yes): read the manifest, load the base and replay the incr files
 /// in order. Returns `existed: false` when there is no AOF yet (the caller may then load dump.rdb, as
-/// Redis does not — see [`start`]). Err: the server must refuse to start with this message.
-pub fn load(srv: &Arc<Server>) -> Result<LoadStats, String> {
+/// Redis does not — see [`start`]). Err: the server must refuse to start with this message. `execute` runs
+/// the commands (`cmd::execute`, above this module).
+pub fn load(srv: &Arc<Server>, execute: Execute) -> Result<LoadStats, String> {
     let aof = &srv.persist.aof;
     let (dir, filename, load_truncated) = {
         let c = srv.config.read();
@@ -310,7 +317,8 @@ pub fn load(srv: &Arc<Server>) -> Result<LoadStats, String> {
                 st.keys_loaded += loaded;
             } else {
                 // Commands, possibly after an RDB body (an old-style AOF made the base).
-                let (n, keys) = replay_file(srv, &mut client, &path, last, load_truncated)?;
+                let (n, keys) =
+                    replay_file(srv, &mut client, &path, last, load_truncated, execute)?;
                 st.commands += n;
                 st.keys_loaded += keys;
             }

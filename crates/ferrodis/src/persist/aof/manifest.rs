@@ -6,30 +6,6 @@ use super::*;
 // ---------------------------------------------------------------------------------------------------------
 // Manifest
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileType {
-    Base,
-    Incr,
-    History,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManifestFile {
-    pub name: String,
-    pub seq: u64,
-    pub kind: FileType,
-}
-
-/// The list of files that make up the AOF, as in `<appendfilename>.manifest`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Manifest {
-    pub base: Option<ManifestFile>,
-    pub incrs: Vec<ManifestFile>,
-    pub history: Vec<ManifestFile>,
-    pub cur_base_seq: u64,
-    pub cur_incr_seq: u64,
-}
-
 impl Manifest {
     /// Parse a manifest the way Redis 7 does (`file <name> seq <n> type <b|i|h>` lines, `#` comments).
     pub fn parse(text: &str) -> Result<Manifest, String> {

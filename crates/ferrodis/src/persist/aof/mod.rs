@@ -20,25 +20,21 @@
 //! exclusive section, and the new base is written from it while commands keep flowing into the new incr
 //! file. The manifest is then replaced atomically and the old files deleted.
 //!
-//! Here: the state ([`Aof`]) and INFO. Submodules: `manifest` (manifest and file names), `feed` (feeding,
+//! Here: INFO (the state, [`Aof`], is defined in crate::persist_state::aof, below the server). Submodules: `manifest` (manifest and file names), `feed` (feeding,
 //! ordering, durability), `loading` (startup loading), `lifecycle` (start, background thread, enable/disable,
 //! shutdown), `rewrite` (BGREWRITEAOF, base writers).
 
+use super::{Argv, Propagation};
 use crate::client::Client;
-use crate::cmd::{Argv, Propagation};
 use crate::keyspace::snapshot::ShardSink;
 use crate::server::{unix_ms, Server};
 use crate::types::Value;
 use ferrodis_protocol::Args;
-use parking_lot::{Condvar, Mutex};
-use std::cell::RefCell;
+use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Relaxed,
-    Ordering::Release,
-};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,126 +47,16 @@ mod rewrite;
 pub use feed::*;
 pub use lifecycle::*;
 pub use loading::*;
-pub use manifest::*;
+use manifest::*;
 pub use rewrite::*;
 
-pub const FSYNC_NO: u8 = 0;
-pub const FSYNC_ALWAYS: u8 = 1;
-pub const FSYNC_EVERYSEC: u8 = 2;
-
-fn fsync_mode(s: &str) -> u8 {
-    match s {
-        "always" => FSYNC_ALWAYS,
-        "no" => FSYNC_NO,
-        _ => FSYNC_EVERYSEC,
-    }
-}
+/// The state (a field of `Server.persist`), defined below the server (crate::persist_state).
+pub use crate::persist_state::aof::*;
 
 /// A base-file writer fed by a snapshot.
 pub trait BaseWriter: ShardSink {
     /// Complete the file (trailer, flush; no fsync). Returns its size in bytes.
     fn finish(&self) -> Result<u64, String>;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The AOF state
-
-/// What was fed and not written yet.
-struct FeedBuf {
-    data: Vec<u8>,
-    /// Total bytes ever fed (the offset just after `data`).
-    end: u64,
-    /// The database the last command in the stream ran in (None: emit SELECT before the next command).
-    last_db: Option<usize>,
-    /// Unix seconds of the last `#TS:` annotation.
-    last_ts: u64,
-    /// Ordering (see [`Aof::note_write`]): the next ticket to emit, and those fed ahead of it.
-    next_emit: u64,
-    held: std::collections::BTreeMap<u64, Held>,
-    /// Since when the buffer waits for ticket `next_emit` (a ticket never fed is skipped after
-    /// [`STALL_LIMIT`]).
-    stalled_since: Option<Instant>,
-}
-
-/// Commands fed ahead of their turn (an empty `cmds`: a ticket consumed by a transaction fed earlier).
-struct Held {
-    cmds: Vec<(usize, Vec<u8>)>,
-    wrap: bool,
-}
-
-/// How long the stream waits for a ticket that was taken and never fed (a command that failed in an
-/// unexpected way) before it moves on.
-const STALL_LIMIT: Duration = Duration::from_secs(1);
-
-/// The files (guarded by the I/O lock).
-struct Io {
-    dir: PathBuf,
-    filename: String,
-    manifest: Manifest,
-    /// The incr file being appended to.
-    file: Option<File>,
-    /// Bytes written to the current incr file.
-    incr_size: u64,
-}
-
-/// Statistics and flags for INFO persistence.
-#[derive(Default)]
-struct Stats {
-    rewrite_in_progress: AtomicBool,
-    rewrite_scheduled: AtomicBool,
-    /// CONFIG SET appendonly yes: the initial rewrite is about to start.
-    initial_pending: AtomicBool,
-    last_rewrite_time_sec: AtomicI64,
-    rewrite_started_ms: AtomicU64,
-    last_rewrite_ok: AtomicBool,
-    last_write_ok: AtomicBool,
-    base_size: AtomicU64,
-    /// Total AOF size (base + incr files).
-    current_size: AtomicU64,
-    /// Total size right after the last rewrite or the load (auto-aof-rewrite's reference).
-    size_at_rewrite: AtomicU64,
-    rewrites: AtomicU64,
-    delayed_fsync: AtomicU64,
-    last_fsync_ms: AtomicU64,
-    loading: AtomicBool,
-}
-
-pub struct Aof {
-    /// Feeding is on (appendonly yes and loading done).
-    on: AtomicBool,
-    mode: AtomicU8,
-    timestamps: AtomicBool,
-    buf: Mutex<FeedBuf>,
-    io: Mutex<Io>,
-    /// Bytes of the fed stream written to the file (and, with `always`, fsynced).
-    written: AtomicU64,
-    /// Bytes of the fed stream known fsynced.
-    synced: AtomicU64,
-    /// The highest offset a waiter asked to have fsynced (the fsync thread sleeps on `req_cv`).
-    req: Mutex<u64>,
-    req_cv: Condvar,
-    /// Blocking waiters ([`Aof::wait_durable`]) sleep on this.
-    done_cv: Condvar,
-    /// `synced` for async waiters.
-    synced_tx: tokio::sync::watch::Sender<u64>,
-    stats: Stats,
-    bg_started: AtomicBool,
-    /// The next propagation ticket ([`Aof::note_write`]).
-    next_ticket: AtomicU64,
-}
-
-/// Commands fed inside an EXEC: (client id, [(db, encoded command)], their tickets).
-type ExecBuf = (u64, Vec<(usize, Vec<u8>)>, Vec<u64>);
-
-thread_local! {
-    /// The end offset of the last thing this thread fed (what `wait_durable` waits for).
-    static FED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// Commands fed by this thread inside the EXEC it is running: (client id, [(db, encoded)]).
-    static EXEC: RefCell<Option<ExecBuf>> = const { RefCell::new(None) };
-    /// The ticket of the command running on this thread (0: none yet).
-    static TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// The highest ticket this thread fed.
-    static WAIT_TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -503,10 +503,7 @@ proptest! {
 
 #[test]
 fn load_into_server_then_save_shards() {
-    let srv = crate::server::Server::new(
-        crate::config::Config::default(),
-        crate::cmd::Registry::get().len(),
-    );
+    let srv = crate::server::Server::new(crate::config::Config::default(), 0);
     let lim = EncodingLimits::default();
     let now = crate::server::unix_ms();
     let mut entries = Vec::new();
@@ -574,7 +571,7 @@ fn load_into_server_then_save_shards() {
             databases: 2,
             ..crate::config::Config::default()
         },
-        crate::cmd::Registry::get().len(),
+        0,
     );
     let e = load_into(&small, &file[..], Some(file.len() as u64)).unwrap_err();
     assert!(e.msg.contains("database 2"), "{e}");
@@ -897,10 +894,7 @@ fn resizedb_hints_are_bounded() {
                 None => assert_eq!(size, hint.min(MAX_RESIZE_HINT)),
             }
         }
-        let srv = crate::server::Server::new(
-            crate::config::Config::default(),
-            crate::cmd::Registry::get().len(),
-        );
+        let srv = crate::server::Server::new(crate::config::Config::default(), 0);
         let start = std::time::Instant::now();
         assert_eq!(
             load_into(&srv, &file[..], Some(file.len() as u64)).unwrap(),
