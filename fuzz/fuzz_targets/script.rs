@@ -77,6 +77,7 @@ fn harness() -> &'static Harness {
     H.get_or_init(|| {
         let mut cfg = Config::default();
         cfg.persist.save.clear();
+        ferrodis::init();
         let srv = Arc::new(Server::new(cfg, ferrodis::cmd::Registry::get().len()));
         srv.scripting.busy_threshold_ms.store(20, Relaxed);
         // Kill any script that runs past the busy threshold (the fragments' loops are bounded, but

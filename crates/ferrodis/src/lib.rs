@@ -23,9 +23,18 @@ pub use ferrodis_types::{glob, log, mem};
 
 use std::sync::Arc;
 
+/// Install the command table: the command layer's families and scripting's (EVAL, FUNCTION, ...). Idempotent;
+/// [`run`] calls it, and so must anything else that runs commands in-process.
+pub fn init() {
+    let mut families = cmd::own_families();
+    families.push(scripting::commands::COMMANDS);
+    cmd::install(families);
+}
+
 /// Start a server with the given command-line arguments (without the program name) and block until it
 /// shuts down. Returns the process exit code.
 pub fn run(argv: &[String]) -> i32 {
+    init();
     let cfg = match config::Config::from_args(argv) {
         Ok(c) => c,
         Err(e) => {

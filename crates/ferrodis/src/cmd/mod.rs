@@ -14,7 +14,6 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
-pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -631,9 +630,10 @@ fn unknown_subcommand_handler(_: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     Err("ERR unknown subcommand".into())
 }
 
-/// Every command family's table.
-pub fn families() -> [&'static [Command]; 17] {
-    [
+/// The command layer's own families, in table order. The crate root adds the families defined above this
+/// layer (scripting's EVAL/FUNCTION commands) and installs the whole table with [`install`] at startup.
+pub fn own_families() -> Vec<&'static [Command]> {
+    vec![
         aof::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
@@ -648,10 +648,23 @@ pub fn families() -> [&'static [Command]; 17] {
         transactions::COMMANDS,
         pubsub::COMMANDS,
         streams::COMMANDS,
-        scripting::COMMANDS,
         dump::COMMANDS,
         persistence::COMMANDS,
     ]
+}
+
+static FAMILIES: OnceLock<Vec<&'static [Command]>> = OnceLock::new();
+
+/// Install the command table (every family, once, before the [`Registry`] is first used).
+pub fn install(families: Vec<&'static [Command]>) {
+    let _ = FAMILIES.set(families);
+}
+
+/// Every command family's table.
+fn families() -> &'static [&'static [Command]] {
+    FAMILIES
+        .get()
+        .expect("the command table is installed at startup (ferrodis::init)")
 }
 
 /// Dense index of every command and subcommand (for per-command statistics).
@@ -669,7 +682,7 @@ impl Registry {
             all: Vec::new(),
             sub_index: HashMap::default(),
         };
-        for fam in families() {
+        for &fam in families() {
             for c in fam {
                 let id = r.all.len();
                 r.all.push((c.name.to_string(), c));
@@ -732,7 +745,7 @@ impl Registry {
 
     /// Top-level commands in table order.
     pub fn top_level(&self) -> impl Iterator<Item = &'static Command> + '_ {
-        families().into_iter().flat_map(|f| f.iter())
+        families().iter().flat_map(|f| f.iter())
     }
 
     /// The command (or subcommand) a rejected command line is accounted to in commandstats.

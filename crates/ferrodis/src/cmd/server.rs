@@ -1220,6 +1220,7 @@ mod tests {
 
     #[test]
     fn every_command_info_encodes() {
+        crate::init();
         let reg = Registry::get();
         for (full, c) in &reg.all {
             let mut v = Vec::new();

@@ -9,6 +9,7 @@
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod commands;
 pub mod convert;
 pub mod engine;
 pub mod functions;

@@ -4,9 +4,9 @@
 //! isolated from every other client by a keyspace script scope (docs/design/execution-model.md): scripts not known to stay
 //! inside their declared keys run exclusively; those seen to stay inside run with their keys' shards held.
 
-use super::flags::*;
-use super::spec::{self, ACCESS, RO, RW, UPDATE};
-use super::{acl, parse, CmdResult, Command, Ctx};
+use crate::cmd::flags::*;
+use crate::cmd::spec::{self, ACCESS, RO, RW, UPDATE};
+use crate::cmd::{acl, parse, CmdResult, Command, Ctx};
 use crate::scripting::{
     self, engine, functions, sflags, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
 };
@@ -351,7 +351,7 @@ const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 const RO_WRITE_ERR: &str = "ERR Can not execute a script with write flag using *_ro command.";
 
 /// numkeys of EVAL/FCALL (`bad_int`: the error for a non-integer).
-fn numkeys(args: &Args<'_>, bad_int: &'static str) -> Result<usize, super::CmdError> {
+fn numkeys(args: &Args<'_>, bad_int: &'static str) -> Result<usize, crate::cmd::CmdError> {
     let n = ferrodis_protocol::num::parse_i64(args.get(2)).ok_or(bad_int)?;
     if n > args.len() as i64 - 3 {
         return Err("ERR Number of keys can't be greater than number of args".into());
@@ -382,7 +382,7 @@ fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 fn cache_script(
     ctx: &Ctx<'_>,
     body: &[u8],
-) -> Result<std::sync::Arc<scripting::Script>, super::CmdError> {
+) -> Result<std::sync::Arc<scripting::Script>, crate::cmd::CmdError> {
     let sha = scripting::sha1_hex(body);
     let s = &ctx.srv.scripting;
     if let Some(sc) = s.script(&sha) {
@@ -397,7 +397,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
     if by_sha && args.get(1).len() != 40 {
         return Err(NOSCRIPT_ERR.into());
     }
-    let nk = numkeys(&args, super::err::NOT_INTEGER)?;
+    let nk = numkeys(&args, crate::cmd::err::NOT_INTEGER)?;
     let script = if by_sha {
         ctx.srv.scripting.script(args.get(1)).ok_or(NOSCRIPT_ERR)?
     } else {
@@ -539,7 +539,7 @@ fn check_flags(ctx: &Ctx<'_>, flags: u32, ro: bool) -> CmdResult {
             return Err(RO_WRITE_ERR.into());
         }
         if flags & sflags::ALLOW_OOM == 0 && ctx.srv.over_maxmemory() {
-            return Err(super::err::OOM.into());
+            return Err(crate::cmd::err::OOM.into());
         }
     }
     Ok(())
@@ -584,7 +584,7 @@ fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn script_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    super::connection::help_reply(
+    crate::cmd::connection::help_reply(
         ctx,
         "SCRIPT",
         &[
@@ -689,7 +689,7 @@ fn function_restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into());
             }
         }
-        _ => return Err(super::err::SYNTAX.into()),
+        _ => return Err(crate::cmd::err::SYNTAX.into()),
     };
     functions::restore(&ctx.srv.scripting, args.get(2), policy)?;
     propagate_as_received(ctx);
@@ -793,7 +793,7 @@ fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn function_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
-    super::connection::help_reply(
+    crate::cmd::connection::help_reply(
         ctx,
         "FUNCTION",
         &[
