@@ -85,6 +85,8 @@ pub struct MultiState {
     pub queued: Vec<Queued>,
     /// A command failed to queue (unknown, wrong arity, ...): EXEC will answer EXECABORT.
     pub errored: bool,
+    /// The flags of the queued commands, together (EXEC is refused as a write, or on OOM, when they are).
+    pub flags: u32,
 }
 
 /// A queued command: registry id and its arguments (flattened, with spans).

@@ -997,7 +997,7 @@ enum Admit {
     Queue,
 }
 
-/// The checks a connection's command passes before it runs (Redis's processCommand).
+/// The checks a connection's command passes before it runs, in the order of Redis's processCommand.
 fn admit(srv: &Server, client: &Client, id: usize) -> Result<Admit, CmdError> {
     let reg = Registry::get();
     let cmd = reg.command(id);
@@ -1013,6 +1013,22 @@ fn admit(srv: &Server, client: &Client, id: usize) -> Result<Admit, CmdError> {
     }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
         return Err(err::NOAUTH.into());
+    }
+    // EXEC stands for what it queued.
+    let (mut write, mut denyoom) = (cmd.has(flags::WRITE), cmd.has(flags::DENYOOM));
+    if let (Some(m), "exec") = (&client.multi, cmd.name) {
+        write |= m.flags & flags::WRITE != 0;
+        denyoom |= m.flags & flags::DENYOOM != 0;
+    }
+    // Over maxmemory, a transaction queues nothing more (EXEC, DISCARD, QUIT and RESET excepted).
+    if (denyoom
+        || (client.multi.is_some() && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset")))
+        && srv.over_maxmemory()
+    {
+        return Err(err::OOM.into());
+    }
+    if write && crate::persist::save::refuse_writes(srv) {
+        return Err(crate::persist::save::MISCONF.into());
     }
     if !client.resp3 && client.subscribed() && !SUBSCRIBED_MODE_OK.contains(&cmd.name) {
         return Err(format!(
@@ -1031,12 +1047,6 @@ fn admit(srv: &Server, client: &Client, id: usize) -> Result<Admit, CmdError> {
             return Err("ERR Command not allowed inside a transaction".into());
         }
         return Ok(Admit::Queue);
-    }
-    if cmd.has(flags::WRITE) && crate::persist::save::refuse_writes(srv) {
-        return Err(crate::persist::save::MISCONF.into());
-    }
-    if cmd.has(flags::DENYOOM) && srv.over_maxmemory() {
-        return Err(err::OOM.into());
     }
     Ok(Admit::Run)
 }

@@ -100,6 +100,7 @@ pub fn queue(client: &mut Client, id: usize, args: &Args<'_>) {
         argv.extend_from_slice(a);
     }
     if let Some(m) = client.multi.as_mut() {
+        m.flags |= Registry::get().command(id).flags;
         m.queued.push(Queued { id, argv, spans });
     }
 }
