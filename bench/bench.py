@@ -177,6 +177,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="Ferrodis worker threads")
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds (smoke run)")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-pubsub", action="store_true", help="--suite realtime: only the MULTI/EXEC loads")
     ap.add_argument("--tests", default="set,get,incr,mset")
     ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
@@ -360,7 +361,7 @@ def realtime_suite(a, servers):
     print("| load | redis PUBLISH/s | ferrodis PUBLISH/s | ratio | redis delivered/s | ferrodis delivered/s | "
           "ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for subs, pattern in ((1, False), (100, False), (1000, False), (100, True)):
+    for subs, pattern in () if a.skip_pubsub else ((1, False), (100, False), (1000, False), (100, True)):
         messages = min(cap, max(200, deliveries // subs))
         lat_messages = min(messages, max(100, min(10_000, messages // 4)))
         argv = ["pubsub", "--subscribers", str(subs), "--messages", str(messages), "--latency-messages",
