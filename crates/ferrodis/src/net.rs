@@ -430,13 +430,18 @@ async fn connection_loop<S: Sock>(
             let mut idle =
                 (timeout > 0).then(|| Box::pin(tokio::time::sleep(Duration::from_secs(timeout))));
             std::future::poll_fn(|cx| {
-                if info.killed.load(Relaxed) || wake.as_mut().poll(cx).is_ready() {
+                // Input first: a batch drains the outbox anyway, so the outbox waiter is polled (a lock)
+                // only on the way to sleep, where it has to be registered.
+                if info.killed.load(Relaxed) {
                     return Poll::Ready(Event::Wake);
                 }
                 match stream.poll_read_ready(cx) {
                     Poll::Ready(Ok(())) => return Poll::Ready(Event::Readable),
                     Poll::Ready(Err(_)) => return Poll::Ready(Event::Idle),
                     Poll::Pending => {}
+                }
+                if wake.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Wake);
                 }
                 match idle.as_mut().map(|s| s.as_mut().poll(cx)) {
                     Some(Poll::Ready(())) => Poll::Ready(Event::Idle),
@@ -584,8 +589,13 @@ async fn batch<S: Sock>(
     }
     rbuf.advance(pos);
     info.qbuf.store(rbuf.len() as u64, Relaxed);
-    info.last_active_ms
-        .store(info.created.elapsed().as_millis() as u64, Relaxed);
+    info.last_active_ms.store(
+        clock
+            .instant()
+            .saturating_duration_since(info.created)
+            .as_millis() as u64,
+        Relaxed,
+    );
     info.drain_outbox(out);
     if !out.is_empty() && !flush(stream, out, stats, info).await {
         return false;

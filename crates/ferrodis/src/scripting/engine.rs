@@ -139,7 +139,7 @@ pub struct State {
     make_lib_env: Function,
     finish_lib_env: Function,
     /// Compiled EVAL scripts by SHA.
-    compiled: HashMap<[u8; 40], RegistryKey>,
+    compiled: HashMap<[u8; 40], RegistryKey, foldhash::fast::RandomState>,
     compiled_epoch: u64,
     /// Loaded functions by name, for library generation `lib_gen`.
     pub functions: HashMap<String, RegistryKey>,
@@ -544,7 +544,7 @@ impl State {
             names_ref,
             make_lib_env,
             finish_lib_env,
-            compiled: HashMap::new(),
+            compiled: HashMap::default(),
             compiled_epoch: 0,
             functions: HashMap::new(),
             lib_gen: u64::MAX,
