@@ -93,7 +93,8 @@ pub fn runs_in_multi(cmd: &Command) -> bool {
 
 /// Queue a command (its arguments copied) for EXEC.
 pub fn queue(client: &mut Client, id: usize, args: &Args<'_>) {
-    let mut argv = Vec::new();
+    // One exact allocation for the line (growing it argument by argument reallocated several times).
+    let mut argv = Vec::with_capacity(args.iter().map(|a| a.len()).sum());
     let mut spans = Vec::with_capacity(args.len());
     for a in args.iter() {
         spans.push((argv.len(), argv.len() + a.len()));
@@ -178,7 +179,7 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let reg = Registry::get();
     // Phase 1: every shard the transaction can touch, in ascending order.
     // The keys are borrowed from the queued lines and the watch set (no copies).
-    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(m.queued.len() + 1);
     let mut everything = false;
     for q in &m.queued {
         let cmd = reg.command(q.id);
