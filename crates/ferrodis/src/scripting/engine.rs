@@ -1480,7 +1480,9 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     let saved_db = p.client.db;
     let saved_in_exec = p.client.in_exec;
     p.client.in_exec = true;
-    let start = Instant::now();
+    // The busy timer starts with the script's command clock (one clock read less per script).
+    let clock = BatchClock::new();
+    let start = clock.instant();
     let mut exec = Exec {
         srv: p.srv as *const Arc<Server>,
         client: p.client as *mut Client,
@@ -1488,7 +1490,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         allow_oom: p.flags & sflags::ALLOW_OOM != 0,
         is_function: p.is_function,
         resp3: false,
-        clock: BatchClock::new(),
+        clock,
         events: Vec::new(),
         start,
         threshold_ms: threshold_ms.max(1),
