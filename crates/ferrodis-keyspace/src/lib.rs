@@ -81,7 +81,9 @@ pub const MAX_RESERVE: usize = 1 << 24;
 /// Bits of a SCAN cursor that hold the shard index.
 pub const SHARD_BITS: u32 = NUM_SHARDS.trailing_zeros();
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+/// Slice-by-16 tables: a key's slot costs about a quarter of the byte-at-a-time instructions.
+const CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// The hash slot of a key, honouring `{hashtag}` as Redis Cluster does.
 pub fn key_slot(key: &[u8]) -> usize {

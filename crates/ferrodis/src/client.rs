@@ -293,6 +293,8 @@ impl ClientInfo {
     pub fn request_kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill.notify_one();
+        // Wakes the connection task while it waits for input (it waits on the outbox only).
+        self.outbox_notify.notify_one();
     }
 
     pub fn age_secs(&self) -> u64 {

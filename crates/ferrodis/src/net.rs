@@ -12,11 +12,13 @@ use bytes::{Buf, BytesMut};
 use ferrodis_protocol::{Limits, RequestParser};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -232,13 +234,15 @@ const FLUSH_AT: usize = 256 * 1024;
 /// The sockets a connection runs on: waiting for input is separate from reading it, so that the state the
 /// read goes into is not held across the wait (see [`Slot`]).
 trait Sock: AsyncRead + AsyncWrite + Unpin {
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>>;
+    /// Readiness through the socket's single reader waker slot: unlike `readable()` this registers no
+    /// waiter in a list, so waiting for input costs no lock and no unlinking per batch.
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
 }
 
 impl Sock for tokio::net::TcpStream {
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> {
-        tokio::net::TcpStream::readable(self)
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
     }
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::TcpStream::try_read_buf(self, buf)
@@ -246,8 +250,8 @@ impl Sock for tokio::net::TcpStream {
 }
 
 impl Sock for tokio::net::UnixStream {
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> {
-        tokio::net::UnixStream::readable(self)
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        tokio::net::UnixStream::poll_read_ready(self, cx)
     }
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::UnixStream::try_read_buf(self, buf)
@@ -420,13 +424,40 @@ async fn connection_loop<S: Sock>(
         .borrow()
         .as_ref()
         .map_or(0, |c| idle_timeout(info, c.set.timeout));
+    // One waiter on the outbox, registered once and renewed only after it fires (CLIENT KILL and the output
+    // buffer limit notify it too), instead of new `Notified` futures linked and unlinked on every batch.
+    let mut wake = std::pin::pin!(info.outbox_notify.notified());
     loop {
-        let ev = tokio::select! {
-            biased;
-            _ = info.kill.notified() => return,
-            _ = info.outbox_notify.notified() => Event::Wake,
-            r = readable_with_timeout(stream, timeout) => if r { Event::Readable } else { Event::Idle },
+        let ev = {
+            let mut idle =
+                (timeout > 0).then(|| Box::pin(tokio::time::sleep(Duration::from_secs(timeout))));
+            std::future::poll_fn(|cx| {
+                // Input first: a batch drains the outbox anyway, so the outbox waiter is polled (a lock)
+                // only on the way to sleep, where it has to be registered.
+                if info.killed.load(Relaxed) {
+                    return Poll::Ready(Event::Wake);
+                }
+                match stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => return Poll::Ready(Event::Readable),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Event::Idle),
+                    Poll::Pending => {}
+                }
+                if wake.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Wake);
+                }
+                match idle.as_mut().map(|s| s.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Event::Idle),
+                    _ => Poll::Pending,
+                }
+            })
+            .await
         };
+        if info.killed.load(Relaxed) {
+            return;
+        }
+        if matches!(ev, Event::Wake) {
+            wake.set(info.outbox_notify.notified());
+        }
         let Some(mut conn) = slot.parked.borrow_mut().take() else {
             return;
         };
@@ -560,8 +591,13 @@ async fn batch<S: Sock>(
     }
     rbuf.advance(pos);
     info.qbuf.store(rbuf.len() as u64, Relaxed);
-    info.last_active_ms
-        .store(info.created.elapsed().as_millis() as u64, Relaxed);
+    info.last_active_ms.store(
+        clock
+            .instant()
+            .saturating_duration_since(info.created)
+            .as_millis() as u64,
+        Relaxed,
+    );
     info.drain_outbox(out);
     if !out.is_empty() && !flush(stream, out, stats, info).await {
         return false;
@@ -838,17 +874,6 @@ fn idle_timeout(info: &ClientInfo, timeout: u64) -> u64 {
     }
 }
 
-/// Wait until the socket has input: true, or false after `timeout_secs` (0: no limit) or on an error.
-async fn readable_with_timeout<S: Sock>(stream: &S, timeout_secs: u64) -> bool {
-    if timeout_secs == 0 {
-        return stream.readable().await.is_ok();
-    }
-    matches!(
-        tokio::time::timeout(Duration::from_secs(timeout_secs), stream.readable()).await,
-        Ok(Ok(()))
-    )
-}
-
 /// Write out the pending replies. Gives up (false) on a write error, or when the client is killed while the
 /// peer is not reading (CLIENT KILL, output buffer limit): a stuck socket must not keep the client alive.
 async fn flush<S: AsyncWrite + Unpin>(
@@ -857,9 +882,15 @@ async fn flush<S: AsyncWrite + Unpin>(
     stats: &crate::server::WorkerStats,
     info: &ClientInfo,
 ) -> bool {
-    let ok = tokio::select! {
-        r = stream.write_all(out) => r.is_ok(),
-        _ = info.kill.notified() => false,
+    // Usually the socket takes the replies at once: only a write that has to wait also watches for a kill
+    // (a `Notified` costs a lock to link and another to unlink).
+    let mut w = std::pin::pin!(stream.write_all(out));
+    let ok = match std::future::poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx))).await {
+        Poll::Ready(r) => r.is_ok(),
+        Poll::Pending => tokio::select! {
+            r = &mut w => r.is_ok(),
+            _ = info.kill.notified() => false,
+        },
     };
     stats.net_out.add(out.len() as u64);
     out.clear();

@@ -330,30 +330,35 @@ pub use ferrodis_types::clock::{unix_ms, unix_us};
 pub struct BatchClock {
     unix_ms: u64,
     start: std::time::Instant,
-    last: std::time::Instant,
+    /// From `start` to the start of the current command.
+    lap: std::time::Duration,
 }
 
 impl BatchClock {
     pub fn new() -> Self {
-        let now = std::time::Instant::now();
         BatchClock {
             unix_ms: unix_ms(),
-            start: now,
-            last: now,
+            start: std::time::Instant::now(),
+            lap: std::time::Duration::ZERO,
         }
     }
 
     /// Wall-clock unix milliseconds at the start of the current command.
     pub fn now_ms(&self) -> u64 {
-        self.unix_ms + (self.last - self.start).as_millis() as u64
+        self.unix_ms + self.lap.as_millis() as u64
     }
 
     /// Microseconds since the previous lap (the command just run); starts the next lap.
     pub fn lap_us(&mut self) -> u64 {
-        let now = std::time::Instant::now();
-        let us = (now - self.last).as_micros() as u64;
-        self.last = now;
+        let lap = self.start.elapsed();
+        let us = lap.saturating_sub(self.lap).as_micros() as u64;
+        self.lap = lap;
         us
+    }
+
+    /// The monotonic time of the last lap (the end of the last command run).
+    pub fn instant(&self) -> std::time::Instant {
+        self.start + self.lap
     }
 }
 

@@ -708,10 +708,17 @@ impl Registry {
         if name.len() > buf.len() {
             return None;
         }
+        let mut high = 0u8;
         for (d, s) in buf.iter_mut().zip(name) {
+            high |= s;
             *d = s.to_ascii_lowercase();
         }
-        let lname = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        // Command names are ASCII: anything else is no command (and no UTF-8 validation is needed).
+        if high >= 0x80 {
+            return None;
+        }
+        // SAFETY: every byte is ASCII, hence valid UTF-8.
+        let lname = unsafe { std::str::from_utf8_unchecked(&buf[..name.len()]) };
         self.by_name.get(lname).copied()
     }
 
@@ -720,10 +727,17 @@ impl Registry {
         if name.len() > buf.len() {
             return None;
         }
+        let mut high = 0u8;
         for (d, s) in buf.iter_mut().zip(name) {
+            high |= s;
             *d = s.to_ascii_lowercase();
         }
-        let lname = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        // Command names are ASCII: anything else is no command (and no UTF-8 validation is needed).
+        if high >= 0x80 {
+            return None;
+        }
+        // SAFETY: every byte is ASCII, hence valid UTF-8.
+        let lname = unsafe { std::str::from_utf8_unchecked(&buf[..name.len()]) };
         self.sub_index.get(&(parent, lname)).copied()
     }
 

@@ -93,7 +93,8 @@ pub fn runs_in_multi(cmd: &Command) -> bool {
 
 /// Queue a command (its arguments copied) for EXEC.
 pub fn queue(client: &mut Client, id: usize, args: &Args<'_>) {
-    let mut argv = Vec::new();
+    // One exact allocation for the line (growing it argument by argument reallocated several times).
+    let mut argv = Vec::with_capacity(args.iter().map(|a| a.len()).sum());
     let mut spans = Vec::with_capacity(args.len());
     for a in args.iter() {
         spans.push((argv.len(), argv.len() + a.len()));
@@ -178,7 +179,8 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     let srv = ctx.srv;
     let reg = Registry::get();
     // Phase 1: every shard the transaction can touch, in ascending order.
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    // The keys are borrowed from the queued lines and the watch set (no copies).
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(m.queued.len() + 1);
     let mut everything = false;
     for q in &m.queued {
         let cmd = reg.command(q.id);
@@ -192,16 +194,20 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
             everything = true;
             break;
         }
-        keys.extend(pos.into_iter().map(|i| args.get(i).to_vec()));
+        keys.extend(pos.into_iter().map(|i| {
+            let (a, b) = q.spans[i];
+            &q.argv[a..b]
+        }));
     }
     if let Some(ws) = &ctx.client.watch {
-        keys.extend(ws.keys.iter().map(|w| w.key.clone()));
+        keys.extend(ws.keys.iter().map(|w| &w.key[..]));
     }
     let guard = if everything {
         srv.keyspace.lock_all()
     } else {
-        srv.keyspace.lock_many(keys.iter().map(|k| &k[..]))
+        srv.keyspace.lock_many(keys.iter().copied())
     };
+    drop(keys);
     let held = srv.keyspace.hold(guard);
     // The watches, checked under the locks: touched, or gone since WATCH (expired, flushed).
     if let Some(ws) = &ctx.client.watch {

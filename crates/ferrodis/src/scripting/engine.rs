@@ -139,7 +139,7 @@ pub struct State {
     make_lib_env: Function,
     finish_lib_env: Function,
     /// Compiled EVAL scripts by SHA.
-    compiled: HashMap<[u8; 40], RegistryKey>,
+    compiled: HashMap<[u8; 40], RegistryKey, foldhash::fast::RandomState>,
     compiled_epoch: u64,
     /// Loaded functions by name, for library generation `lib_gen`.
     pub functions: HashMap<String, RegistryKey>,
@@ -544,7 +544,7 @@ impl State {
             names_ref,
             make_lib_env,
             finish_lib_env,
-            compiled: HashMap::new(),
+            compiled: HashMap::default(),
             compiled_epoch: 0,
             functions: HashMap::new(),
             lib_gen: u64::MAX,
@@ -1482,7 +1482,9 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     let saved_db = p.client.db;
     let saved_in_exec = p.client.in_exec;
     p.client.in_exec = true;
-    let start = Instant::now();
+    // The busy timer starts with the script's command clock (one clock read less per script).
+    let clock = BatchClock::new();
+    let start = clock.instant();
     let mut exec = Exec {
         srv: p.srv as *const Arc<Server>,
         client: p.client as *mut Client,
@@ -1490,7 +1492,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         allow_oom: p.flags & sflags::ALLOW_OOM != 0,
         is_function: p.is_function,
         resp3: false,
-        clock: BatchClock::new(),
+        clock,
         events: Vec::new(),
         start,
         threshold_ms: threshold_ms.max(1),
