@@ -1,7 +1,8 @@
 //! Active expiry: each worker walks its share of the shards (shard % workers == worker) `hz` times a second,
 //! deleting keys whose TTL has passed, within a CPU budget of 25% of each tick (as Redis's slow cycle). The
 //! walk uses the table's SCAN cursor, so it makes steady progress through each table and never holds a shard
-//! lock for more than a few buckets. The same pass advances any incremental table resize.
+//! lock for more than a few buckets; a tick stops looking once under a tenth of the keys with a TTL it
+//! examined had expired. The same pass advances any incremental table resize.
 
 use crate::keyspace::NUM_SHARDS;
 use crate::server::{unix_ms, Server};
@@ -11,6 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Buckets examined per table per lock hold.
 const STEPS_PER_LOCK: usize = 32;
+
+/// Once a tick has examined this many keys with a TTL in at least [`MIN_SHARDS`] shards and under a tenth
+/// of them had expired, it stops looking for expired keys (Redis's "acceptable stale" rule of 10%): a large dataset with
+/// few expired keys is not walked whole every tick. The walk goes on from there at the next tick.
+const SAMPLE: usize = 200;
+const MIN_SHARDS: usize = 16;
 
 pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
     let nworkers = srv.workers.len();
@@ -33,6 +40,7 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
         let budget = tick / 4;
         let start = Instant::now();
         let mut visited = 0;
+        let (mut examined, mut removed_tick, mut scanning) = (0usize, 0u64, true);
         while visited < mine.len() && start.elapsed() < budget {
             let si = next_shard;
             next_shard = (next_shard + 1) % mine.len();
@@ -69,7 +77,7 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
                 if table.is_empty() {
                     continue;
                 }
-                let needs_expire = active && table.volatile_len() > 0;
+                let needs_expire = scanning && active && table.volatile_len() > 0;
                 let table = shard.db_mut(db);
                 table.rehash(16);
                 if !needs_expire {
@@ -79,6 +87,9 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
                 for _ in 0..STEPS_PER_LOCK {
                     let (next, n) = table.scan_remove(*c, |e| {
                         let gone = e.is_expired(now);
+                        if gone || e.expire_at().is_some() {
+                            examined += 1;
+                        }
                         if gone && notify {
                             expired_keys.push((db, e.key().to_vec()));
                         }
@@ -108,6 +119,11 @@ pub async fn run_cycle(srv: Arc<Server>, worker: usize) {
             }
             if removed > 0 {
                 srv.workers[worker].expired.add(removed);
+            }
+            removed_tick += removed;
+            if visited >= MIN_SHARDS && examined >= SAMPLE && removed_tick * 10 < examined as u64 {
+                // Still visited for incremental rehashing, no longer scanned.
+                scanning = false;
             }
             for (db, key) in expired_keys {
                 crate::notify::notify(&srv, "expired", &key, db);
