@@ -265,8 +265,10 @@ def test_rq_scheduled_jobs_with_scheduler(server):
     conn.flushall()
     try:
         q = Queue("sched", connection=conn)
-        later = q.enqueue_in(timedelta(seconds=1), add, 1, 1)
-        at = datetime.now(timezone.utc) + timedelta(seconds=1)
+        # Due in 4 s: far enough that the first burst worker (slow to start on a loaded machine) runs
+        # before it.
+        later = q.enqueue_in(timedelta(seconds=4), add, 1, 1)
+        at = datetime.now(timezone.utc) + timedelta(seconds=4)
         uniq = q.enqueue_at(at, add, 2, 2, job_id="sched-u", unique=True)
         with pytest.raises(DuplicateJobError):
             q.enqueue_at(at, add, 3, 3, job_id="sched-u", unique=True)
@@ -279,7 +281,7 @@ def test_rq_scheduled_jobs_with_scheduler(server):
         Worker([q], connection=conn).work(burst=True, with_scheduler=True)
         assert later.get_status() == JobStatus.SCHEDULED
 
-        time.sleep(1.2)
+        time.sleep(max(0.0, (at - datetime.now(timezone.utc)).total_seconds()) + 0.3)
         Worker([q], connection=conn).work(burst=True, with_scheduler=True)
         assert later.get_status() == JobStatus.FINISHED
         assert later.return_value() == 2
