@@ -70,7 +70,32 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
 /// otherwise scientific with a minimal exponent ("1e+300", "1.5e-7", "1.2345e+25").
 pub fn format_double(d: f64, out: &mut Vec<u8>) {
     if d.is_nan() {
+        // d2string writes no sign for NaN (fpconv_dtoa does).
         out.extend_from_slice(b"nan");
+        return;
+    }
+    const HALF: f64 = (i64::MAX / 2) as f64;
+    if d != 0.0 && (-HALF..=HALF).contains(&d) {
+        let i = d as i64;
+        if i as f64 == d {
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+            return;
+        }
+    }
+    format_double_shortest(d, out);
+}
+
+/// Appends Redis 7.2's `fpconv_dtoa` text for a double (what [`format_double`] writes without its integer
+/// shortcut, and what Lua numbers given to `redis.call` become): "nan" ("-nan" with the sign bit set),
+/// "inf", "-inf", "0", "-0", else the shortest round-trip digits, plain or scientific ("10000000",
+/// "1e+15", "0.1", "1.5e-10").
+pub fn format_double_shortest(d: f64, out: &mut Vec<u8>) {
+    if d.is_nan() {
+        out.extend_from_slice(if d.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
         return;
     }
     if d.is_infinite() {
@@ -80,14 +105,6 @@ pub fn format_double(d: f64, out: &mut Vec<u8>) {
     if d == 0.0 {
         out.extend_from_slice(if d.is_sign_negative() { b"-0" } else { b"0" });
         return;
-    }
-    const HALF: f64 = (i64::MAX / 2) as f64;
-    if (-HALF..=HALF).contains(&d) {
-        let i = d as i64;
-        if i as f64 == d {
-            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-            return;
-        }
     }
     if d < 0.0 {
         out.push(b'-');

@@ -1068,8 +1068,14 @@ fn admit(srv: &Server, client: &Client, id: usize) -> Result<Admit, CmdError> {
 /// Reply with the error of a command that did not run, counted (errorstats, total_error_replies) and
 /// accounted to the command if it is known (`rejected_calls`).
 pub fn reject(srv: &Server, client: &Client, out: &mut Vec<u8>, id: Option<usize>, msg: &str) {
-    error_reply(srv, client, out, msg);
-    let worker = client.worker;
+    Reply::new(out, client.resp3).error(msg);
+    count_rejection(srv, client.worker, id, msg);
+}
+
+/// Count the error of a command that did not run (the reply is the caller's: a script raises it): in
+/// errorstats and total_error_replies, and in the command's `rejected_calls` when it is known.
+pub fn count_rejection(srv: &Server, worker: usize, id: Option<usize>, msg: &str) {
+    srv.count_error_reply(worker, msg);
     if srv.errors_since_mark(worker) {
         if let Some(id) = id {
             srv.workers[worker].cmds[id].rejected.add(1);

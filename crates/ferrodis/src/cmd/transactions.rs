@@ -10,7 +10,7 @@
 //! lock (`Ctx::modified_in`), so a write that happens before EXEC takes its locks is always seen.
 
 use super::spec::{self, RO};
-use super::{call, err, flags::*, BatchClock, CmdResult, Command, Ctx, Registry};
+use super::{call, flags::*, BatchClock, CmdResult, Command, Ctx, Registry};
 use crate::client::{Client, MultiState, Queued, WatchSet, WatchedKey};
 use crate::cmd::acl;
 use crate::server::Server;
@@ -235,10 +235,8 @@ fn exec(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
     for q in &m.queued {
         let args = Args::from_parts(&q.argv, &q.spans);
         let cmd = reg.command(q.id);
-        if cmd.has(DENYOOM) && srv.over_maxmemory() {
-            super::reject(srv, ctx.client, ctx.out, Some(q.id), err::OOM);
-            continue;
-        }
+        // Memory was checked when EXEC was admitted (by the queued commands' flags); like Redis, the
+        // transaction then runs whole.
         let (ok, ev) = call(srv, ctx.client, ctx.out, q.id, args, &mut clock);
         if ok && cmd.has(READONLY) && ctx.client.tracking.is_some() {
             crate::tracking::note_read(srv, ctx.client, &args, || cmd.key_positions_in(&args));

@@ -318,63 +318,6 @@ fn rand48_seed(seed: i32) {
 }
 
 /// C's `%.17g` (how Redis turns Lua numbers into command arguments).
-/// A Lua number given to `redis.call` as Redis 7.2 writes it (its fpconv_dtoa): the shortest digits that
-/// read back to the same double, as an integer when the exponent is small (`1e+15` from 10^15, `10000000`),
-/// as a plain decimal from 10^-6 (or with few digits), in scientific notation (`1.5e-10`, `1e+20`) otherwise.
-pub fn fmt_shortest(x: f64) -> String {
-    let mut out = String::new();
-    if x.is_sign_negative() {
-        out.push('-');
-    }
-    if x.is_nan() {
-        out.push_str("nan");
-        return out;
-    }
-    if x.is_infinite() {
-        out.push_str("inf");
-        return out;
-    }
-    if x == 0.0 {
-        out.push('0');
-        return out;
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde[-]N".
-    let sci = format!("{:e}", x.abs());
-    let (mant, e) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let nd = digits.len() as i32;
-    let e: i32 = e.parse().unwrap_or(0);
-    // digits × 10^k
-    let k = e - (nd - 1);
-    let exp = e.abs();
-    if k >= 0 && exp < nd + 7 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', k as usize));
-    } else if k < 0 && (k > -7 || exp < 4) {
-        let int_len = nd + k;
-        if int_len <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-int_len) as usize));
-            out.push_str(&digits);
-        } else {
-            out.push_str(&digits[..int_len as usize]);
-            out.push('.');
-            out.push_str(&digits[int_len as usize..]);
-        }
-    } else {
-        let nd = nd.min(if x < 0.0 { 17 } else { 18 }) as usize;
-        out.push_str(&digits[..1]);
-        if nd > 1 {
-            out.push('.');
-            out.push_str(&digits[1..nd]);
-        }
-        out.push('e');
-        out.push(if e < 0 { '-' } else { '+' });
-        out.push_str(&exp.to_string());
-    }
-    out
-}
-
 pub fn fmt_g17(x: f64) -> String {
     extern "C" {
         fn snprintf(buf: *mut std::ffi::c_char, n: usize, fmt: *const std::ffi::c_char, ...)
@@ -1140,7 +1083,7 @@ impl CallArgs {
     }
 
     fn push_number(&mut self, n: f64) {
-        // As Redis 7.2 writes it (`fmt_shortest`); an integral number with fewer than 8 trailing zeros
+        // As Redis 7.2 writes it (`format_double_shortest`); an integral number with fewer than 8 trailing zeros
         // comes out as the plain integer, which itoa writes faster.
         const LIM: f64 = 9_007_199_254_740_992.0; // 2^53
         let i = n as i64;
@@ -1151,7 +1094,7 @@ impl CallArgs {
             self.buf
                 .extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
         } else {
-            self.buf.extend_from_slice(fmt_shortest(n).as_bytes());
+            ferrodis_protocol::num::format_double_shortest(n, &mut self.buf);
         }
     }
 }
@@ -1372,12 +1315,7 @@ fn exec_command(e: &mut Exec, args: Args<'_>) -> Result<Vec<u8>, String> {
     let id = match admit_from_script(e, srv, &args) {
         Ok(id) => id,
         Err((id, msg)) => {
-            srv.count_error_reply(client.worker, msg);
-            if srv.errors_since_mark(client.worker) {
-                if let Some(id) = id {
-                    srv.workers[client.worker].cmds[id].rejected.add(1);
-                }
-            }
+            cmd::count_rejection(srv, client.worker, id, msg);
             return Err(msg.to_string());
         }
     };
@@ -1744,7 +1682,9 @@ mod tests {
             (-0.0, "-0"),
         ];
         for (x, want) in cases {
-            assert_eq!(fmt_shortest(*x), *want, "{x}");
+            let mut out = Vec::new();
+            ferrodis_protocol::num::format_double_shortest(*x, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), *want, "{x}");
         }
     }
 
