@@ -58,6 +58,17 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// `n` arguments starting at argument `from`, clamped to those that exist.
+    #[inline]
+    pub fn window(&self, from: usize, n: usize) -> Args<'a> {
+        let from = from.min(self.spans.len());
+        let to = from.saturating_add(n).min(self.spans.len());
+        Args {
+            buf: self.buf,
+            spans: &self.spans[from..to],
+        }
+    }
+
     /// The `(start, end)` spans, relative to the underlying buffer.
     #[inline]
     pub fn spans(&self) -> &'a [(usize, usize)] {

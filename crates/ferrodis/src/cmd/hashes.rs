@@ -7,6 +7,7 @@
 //! command ever sees an expired field. Fields nobody touches are reclaimed by the server's active expiry
 //! cycle through [`Hash::expire_fields`].
 
+use super::argv::{Argv, ScanKind, ScanOpts};
 use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::glob;
@@ -856,48 +857,6 @@ pub(crate) fn range_long(b: &[u8]) -> Result<i64, CmdError> {
     Ok(v)
 }
 
-/// Options of HSCAN/SSCAN/ZSCAN: (pattern, count, novalues).
-pub(crate) struct ScanOpts<'a> {
-    pub pattern: Option<&'a [u8]>,
-    pub count: u64,
-    pub novalues: bool,
-}
-
-pub(crate) fn parse_scan_opts<'a>(
-    args: &Args<'a>,
-    from: usize,
-    allow_novalues: bool,
-) -> Result<ScanOpts<'a>, CmdError> {
-    let mut o = ScanOpts {
-        pattern: None,
-        count: 10,
-        novalues: false,
-    };
-    let mut i = from;
-    while i < args.len() {
-        let a = args.get(i);
-        let has_value = i + 1 < args.len();
-        if parse::eq(a, "count") && has_value {
-            let c = parse::int(args.get(i + 1))?;
-            if c < 1 {
-                return Err(err::SYNTAX.into());
-            }
-            o.count = c as u64;
-            i += 2;
-        } else if parse::eq(a, "match") && has_value {
-            let p = args.get(i + 1);
-            o.pattern = (!glob::is_match_all(p)).then_some(p);
-            i += 2;
-        } else if allow_novalues && parse::eq(a, "novalues") {
-            o.novalues = true;
-            i += 1;
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-    }
-    Ok(o)
-}
-
 /// Write a SCAN reply: the next cursor and the elements.
 pub(crate) fn scan_reply(ctx: &mut Ctx<'_>, cursor: u64, n: usize, body: &[u8]) {
     let mut r = ctx.reply();
@@ -908,13 +867,19 @@ pub(crate) fn scan_reply(ctx: &mut Ctx<'_>, cursor: u64, n: usize, body: &[u8]) 
 }
 
 fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse::cursor(args.get(2))?;
-    let o = parse_scan_opts(&args, 3, true)?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let cursor = parse::cursor(a.next()?)?;
+    // Redis reads the options only once the key is found and of the right type.
+    let opts = ScanOpts::parse(&mut a, ScanKind::Hash);
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
     let mut n = 0usize;
-    let next = read_hash(ctx, args.get(1), |h| {
-        let Some(h) = h else { return 0 };
+    let next = read_hash(ctx, key, |h| {
+        let Some(h) = h else {
+            return Ok::<u64, CmdError>(0);
+        };
+        let o = opts?;
         let mut r = Reply::new(&mut body, resp3);
         let mut emit = |f: &[u8], v: &[u8]| {
             if o.pattern.is_some_and(|p| !glob::matches(p, f, false)) {
@@ -928,7 +893,7 @@ fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             }
         };
         if h.is_compact() {
-            return h.scan(0, &mut emit);
+            return Ok(h.scan(0, &mut emit));
         }
         let mut c = cursor;
         let mut budget = o.count.saturating_mul(10);
@@ -943,8 +908,8 @@ fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 break;
             }
         }
-        c
-    })?;
+        Ok(c)
+    })??;
     scan_reply(ctx, next, n, &body);
     Ok(())
 }

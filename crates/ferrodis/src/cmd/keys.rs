@@ -9,6 +9,7 @@
 //! shard, the table's reverse-binary cursor, which keeps Redis's guarantee (a key present for the whole scan is
 //! returned at least once) across table growth and shrinking, since keys never move between shards.
 
+use super::argv::{Argv, ScanKind, ScanOpts};
 use super::spec::{self, ACCESS, DELETE, INSERT, OW, RM, RO, RW, UPDATE};
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
@@ -1010,30 +1011,14 @@ fn join_cursor(shard: usize, table_cursor: u64) -> u64 {
 }
 
 fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse::cursor(args.get(1))?;
-    let mut count: u64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_filter: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = args.get(i);
-        let has_value = i + 1 < args.len();
-        if parse::eq(a, "count") && has_value {
-            let c = parse::int(args.get(i + 1))?;
-            if c < 1 {
-                return Err(err::SYNTAX.into());
-            }
-            count = c as u64;
-        } else if parse::eq(a, "match") && has_value {
-            let p = args.get(i + 1);
-            pattern = (!glob::is_match_all(p)).then_some(p);
-        } else if parse::eq(a, "type") && has_value {
-            type_filter = Some(args.get(i + 1));
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-        i += 2;
-    }
+    let mut a = Argv::new(args);
+    let cursor = parse::cursor(a.next()?)?;
+    let ScanOpts {
+        pattern,
+        count,
+        type_filter,
+        ..
+    } = ScanOpts::parse(&mut a, ScanKind::Keys)?;
 
     let (srv, db, now) = (ctx.srv, ctx.client.db, ctx.now_ms);
     // Bound the work of one call as Redis does (at most ~10 buckets per requested element).

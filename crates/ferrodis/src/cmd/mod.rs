@@ -5,6 +5,7 @@
 //! all read this table.
 
 pub mod aof;
+pub mod argv;
 pub mod blocking;
 pub mod connection;
 pub mod docs;

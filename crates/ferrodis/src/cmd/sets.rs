@@ -1,7 +1,8 @@
 //! Set commands: SADD SREM SISMEMBER SMISMEMBER SMEMBERS SCARD SPOP SRANDMEMBER SMOVE SINTER SINTERCARD
 //! SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE SSCAN.
 
-use super::hashes::{parse_scan_opts, range_long, scan_reply};
+use super::argv::{Argv, ScanKind, ScanOpts};
+use super::hashes::{range_long, scan_reply};
 use super::spec::{self, ACCESS, DELETE, INSERT, OW, RO, RW, UPDATE};
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::glob;
@@ -554,13 +555,19 @@ fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = super::parse::cursor(args.get(2))?;
-    let o = parse_scan_opts(&args, 3, false)?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let cursor = super::parse::cursor(a.next()?)?;
+    // Redis reads the options only once the key is found and of the right type.
+    let opts = ScanOpts::parse(&mut a, ScanKind::Plain);
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
     let mut n = 0usize;
-    let next = read_set(ctx, args.get(1), |s| {
-        let Some(s) = s else { return 0 };
+    let next = read_set(ctx, key, |s| {
+        let Some(s) = s else {
+            return Ok::<u64, CmdError>(0);
+        };
+        let o = opts?;
         let mut r = Reply::new(&mut body, resp3);
         let mut visited = 0u64;
         let mut f = |e: Elem<'_>| {
@@ -574,7 +581,7 @@ fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             n += 1;
         };
         if s.is_compact() {
-            return s.scan(0, &mut f);
+            return Ok(s.scan(0, &mut f));
         }
         let mut c = cursor;
         let mut budget = o.count.saturating_mul(10);
@@ -589,8 +596,8 @@ fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 break;
             }
         }
-        c
-    })?;
+        Ok(c)
+    })??;
     scan_reply(ctx, next, n, &body);
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! The blocking forms (BZPOPMIN, BZPOPMAX, BZMPOP) build on [`pop_locked`], [`reply_pop`] and
 //! [`reply_mpop`].
 
+use super::argv::{Argv, ScanKind, ScanOpts};
 use super::spec::{self, ACCESS, DELETE, OW, RO, RW, UPDATE};
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
@@ -1710,8 +1711,9 @@ fn zintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // ZSCAN
 
 fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let cursor = parse::cursor(args.get(2))?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let cursor = parse::cursor(a.next()?)?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(z) = read_zset(ctx, &mut shard, key)? else {
@@ -1722,27 +1724,9 @@ fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         r.array(0);
         return Ok(());
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut j = 3;
-    while j < args.len() {
-        let a = args.get(j);
-        let more = args.len() - j - 1;
-        if parse::eq(a, "count") && more >= 1 {
-            let c = parse::int(args.get(j + 1))?;
-            if c < 1 {
-                return Err(err::SYNTAX.into());
-            }
-            count = c as usize;
-            j += 2;
-        } else if parse::eq(a, "match") && more >= 1 {
-            let p = args.get(j + 1);
-            pattern = (!glob::is_match_all(p)).then_some(p);
-            j += 2;
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-    }
+    // Redis reads the options only once the key is found and of the right type.
+    let ScanOpts { pattern, count, .. } = ScanOpts::parse(&mut Argv::at(args, 3), ScanKind::Plain)?;
+    let count = count as usize;
     let mut items: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = cursor;
     if z.is_compact() {
