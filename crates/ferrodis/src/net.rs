@@ -238,6 +238,27 @@ trait Sock: AsyncRead + AsyncWrite + Unpin {
     /// waiter in a list, so waiting for input costs no lock and no unlinking per batch.
     fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Forgets the socket's read readiness, so that the next wait sleeps until the kernel reports new
+    /// input (the reactor's edge-triggered registration reports every arrival after this point).
+    fn clear_read_ready(&self);
+
+    /// Reads what is available into `buf`. A read that did not fill the space offered drained the socket,
+    /// as Redis assumes after its one read per event: the readiness is cleared then, so that the next
+    /// batch does not start with a read that can only fail with EAGAIN (one system call per batch).
+    fn read_available(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let space = buf.capacity() - buf.len();
+        let n = self.try_read_buf(buf)?;
+        if n > 0 && n < space {
+            self.clear_read_ready();
+        }
+        Ok(n)
+    }
+}
+
+/// The readiness-clearing probe of [`Sock::clear_read_ready`]: an I/O attempt that reports WouldBlock
+/// without a system call.
+fn would_block() -> io::Result<()> {
+    Err(io::ErrorKind::WouldBlock.into())
 }
 
 impl Sock for tokio::net::TcpStream {
@@ -247,6 +268,9 @@ impl Sock for tokio::net::TcpStream {
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::TcpStream::try_read_buf(self, buf)
     }
+    fn clear_read_ready(&self) {
+        let _ = self.try_io(tokio::io::Interest::READABLE, would_block);
+    }
 }
 
 impl Sock for tokio::net::UnixStream {
@@ -255,6 +279,9 @@ impl Sock for tokio::net::UnixStream {
     }
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::UnixStream::try_read_buf(self, buf)
+    }
+    fn clear_read_ready(&self) {
+        let _ = self.try_io(tokio::io::Interest::READABLE, would_block);
     }
 }
 
@@ -514,7 +541,7 @@ async fn batch<S: Sock>(
     if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) {
         rbuf.reserve(want.min(64 * 1024 * 1024));
     }
-    let n = match stream.try_read_buf(rbuf) {
+    let n = match stream.read_available(rbuf) {
         Ok(0) => return false,
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
