@@ -169,7 +169,8 @@ pub struct ClientInfo {
     pub laddr: String,
     pub fd: i32,
     pub unix: bool,
-    pub created: Instant,
+    /// When the connection was accepted ([`ferrodis_types::clock::mono_ns`]).
+    pub created_ns: u64,
     pub name: Mutex<Option<Vec<u8>>>,
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
@@ -213,7 +214,7 @@ impl ClientInfo {
             laddr,
             fd,
             unix,
-            created: Instant::now(),
+            created_ns: ferrodis_types::clock::mono_ns(),
             name: Mutex::new(None),
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
@@ -297,12 +298,17 @@ impl ClientInfo {
         self.outbox_notify.notify_one();
     }
 
+    /// Milliseconds since the connection was accepted.
+    pub fn age_ms(&self) -> u64 {
+        ferrodis_types::clock::mono_ns().saturating_sub(self.created_ns) / 1_000_000
+    }
+
     pub fn age_secs(&self) -> u64 {
-        self.created.elapsed().as_secs()
+        self.age_ms() / 1000
     }
 
     pub fn idle_secs(&self) -> u64 {
-        let now = self.created.elapsed().as_millis() as u64;
+        let now = self.age_ms();
         now.saturating_sub(self.last_active_ms.load(Relaxed)) / 1000
     }
 

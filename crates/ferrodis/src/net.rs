@@ -522,7 +522,8 @@ async fn batch<S: Sock>(
         Event::Readable if !*eof && !client.close_after_reply => {}
         Event::Idle if !*eof && !client.close_after_reply => {
             // The busy hook may have served the connection meanwhile.
-            let idle_ms = (info.created.elapsed().as_millis() as u64)
+            let idle_ms = info
+                .age_ms()
                 .saturating_sub(info.last_active_ms.load(Relaxed));
             return set.timeout > 0 && idle_ms < set.timeout * 1000;
         }
@@ -619,10 +620,7 @@ async fn batch<S: Sock>(
     rbuf.advance(pos);
     info.qbuf.store(rbuf.len() as u64, Relaxed);
     info.last_active_ms.store(
-        clock
-            .instant()
-            .saturating_duration_since(info.created)
-            .as_millis() as u64,
+        clock.mono_ns().saturating_sub(info.created_ns) / 1_000_000,
         Relaxed,
     );
     info.drain_outbox(out);
@@ -768,8 +766,7 @@ fn serve_parked(srv: &Arc<Server>, fd: i32, conn: &mut Conn, readable: bool) {
         }
         rbuf.advance(pos);
         info.qbuf.store(rbuf.len() as u64, Relaxed);
-        info.last_active_ms
-            .store(info.created.elapsed().as_millis() as u64, Relaxed);
+        info.last_active_ms.store(info.age_ms(), Relaxed);
     }
     info.drain_outbox(&mut conn.out);
     let out = &mut conn.out;

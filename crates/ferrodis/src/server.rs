@@ -323,42 +323,44 @@ impl Server {
     }
 }
 
-pub use ferrodis_types::clock::{unix_ms, unix_us};
+pub use ferrodis_types::clock::{mono_ns, unix_ms, unix_us};
 
 /// Time for a batch of commands with one clock read per command: "now" for a command is the batch's wall
 /// clock plus the monotonic time elapsed since, and each command's duration is the lap since the previous.
 pub struct BatchClock {
     unix_ms: u64,
-    start: std::time::Instant,
-    /// From `start` to the start of the current command.
-    lap: std::time::Duration,
+    /// Monotonic nanoseconds at the start of the batch.
+    start_ns: u64,
+    /// Monotonic nanoseconds at the start of the current command.
+    lap_ns: u64,
 }
 
 impl BatchClock {
     pub fn new() -> Self {
+        let start_ns = mono_ns();
         BatchClock {
             unix_ms: unix_ms(),
-            start: std::time::Instant::now(),
-            lap: std::time::Duration::ZERO,
+            start_ns,
+            lap_ns: start_ns,
         }
     }
 
     /// Wall-clock unix milliseconds at the start of the current command.
     pub fn now_ms(&self) -> u64 {
-        self.unix_ms + self.lap.as_millis() as u64
+        self.unix_ms + (self.lap_ns - self.start_ns) / 1_000_000
     }
 
     /// Microseconds since the previous lap (the command just run); starts the next lap.
     pub fn lap_us(&mut self) -> u64 {
-        let lap = self.start.elapsed();
-        let us = lap.saturating_sub(self.lap).as_micros() as u64;
-        self.lap = lap;
+        let now = mono_ns().max(self.lap_ns);
+        let us = (now - self.lap_ns) / 1000;
+        self.lap_ns = now;
         us
     }
 
-    /// The monotonic time of the last lap (the end of the last command run).
-    pub fn instant(&self) -> std::time::Instant {
-        self.start + self.lap
+    /// The monotonic time ([`mono_ns`]) of the last lap (the end of the last command run).
+    pub fn mono_ns(&self) -> u64 {
+        self.lap_ns
     }
 }
 

@@ -20,14 +20,13 @@
 use crate::client::{Client, OutputLimit};
 pub use crate::client::{Tracking, TrackingTarget as Target};
 use crate::notify::KeyEvent;
-use crate::server::Server;
+use crate::server::{mono_ns, Server};
 use ferrodis_protocol::{Args, Reply};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 type Hasher = foldhash::fast::FixedState;
 
@@ -41,7 +40,7 @@ struct KeyShard {
 }
 
 struct Registry {
-    base: Instant,
+    base_ns: u64,
     keys: Box<[Mutex<KeyShard>]>,
     /// BCAST prefixes -> client ids.
     prefixes: RwLock<Vec<(Vec<u8>, Vec<u64>)>>,
@@ -58,7 +57,7 @@ struct Registry {
 fn reg() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(|| Registry {
-        base: Instant::now(),
+        base_ns: mono_ns(),
         keys: (0..KEY_SHARDS)
             .map(|_| {
                 Mutex::new(KeyShard {
@@ -79,8 +78,9 @@ fn reg() -> &'static Registry {
 }
 
 impl Registry {
-    fn ns(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.base).as_nanos() as u64 + 1
+    /// Nanoseconds since the registry was made, plus one (0 is "never").
+    fn ns(&self, t_ns: u64) -> u64 {
+        t_ns.saturating_sub(self.base_ns) + 1
     }
 
     fn slot(&self, key: &[u8]) -> (usize, usize) {
@@ -184,7 +184,7 @@ fn invalidate_key_for(srv: &Server, key: &[u8], ids: &[u64], skip: u64) {
 /// Optional hook: called before a command of a tracking client runs, to know exactly when its read began.
 pub fn before_command(client: &mut Client) {
     if let Some(t) = client.tracking.as_mut() {
-        t.floor.store(reg().ns(Instant::now()), Relaxed);
+        t.floor.store(reg().ns(mono_ns()), Relaxed);
     }
 }
 
@@ -219,9 +219,9 @@ pub fn note_read(
         tr.caching.swap(false, Relaxed)
     };
     let r = reg();
-    let batch_start = info.created + Duration::from_millis(info.last_active_ms.load(Relaxed));
+    let batch_start = info.created_ns + info.last_active_ms.load(Relaxed) * 1_000_000;
     let floor_ns = tr.floor.load(Relaxed).max(r.ns(batch_start));
-    tr.floor.store(r.ns(Instant::now()), Relaxed);
+    tr.floor.store(r.ns(mono_ns()), Relaxed);
     if t.bcast || (t.optin && !caching) || (t.optout && caching) {
         return;
     }
@@ -303,7 +303,7 @@ pub fn invalidate(srv: &Server, writer: &Client, events: &[KeyEvent]) {
         .as_ref()
         .filter(|t| t.target.noloop)
         .map_or(0, |_| writer.id);
-    let now = r.ns(Instant::now());
+    let now = r.ns(mono_ns());
     for (i, e) in events.iter().enumerate() {
         // A key miss is a read, not a change.
         if e.event == "keymiss" || events[..i].iter().any(|p| p.key == e.key) {
@@ -326,7 +326,7 @@ pub fn invalidate(srv: &Server, writer: &Client, events: &[KeyEvent]) {
             t.caching.store(false, Relaxed);
         }
         // The writer's later reads begin after its own writes.
-        t.floor.store(r.ns(Instant::now()), Relaxed);
+        t.floor.store(r.ns(mono_ns()), Relaxed);
     }
     if r.nprefixes.load(Relaxed) > 0 {
         broadcast(srv, events, writer_id);
@@ -370,7 +370,7 @@ pub fn flushed(srv: &Server) {
         return;
     }
     let r = reg();
-    let now = r.ns(Instant::now());
+    let now = r.ns(mono_ns());
     for s in r.keys.iter() {
         let mut sh = s.lock();
         let n: usize = sh.keys.values().map(|v| v.len()).sum();
@@ -561,7 +561,7 @@ pub fn enable(
     client.tracking = Some(Box::new(Tracking {
         target,
         caching: AtomicBool::new(caching),
-        floor: AtomicU64::new(reg().ns(Instant::now())),
+        floor: AtomicU64::new(reg().ns(mono_ns())),
     }));
     Ok(())
 }
@@ -629,6 +629,6 @@ mod tests {
             let (s, b) = r.slot(k);
             assert!(s < KEY_SHARDS && b < STAMP_BUCKETS);
         }
-        assert!(r.ns(Instant::now()) >= 1);
+        assert!(r.ns(mono_ns()) >= 1);
     }
 }

@@ -82,14 +82,15 @@ pub struct Exec {
     pub resp3: bool,
     pub clock: BatchClock,
     pub events: Vec<crate::notify::KeyEvent>,
-    pub start: Instant,
+    /// When the script started ([`crate::server::mono_ns`]).
+    pub start_ns: u64,
     pub threshold_ms: u64,
     pub killed: bool,
     pub wrote: bool,
     /// Past the busy threshold: its entry in `Scripting::busy_list` (id and flags).
     pub busy: Option<(u64, Arc<BusyFlags>)>,
     /// When the hook last served this thread's other connections.
-    last_served: Instant,
+    last_served_ns: u64,
     pub name: Arc<str>,
     pub argv: Vec<Vec<u8>>,
     scratch: Vec<u8>,
@@ -626,7 +627,7 @@ pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
 }
 
 /// How often (at most) a busy script's hook serves the other connections of its thread.
-const SERVE_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+const SERVE_EVERY_NS: u64 = 1_000_000;
 
 /// The count hook: busy detection, serving this thread's other connections while busy (Redis's
 /// processEventsWhileBlocked), SCRIPT KILL / FUNCTION KILL.
@@ -636,7 +637,7 @@ fn hook() -> mlua::Result<VmState> {
             return Err(());
         }
         if e.busy.is_none() {
-            let elapsed = e.start.elapsed().as_millis() as u64;
+            let elapsed = crate::server::mono_ns().saturating_sub(e.start_ns) / 1_000_000;
             if elapsed < e.threshold_ms {
                 return Ok(None);
             }
@@ -652,7 +653,7 @@ fn hook() -> mlua::Result<VmState> {
             let running = super::RunningInfo {
                 name: e.name.to_string(),
                 argv: e.argv.clone(),
-                start: e.start,
+                start: Instant::now() - std::time::Duration::from_millis(elapsed),
             };
             let id = srv.scripting.busy_begin(kind, flags.clone(), running);
             e.busy = Some((id, flags));
@@ -661,11 +662,11 @@ fn hook() -> mlua::Result<VmState> {
                 if e.is_function { "FUNCTION KILL" } else { "SCRIPT KILL" }
             ));
         }
-        let now = Instant::now();
-        if now.duration_since(e.last_served) < SERVE_EVERY {
+        let now = crate::server::mono_ns();
+        if now.saturating_sub(e.last_served_ns) < SERVE_EVERY_NS {
             return Ok(None);
         }
-        e.last_served = now;
+        e.last_served_ns = now;
         Ok(Some(e.srv))
     });
     let killed = match serve {
@@ -1422,7 +1423,7 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
     p.client.in_exec = true;
     // The busy timer starts with the script's command clock (one clock read less per script).
     let clock = BatchClock::new();
-    let start = clock.instant();
+    let start_ns = clock.mono_ns();
     let mut exec = Exec {
         srv: p.srv as *const Arc<Server>,
         client: p.client as *mut Client,
@@ -1432,12 +1433,12 @@ pub fn run_script(st: &mut State, p: RunParams<'_>) -> (Outcome, Vec<crate::noti
         resp3: false,
         clock,
         events: Vec::new(),
-        start,
+        start_ns,
         threshold_ms: threshold_ms.max(1),
         killed: false,
         wrote: false,
         busy: None,
-        last_served: start,
+        last_served_ns: start_ns,
         name: p.name.clone(),
         argv: p.argv,
         scratch: Vec::new(),
