@@ -1,5 +1,6 @@
 //! Connection commands: PING, ECHO, SELECT, HELLO, AUTH, CLIENT, QUIT, RESET.
 
+use super::argv::Argv;
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::client::{ClientInfo, ReplyMode};
 use crate::cmd::acl;
@@ -343,28 +344,29 @@ static CLIENT_SUBCOMMANDS: &[Command] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut a = Argv::new(args);
+    let msg = a.opt();
+    if !a.is_done() {
+        return Err("ERR wrong number of arguments for 'ping' command".into());
+    }
     if !ctx.client.resp3 && ctx.client.subscribed() {
         // RESP2 subscribed mode: ["pong", message-or-""].
-        if args.len() > 2 {
-            return Err("ERR wrong number of arguments for 'ping' command".into());
-        }
-        let msg = args.try_get(1).unwrap_or(b"");
         let mut r = ctx.reply();
         r.array(2);
         r.bulk(b"pong");
-        r.bulk(msg);
+        r.bulk(msg.unwrap_or(b""));
         return Ok(());
     }
-    match args.len() {
-        1 => ctx.reply().simple("PONG"),
-        2 => ctx.reply().bulk(args.get(1)),
-        _ => return Err("ERR wrong number of arguments for 'ping' command".into()),
+    match msg {
+        None => ctx.reply().simple("PONG"),
+        Some(m) => ctx.reply().bulk(m),
     }
     Ok(())
 }
 
 fn echo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    ctx.reply().bulk(args.get(1));
+    let msg = Argv::new(args).next()?;
+    ctx.reply().bulk(msg);
     Ok(())
 }
 
@@ -406,7 +408,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let id = parse::int(args.get(1))?;
+    let id = Argv::new(args).int()?;
     if id < i32::MIN as i64 || id > i32::MAX as i64 {
         return Err(
             "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
@@ -447,16 +449,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() > 3 {
-        return Err(err::SYNTAX.into());
-    }
-    if args.len() == 2 {
-        if ctx.srv.config.read().requirepass.is_none() {
-            return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+    // AUTH password | AUTH username password
+    let mut a = Argv::new(args);
+    let first = a.next()?;
+    let second = a.opt();
+    a.finish()?;
+    match second {
+        None => {
+            if ctx.srv.config.read().requirepass.is_none() {
+                return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+            }
+            authenticate(ctx, b"default", first)?;
         }
-        authenticate(ctx, b"default", args.get(1))?;
-    } else {
-        authenticate(ctx, args.get(1), args.get(2))?;
+        Some(pass) => authenticate(ctx, first, pass)?,
     }
     ctx.reply().ok();
     Ok(())
@@ -467,40 +472,45 @@ fn valid_attr(v: &[u8]) -> bool {
     v.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
 
-fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
+/// Redis's validateClientName.
+fn check_name(name: &[u8]) -> CmdResult {
     if !valid_attr(name) {
         return Err(
             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
         );
     }
+    Ok(())
+}
+
+fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) -> CmdResult {
+    check_name(name)?;
     *ctx.client.info.name.lock() = (!name.is_empty()).then(|| name.to_vec());
     Ok(())
 }
 
 fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // HELLO [protover [AUTH username password] [SETNAME clientname]]
+    let mut a = Argv::new(args);
     let mut ver = None;
-    let mut i = 1;
-    if args.len() >= 2 {
-        let v = num::parse_i64(args.get(1)).ok_or_else(|| {
+    if let Some(v) = a.opt() {
+        let v = num::parse_i64(v).ok_or_else(|| {
             CmdError::from("ERR Protocol version is not an integer or out of range")
         })?;
         if !(2..=3).contains(&v) {
             return Err("NOPROTO unsupported protocol version".into());
         }
         ver = Some(v);
-        i = 2;
     }
     let mut creds = None;
     let mut name = None;
-    while i < args.len() {
-        let opt = args.get(i);
-        let more = args.len() - 1 - i;
-        if parse::eq(opt, "auth") && more >= 2 {
-            creds = Some((args.get(i + 1), args.get(i + 2)));
-            i += 3;
-        } else if parse::eq(opt, "setname") && more >= 1 {
-            name = Some(args.get(i + 1));
-            i += 2;
+    while let Some(opt) = a.opt() {
+        if parse::eq(opt, "auth") && a.remaining() >= 2 {
+            creds = Some((a.next()?, a.next()?));
+        } else if parse::eq(opt, "setname") && !a.is_done() {
+            // The name is checked as it is read (before any AUTH), as Redis does.
+            let n = a.next()?;
+            check_name(n)?;
+            name = Some(n);
         } else {
             return Err(format!(
                 "ERR Syntax error in HELLO option '{}'",
@@ -553,7 +563,7 @@ fn client_id(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn client_setname(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    set_name(ctx, args.get(2))?;
+    set_name(ctx, Argv::at(args, 2).next()?)?;
     ctx.reply().ok();
     Ok(())
 }
@@ -631,21 +641,28 @@ fn snapshot(ctx: &Ctx<'_>) -> Vec<Arc<ClientInfo>> {
 }
 
 fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // CLIENT LIST [TYPE type | ID id [id ...]]
     let mut want_type = None;
     let mut ids: Option<Vec<u64>> = None;
-    if args.len() == 4 && parse::eq(args.get(2), "type") {
-        want_type = Some(client_type(args.get(3))?);
-    } else if args.len() >= 4 && parse::eq(args.get(2), "id") {
-        let mut v = Vec::new();
-        for a in args.iter().skip(3) {
-            match num::parse_i64(a) {
-                Some(n) if n > 0 => v.push(n as u64),
-                _ => return Err("ERR Invalid client ID".into()),
-            }
+    let mut a = Argv::at(args, 2);
+    match a.opt() {
+        None => {}
+        Some(w) if parse::eq(w, "type") && a.remaining() == 1 => {
+            want_type = Some(client_type(a.next()?)?);
         }
-        ids = Some(v);
-    } else if args.len() != 2 {
-        return Err(err::SYNTAX.into());
+        Some(w) if parse::eq(w, "id") && !a.is_done() => {
+            let mut v = Vec::new();
+            for id in a.rest() {
+                // Any integer is an ID; one no client has (0, negative) just matches nothing.
+                match num::parse_i64(id) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    Some(_) => {}
+                    None => return Err("ERR Invalid client ID".into()),
+                }
+            }
+            ids = Some(v);
+        }
+        Some(_) => return Err(err::SYNTAX.into()),
     }
     let all = snapshot(ctx);
     let mut out = String::new();
@@ -679,7 +696,6 @@ struct KillFilter {
     typ: Option<ClientType>,
     addr: Option<Vec<u8>>,
     laddr: Option<Vec<u8>>,
-    maxage: Option<i64>,
     skipme: bool,
 }
 
@@ -692,27 +708,23 @@ impl KillFilter {
                 .laddr
                 .as_deref()
                 .is_none_or(|a| a == c.laddr.as_bytes())
-            && self
-                .maxage
-                .is_none_or(|m| m == 0 || c.age_secs() as i64 > m)
     }
 }
 
 fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let old_form = args.len() == 3;
+    // CLIENT KILL addr (the old form) | CLIENT KILL option value [option value ...]
+    let mut a = Argv::at(args, 2);
+    let old_form = a.remaining() == 1;
     let mut f = KillFilter {
         skipme: !old_form,
         ..KillFilter::default()
     };
     if old_form {
-        f.addr = Some(args.get(2).to_vec());
+        f.addr = Some(a.next()?.to_vec());
     } else {
-        let mut i = 2;
-        while i < args.len() {
-            let opt = args.get(i);
-            let Some(val) = args.try_get(i + 1) else {
-                return Err(err::SYNTAX.into());
-            };
+        while let Some(opt) = a.opt() {
+            // Every option takes a value (an unknown option is a syntax error all the same).
+            let val = a.next()?;
             if parse::eq(opt, "id") {
                 match num::parse_i64(val) {
                     Some(n) if n > 0 => f.id = Some(n as u64),
@@ -738,12 +750,9 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 } else {
                     return Err(err::SYNTAX.into());
                 }
-            } else if parse::eq(opt, "maxage") {
-                f.maxage = Some(parse::int(val)?);
             } else {
                 return Err(err::SYNTAX.into());
             }
-            i += 2;
         }
     }
     let mut killed = 0i64;
@@ -773,8 +782,8 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn client_setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let attr = args.get(2);
-    let val = args.get(3);
+    let mut a = Argv::at(args, 2);
+    let (attr, val) = (a.next()?, a.next()?);
     let (slot, what) = if parse::eq(attr, "lib-name") {
         (&ctx.client.info.lib_name, "lib-name")
     } else if parse::eq(attr, "lib-ver") {
@@ -797,7 +806,7 @@ fn client_setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let a = args.get(2);
+    let a = Argv::at(args, 2).next()?;
     if parse::eq(a, "on") {
         ctx.client.reply_mode = ReplyMode::On;
         ctx.reply().ok();
@@ -824,7 +833,7 @@ fn on_off(a: &[u8]) -> Result<bool, CmdError> {
 }
 
 fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let on = on_off(args.get(2))?;
+    let on = on_off(Argv::at(args, 2).next()?)?;
     ctx.client.no_evict = on;
     ctx.client.info.no_evict.store(on, Relaxed);
     ctx.reply().ok();
@@ -832,7 +841,7 @@ fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn client_no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let on = on_off(args.get(2))?;
+    let on = on_off(Argv::at(args, 2).next()?)?;
     ctx.client.no_touch = on;
     ctx.client.info.no_touch.store(on, Relaxed);
     ctx.reply().ok();
@@ -842,16 +851,26 @@ fn client_no_touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: end another client's blocking command as if it timed out, or with an
 /// UNBLOCKED error. 1 if that client was blocked, else 0.
 fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let id = parse::int(args.get(2))?;
-    let error = match args.try_get(3) {
+    let mut a = Argv::new(args);
+    let sub = a.next()?;
+    let id_arg = a.next()?;
+    let reason = a.opt();
+    if !a.is_done() {
+        // Redis knows no CLIENT UNBLOCK of more than 4 arguments.
+        return Err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(sub)
+        )
+        .into());
+    }
+    // The reason is checked before the ID, as Redis does.
+    let error = match reason {
         None => false,
         Some(r) if parse::eq(r, "timeout") => false,
         Some(r) if parse::eq(r, "error") => true,
         Some(_) => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
     };
-    if args.len() > 4 {
-        return Err(err::SYNTAX.into());
-    }
+    let id = parse::int(id_arg)?;
     let target = ctx.srv.clients.lock().get(&(id as u64)).cloned();
     let waiter = target.and_then(|c| c.waiter.lock().clone());
     let done = match waiter {
@@ -910,8 +929,6 @@ fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
             "      Skip killing current connection (default: yes).",
             "    * ID <client-id>",
             "      Kill connections by client id.",
-            "    * MAXAGE <maxage>",
-            "      Kill connections older than the specified age.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",

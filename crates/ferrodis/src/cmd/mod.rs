@@ -558,13 +558,13 @@ fn keys_from_specs(specs: &[spec::KeySpec], args: &Args<'_>, out: &mut Vec<KeyRe
             Begin::Keyword { keyword, startfrom } => {
                 let found = if startfrom > 0 {
                     (startfrom as i64..argc).find(|&i| {
-                        args.get(i as usize)
-                            .eq_ignore_ascii_case(keyword.as_bytes())
+                        args.try_get(i as usize)
+                            .is_some_and(|a| a.eq_ignore_ascii_case(keyword.as_bytes()))
                     })
                 } else {
                     (1..argc + startfrom as i64 + 1).rev().find(|&i| {
-                        args.get(i as usize)
-                            .eq_ignore_ascii_case(keyword.as_bytes())
+                        args.try_get(i as usize)
+                            .is_some_and(|a| a.eq_ignore_ascii_case(keyword.as_bytes()))
                     })
                 };
                 match found {
@@ -598,7 +598,10 @@ fn keys_from_specs(specs: &[spec::KeySpec], args: &Args<'_>, out: &mut Vec<KeyRe
                 if keynumidx as i64 >= argc || at >= argc {
                     return false;
                 }
-                match ferrodis_protocol::num::parse_i64(args.get(at as usize)) {
+                match args
+                    .try_get(at as usize)
+                    .and_then(ferrodis_protocol::num::parse_i64)
+                {
                     Some(n) if n >= 0 => {
                         let f = first + firstkey as i64;
                         // A huge count saturates (and then exceeds the line: no keys).
@@ -765,7 +768,7 @@ impl Registry {
 
     /// The command (or subcommand) a rejected command line is accounted to in commandstats.
     fn rejected_id(&self, args: &Args<'_>) -> Option<usize> {
-        let id = self.lookup(args.get(0))?;
+        let id = self.lookup(args.try_get(0)?)?;
         match args.try_get(1) {
             Some(sub) if !self.command(id).subcommands.is_empty() => {
                 Some(self.lookup_sub(id, sub).unwrap_or(id))
@@ -777,16 +780,15 @@ impl Registry {
     /// Resolve a command line to a command id, producing Redis's unknown-command / unknown-subcommand / arity
     /// errors.
     pub fn resolve(&self, args: &Args<'_>) -> Result<usize, CmdError> {
-        let name = args.get(0);
-        let Some(id) = self.lookup(name) else {
+        let Some(id) = args.try_get(0).and_then(|name| self.lookup(name)) else {
             return Err(unknown_command(args));
         };
         let cmd = self.command(id);
-        if !cmd.subcommands.is_empty() && args.len() >= 2 {
-            let Some(sid) = self.lookup_sub(id, args.get(1)) else {
+        if let (false, Some(sub)) = (cmd.subcommands.is_empty(), args.try_get(1)) {
+            let Some(sid) = self.lookup_sub(id, sub) else {
                 return Err(format!(
                     "ERR unknown subcommand '{}'. Try {} HELP.",
-                    trunc(args.get(1), 128),
+                    trunc(sub, 128),
                     cmd.name.to_ascii_uppercase()
                 )
                 .into());
@@ -824,7 +826,7 @@ pub fn unknown_command(args: &Args<'_>) -> CmdError {
     }
     format!(
         "ERR unknown command '{}', with args beginning with: {}",
-        trunc(args.get(0), 128),
+        trunc(args.try_get(0).unwrap_or_default(), 128),
         rest
     )
     .into()
@@ -1157,7 +1159,7 @@ fn declare_keys(id: usize, cmd: &Command, args: &Args<'_>) -> Option<(&'static s
             let name = Registry::get().all[id].1.name;
             let shards = keys
                 .iter()
-                .map(|k| crate::keyspace::shard_of(args.get(k.pos)))
+                .filter_map(|k| args.try_get(k.pos).map(crate::keyspace::shard_of))
                 .collect();
             (name, shards)
         });

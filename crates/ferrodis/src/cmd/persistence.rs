@@ -1,5 +1,6 @@
 //! Snapshot commands: SAVE, BGSAVE, LASTSAVE (RDB; see crate::persist::save).
 
+use super::argv::Argv;
 use super::{acl, flags::*, parse, CmdResult, Command, Ctx};
 use crate::persist::save;
 use ferrodis_protocol::Args;
@@ -52,10 +53,12 @@ fn save_cmd(ctx: &mut Ctx<'_>, _: Args<'_>) -> CmdResult {
 }
 
 fn bgsave_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let schedule = match args.len() {
-        1 => false,
-        2 if parse::eq(args.get(1), "schedule") => true,
-        _ => return Err(super::err::SYNTAX.into()),
+    // BGSAVE [SCHEDULE]
+    let mut a = Argv::new(args);
+    let schedule = match a.opt() {
+        None => false,
+        Some(w) if parse::eq(w, "schedule") && a.is_done() => true,
+        Some(_) => return Err(super::err::SYNTAX.into()),
     };
     let st = &ctx.srv.persist.rdb;
     if st.bgsave_in_progress.load(Relaxed) {

@@ -4,6 +4,7 @@
 //! Confirmations are written to the reply buffer as RESP2 arrays / RESP3 pushes; messages travel through
 //! the receivers' outboxes.
 
+use super::argv::Argv;
 use super::spec::{self, NOT_KEY};
 use super::{flags::*, CmdResult, Command, Ctx};
 use crate::pubsub::Kind;
@@ -275,20 +276,20 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     unsubscribe_from(ctx, args, Kind::Shard)
 }
 
-fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let n = ctx
-        .srv
-        .pubsub
-        .publish(Kind::Channel, args.get(1), args.get(2));
+/// PUBLISH / SPUBLISH channel message.
+fn publish_to(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
+    let mut a = Argv::new(args);
+    let (channel, message) = (a.next()?, a.next()?);
+    let n = ctx.srv.pubsub.publish(kind, channel, message);
     reply_published(ctx, n)
 }
 
+fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    publish_to(ctx, args, Kind::Channel)
+}
+
 fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let n = ctx
-        .srv
-        .pubsub
-        .publish(Kind::Shard, args.get(1), args.get(2));
-    reply_published(ctx, n)
+    publish_to(ctx, args, Kind::Shard)
 }
 
 /// A RESP3 client publishing to a channel it subscribes to gets the count, then its own message right
@@ -301,15 +302,19 @@ fn reply_published(ctx: &mut Ctx<'_>, n: usize) -> CmdResult {
     Ok(())
 }
 
+/// PUBSUB CHANNELS / SHARDCHANNELS [pattern].
 fn list_channels(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) -> CmdResult {
-    if args.len() > 3 {
+    let mut a = Argv::new(args);
+    let sub = a.next()?;
+    let pattern = a.opt();
+    if !a.is_done() {
         return Err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(args.get(1))
+            String::from_utf8_lossy(sub)
         )
         .into());
     }
-    let chans = ctx.srv.pubsub.channels(kind, args.try_get(2));
+    let chans = ctx.srv.pubsub.channels(kind, pattern);
     let mut r = ctx.reply();
     r.array(chans.len());
     for c in &chans {

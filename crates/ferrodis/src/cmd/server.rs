@@ -1,5 +1,6 @@
 //! Server and admin commands: COMMAND, INFO, CONFIG, DEBUG, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN.
 
+use super::argv::Argv;
 use super::connection::help_reply;
 use super::{
     acl, docs, err, flags, flags::*, parse, spec, CmdError, CmdResult, Command, Ctx, KeyRef,
@@ -543,12 +544,15 @@ fn command_docs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]
     let reg = Registry::get();
-    let names: Vec<&str> = if args.len() == 2 {
-        reg.all.iter().map(|(n, _)| n.as_str()).collect()
-    } else if args.len() == 5 && parse::eq(args.get(2), "filterby") {
-        let kind = args.get(3);
-        let val = args.get(4);
+    let mut a = Argv::at(args, 2);
+    let filter = match a.opt() {
+        None => None,
+        Some(w) if parse::eq(w, "filterby") && a.remaining() == 2 => Some((a.next()?, a.next()?)),
+        Some(_) => return Err(err::SYNTAX.into()),
+    };
+    let names: Vec<&str> = if let Some((kind, val)) = filter {
         if parse::eq(kind, "module") {
             Vec::new()
         } else if parse::eq(kind, "aclcat") {
@@ -575,7 +579,7 @@ fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err(err::SYNTAX.into());
         }
     } else {
-        return Err(err::SYNTAX.into());
+        reg.all.iter().map(|(n, _)| n.as_str()).collect()
     };
     let mut r = ctx.reply();
     r.array(names.len());
@@ -588,14 +592,17 @@ fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of the command line after the subcommand, with their flags
 /// (Redis's getKeysSubcommandImpl).
 fn getkeys_of(args: &Args<'_>) -> Result<Vec<KeyRef>, CmdError> {
+    const INVALID: &str = "ERR Invalid command specified";
     let sub = args.skip(2);
     let reg = Registry::get();
-    let invalid = || CmdError::from("ERR Invalid command specified");
-    let id = reg.lookup(sub.get(0)).ok_or_else(invalid)?;
+    let mut a = Argv::at(sub, 0);
+    let id = reg.lookup(a.next_or(INVALID)?).ok_or(INVALID)?;
     let mut cmd = reg.command(id);
-    if !cmd.subcommands.is_empty() && sub.len() >= 2 {
-        let sid = reg.lookup_sub(id, sub.get(1)).ok_or_else(invalid)?;
-        cmd = reg.command(sid);
+    if !cmd.subcommands.is_empty() {
+        if let Some(name) = a.opt() {
+            let sid = reg.lookup_sub(id, name).ok_or(INVALID)?;
+            cmd = reg.command(sid);
+        }
     }
     if !cmd.has_keys() {
         return Err("ERR The command has no key arguments".into());
@@ -617,7 +624,7 @@ fn command_getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut r = ctx.reply();
     r.array(keys.len());
     for k in keys {
-        r.bulk(sub.get(k.pos));
+        r.bulk(sub.try_get(k.pos).unwrap_or_default());
     }
     Ok(())
 }
@@ -629,7 +636,7 @@ fn command_getkeysandflags(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     r.array(keys.len());
     for k in keys {
         r.array(2);
-        r.bulk(sub.get(k.pos));
+        r.bulk(sub.try_get(k.pos).unwrap_or_default());
         write_key_flags(&mut r, k.flags);
     }
     Ok(())
@@ -674,12 +681,15 @@ fn dbsize(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 /// Parse FLUSHDB/FLUSHALL's optional ASYNC|SYNC; true = async.
-fn flush_mode(args: &Args<'_>) -> Result<bool, CmdError> {
-    match args.len() {
-        1 => Ok(false),
-        2 if parse::eq(args.get(1), "async") => Ok(true),
-        2 if parse::eq(args.get(1), "sync") => Ok(false),
-        _ => Err(err::SYNTAX.into()),
+fn flush_mode(args: Args<'_>) -> Result<bool, CmdError> {
+    let mut a = Argv::new(args);
+    let mode = a.opt();
+    a.finish()?;
+    match mode {
+        None => Ok(false),
+        Some(w) if parse::eq(w, "async") => Ok(true),
+        Some(w) if parse::eq(w, "sync") => Ok(false),
+        Some(_) => Err(err::SYNTAX.into()),
     }
 }
 
@@ -717,7 +727,7 @@ fn flush(ctx: &Ctx<'_>, db: Option<usize>, lazy: bool) -> u64 {
 }
 
 fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let lazy = flush_mode(&args)?;
+    let lazy = flush_mode(args)?;
     let n = flush(ctx, Some(ctx.client.db), lazy);
     ctx.prop.borrow_mut().changes += 1; // propagated as is (AOF)
     ctx.srv.workers[ctx.client.worker].dirty.add(n);
@@ -727,7 +737,7 @@ fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let lazy = flush_mode(&args)?;
+    let lazy = flush_mode(args)?;
     let n = flush(ctx, None, lazy);
     ctx.prop.borrow_mut().changes += 1; // propagated as is (AOF)
     ctx.srv.workers[ctx.client.worker].dirty.add(n + 1);
@@ -746,15 +756,17 @@ fn time(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
-    for a in args.iter().skip(1) {
-        if parse::eq(a, "nosave") {
+    let mut a = Argv::new(args);
+    while let Some(w) = a.opt() {
+        if parse::eq(w, "nosave") {
             nosave = true;
-        } else if parse::eq(a, "save") {
+        } else if parse::eq(w, "save") {
             save = true;
-        } else if parse::eq(a, "now") || parse::eq(a, "force") {
+        } else if parse::eq(w, "now") || parse::eq(w, "force") {
             other = true;
-        } else if parse::eq(a, "abort") {
+        } else if parse::eq(w, "abort") {
             abort = true;
         } else {
             return Err(err::SYNTAX.into());
@@ -843,18 +855,19 @@ fn config_get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // CONFIG SET parameter value [parameter value ...]
     if !args.len().is_multiple_of(2) {
         return Err(err::SYNTAX.into());
     }
-    let pairs: Vec<(String, String)> = (2..args.len())
-        .step_by(2)
-        .map(|i| {
-            (
-                String::from_utf8_lossy(args.get(i)).into_owned(),
-                String::from_utf8_lossy(args.get(i + 1)).into_owned(),
-            )
-        })
-        .collect();
+    let mut a = Argv::at(args, 2);
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(a.remaining() / 2);
+    while let Some(name) = a.opt() {
+        let value = a.next()?;
+        pairs.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
+    }
     let protected_ok = ctx
         .srv
         .config
@@ -1026,9 +1039,11 @@ fn string_encoding(e: &Entry, s: &[u8]) -> &'static str {
 fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     // Who may run DEBUG (enable-debug-command) is checked before a command runs or is queued:
     // cmd::execute.
-    let sub = args.get(1);
-    let n = args.len();
-    if parse::eq(sub, "help") && n == 2 {
+    let mut a = Argv::new(args);
+    let sub = a.next()?;
+    // How many arguments follow the subcommand.
+    let n = a.remaining();
+    if parse::eq(sub, "help") && n == 0 {
         help_reply(
             ctx,
             "DEBUG",
@@ -1051,8 +1066,8 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
         );
-    } else if parse::eq(sub, "sleep") && n == 3 {
-        let secs = atof(args.get(2));
+    } else if parse::eq(sub, "sleep") && n == 1 {
+        let secs = atof(a.next()?);
         if secs > 0.0 {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
         }
@@ -1060,10 +1075,10 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     } else if parse::eq(sub, "reload") {
         // DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty the dataset, load the file back.
         let (mut noflush, mut nosave) = (false, false);
-        for a in args.iter().skip(2) {
-            if parse::eq(a, "merge") || parse::eq(a, "noflush") {
+        while let Some(w) = a.opt() {
+            if parse::eq(w, "merge") || parse::eq(w, "noflush") {
                 noflush = true;
-            } else if parse::eq(a, "nosave") {
+            } else if parse::eq(w, "nosave") {
                 nosave = true;
             } else {
                 return Err(
@@ -1087,17 +1102,16 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
         crate::log::notice("DB reloaded by DEBUG RELOAD");
         ctx.reply().ok();
-    } else if parse::eq(sub, "set-active-expire") && n == 3 {
-        ctx.srv.active_expire.store(atoi(args.get(2)) != 0, Relaxed);
+    } else if parse::eq(sub, "set-active-expire") && n == 1 {
+        let on = atoi(a.next()?) != 0;
+        ctx.srv.active_expire.store(on, Relaxed);
         ctx.reply().ok();
-    } else if parse::eq(sub, "set-disable-deny-scripts") && n == 3 {
-        ctx.srv
-            .scripting
-            .allow_noscript
-            .store(atoi(args.get(2)) != 0, Relaxed);
+    } else if parse::eq(sub, "set-disable-deny-scripts") && n == 1 {
+        let on = atoi(a.next()?) != 0;
+        ctx.srv.scripting.allow_noscript.store(on, Relaxed);
         ctx.reply().ok();
-    } else if parse::eq(sub, "object") && n == 3 {
-        let key = args.get(2);
+    } else if parse::eq(sub, "object") && n == 1 {
+        let key = a.next()?;
         let line = {
             let shard = ctx.srv.keyspace.lock_key(key);
             let Some(e) = shard.get(ctx.client.db, key, ctx.now_ms) else {
@@ -1118,8 +1132,8 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             )
         };
         ctx.reply().simple(&line);
-    } else if parse::eq(sub, "populate") && (3..=5).contains(&n) {
-        debug_populate(ctx, &args)?;
+    } else if parse::eq(sub, "populate") && (1..=3).contains(&n) {
+        debug_populate(ctx, &mut a)?;
     } else {
         return Err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
@@ -1130,22 +1144,23 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn debug_populate(ctx: &mut Ctx<'_>, args: &Args<'_>) -> CmdResult {
+/// DEBUG POPULATE count [prefix] [size], `a` placed on the count.
+fn debug_populate(ctx: &mut Ctx<'_>, a: &mut Argv<'_>) -> CmdResult {
     let positive = |b: &[u8]| -> Result<u64, CmdError> {
         match num::parse_i64(b) {
             Some(v) if v >= 0 => Ok(v as u64),
             _ => Err("ERR value is out of range, must be positive".into()),
         }
     };
-    let count = positive(args.get(2))?;
+    let count = positive(a.next()?)?;
     // Redis sizes the table for all the keys first and fails the command when it cannot: a count whose
     // bucket array alone is more than the machine could hold gets its error.
     let buckets = count.saturating_add(ctx.srv.keyspace.dbsize(ctx.client.db) as u64);
     if !crate::mem::can_hold(buckets.saturating_mul(8)) {
         return Err("ERR OOM in dictTryExpand".into());
     }
-    let prefix = args.try_get(3).unwrap_or(b"key");
-    let size = match args.try_get(4) {
+    let prefix = a.opt().unwrap_or(b"key");
+    let size = match a.opt() {
         Some(s) => positive(s)?,
         None => 0,
     };

@@ -1,6 +1,7 @@
 //! String commands: GET, SET, SETNX, SETEX, PSETEX, MGET, MSET, MSETNX, GETSET, GETDEL, GETEX, APPEND, STRLEN,
 //! INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT, GETRANGE, SETRANGE, SUBSTR, LCS.
 
+use super::argv::Argv;
 use super::spec::{self, ACCESS, DELETE, INSERT, OW, RO, RW, UPDATE, VARIABLE_FLAGS};
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeyRef};
 use crate::cmd::acl;
@@ -396,48 +397,43 @@ struct ExtOpts<'a> {
     expire: Option<(ExpUnit, &'a [u8])>,
 }
 
-/// Parse SET's (from argument 3) or GETEX's (from argument 2) options with Redis's rules: NX/XX exclude each
-/// other, one kind of expiry (repeating the same one is allowed, the last wins), KEEPTTL/PERSIST exclude any
-/// expiry. Only syntax is checked here; the expiry value is validated later, as Redis does.
-fn parse_ext_opts<'a>(args: &Args<'a>, kind: OptKind) -> Result<ExtOpts<'a>, CmdError> {
+/// Parse SET's or GETEX's options (the rest of `a`, after the key and, for SET, the value) with Redis's rules:
+/// NX/XX exclude each other, one kind of expiry (repeating the same one is allowed, the last wins),
+/// KEEPTTL/PERSIST exclude any expiry. Only syntax is checked here; the expiry value is validated later, as
+/// Redis does. The one parser of the EX/PX/EXAT/PXAT/KEEPTTL/PERSIST and NX/XX/GET option set.
+fn parse_ext_opts<'a>(a: &mut Argv<'a>, kind: OptKind) -> Result<ExtOpts<'a>, CmdError> {
     let mut o = ExtOpts::default();
-    let mut i = if kind == OptKind::Set { 3 } else { 2 };
     let is_set = kind == OptKind::Set;
-    while i < args.len() {
-        let a = args.get(i);
-        let next = args.try_get(i + 1);
+    while let Some(word) = a.opt() {
         let unit = o.expire.map(|(u, _)| u);
-        let exp_ok =
-            |u: ExpUnit| !o.keepttl && !o.persist && unit.is_none_or(|x| x == u) && next.is_some();
-        if is_set && parse::eq(a, "nx") && !o.xx {
+        if is_set && parse::eq(word, "nx") && !o.xx {
             o.nx = true;
-        } else if is_set && parse::eq(a, "xx") && !o.nx {
+        } else if is_set && parse::eq(word, "xx") && !o.nx {
             o.xx = true;
-        } else if is_set && parse::eq(a, "get") {
+        } else if is_set && parse::eq(word, "get") {
             o.get = true;
-        } else if is_set && parse::eq(a, "keepttl") && !o.persist && unit.is_none() {
+        } else if is_set && parse::eq(word, "keepttl") && !o.persist && unit.is_none() {
             o.keepttl = true;
-        } else if !is_set && parse::eq(a, "persist") && !o.keepttl && unit.is_none() {
+        } else if !is_set && parse::eq(word, "persist") && !o.keepttl && unit.is_none() {
             o.persist = true;
         } else {
-            let u = if parse::eq(a, "ex") {
+            let u = if parse::eq(word, "ex") {
                 ExpUnit::Ex
-            } else if parse::eq(a, "px") {
+            } else if parse::eq(word, "px") {
                 ExpUnit::Px
-            } else if parse::eq(a, "exat") {
+            } else if parse::eq(word, "exat") {
                 ExpUnit::ExAt
-            } else if parse::eq(a, "pxat") {
+            } else if parse::eq(word, "pxat") {
                 ExpUnit::PxAt
             } else {
                 return Err(err::SYNTAX.into());
             };
-            if !exp_ok(u) {
+            if o.keepttl || o.persist || unit.is_some_and(|x| x != u) {
                 return Err(err::SYNTAX.into());
             }
-            o.expire = Some((u, next.unwrap_or_default()));
-            i += 1;
+            // A missing value is a syntax error too.
+            o.expire = Some((u, a.next()?));
         }
-        i += 1;
     }
     Ok(o)
 }
@@ -542,7 +538,7 @@ fn string_oom(total: u64) -> CmdError {
 // GET / SET family
 
 fn get(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     match ctx.lookup(&mut shard, key) {
@@ -633,44 +629,53 @@ fn set_generic(
 }
 
 fn set(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let o = parse_ext_opts(&args, OptKind::Set)?;
-    set_generic(ctx, args.get(1), args.get(2), &o, "set", SetReply::Ok)
+    let mut a = Argv::new(args);
+    let (key, val) = (a.next()?, a.next()?);
+    let o = parse_ext_opts(&mut a, OptKind::Set)?;
+    set_generic(ctx, key, val, &o, "set", SetReply::Ok)
 }
 
 fn setnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut a = Argv::new(args);
+    let (key, val) = (a.next()?, a.next()?);
     let o = ExtOpts {
         nx: true,
         ..Default::default()
     };
-    set_generic(ctx, args.get(1), args.get(2), &o, "setnx", SetReply::Int)
+    set_generic(ctx, key, val, &o, "setnx", SetReply::Int)
+}
+
+/// SETEX / PSETEX key time value.
+fn set_with_expire(ctx: &mut Ctx<'_>, args: Args<'_>, unit: ExpUnit, cmd: &str) -> CmdResult {
+    let mut a = Argv::new(args);
+    let (key, time, val) = (a.next()?, a.next()?, a.next()?);
+    let o = ExtOpts {
+        expire: Some((unit, time)),
+        ..Default::default()
+    };
+    set_generic(ctx, key, val, &o, cmd, SetReply::Ok)
 }
 
 fn setex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let o = ExtOpts {
-        expire: Some((ExpUnit::Ex, args.get(2))),
-        ..Default::default()
-    };
-    set_generic(ctx, args.get(1), args.get(3), &o, "setex", SetReply::Ok)
+    set_with_expire(ctx, args, ExpUnit::Ex, "setex")
 }
 
 fn psetex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let o = ExtOpts {
-        expire: Some((ExpUnit::Px, args.get(2))),
-        ..Default::default()
-    };
-    set_generic(ctx, args.get(1), args.get(3), &o, "psetex", SetReply::Ok)
+    set_with_expire(ctx, args, ExpUnit::Px, "psetex")
 }
 
 fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut a = Argv::new(args);
+    let (key, val) = (a.next()?, a.next()?);
     let o = ExtOpts {
         get: true,
         ..Default::default()
     };
-    set_generic(ctx, args.get(1), args.get(2), &o, "getset", SetReply::Ok)
+    set_generic(ctx, key, val, &o, "getset", SetReply::Ok)
 }
 
 fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     match ctx.lookup(&mut shard, key) {
@@ -697,8 +702,9 @@ fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let o = parse_ext_opts(&args, OptKind::GetEx)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let o = parse_ext_opts(&mut a, OptKind::GetEx)?;
     let db = ctx.client.db;
     let now = ctx.now_ms;
     let srv = ctx.srv;
@@ -782,14 +788,13 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
             }
         }
     }
-    let mut i = 1;
-    while i + 1 < args.len() {
-        let (k, v) = (args.get(i), args.get(i + 1));
+    // (An even number of arguments after the name: checked above.)
+    let mut a = Argv::new(args);
+    while let (Some(k), Some(v)) = (a.opt(), a.opt()) {
         let shard = guard.shard(k);
         let existing = ctx.lookup_write(shard, k);
         store_str!(shard, db, existing, k, v, TtlOpt::None, lru);
         ctx.modified(shard, k, "set");
-        i += 2;
     }
     drop(guard);
     if nx {
@@ -812,7 +817,8 @@ fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // APPEND / STRLEN / GETRANGE / SETRANGE
 
 fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, val) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (key, val) = (a.next()?, a.next()?);
     let lru = ctx.lru_clock();
     let db = ctx.client.db;
     let srv = ctx.srv;
@@ -851,7 +857,7 @@ fn append(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = match ctx.lookup(&mut shard, key) {
@@ -864,9 +870,9 @@ fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let start = parse::int(args.get(2))?;
-    let end = parse::int(args.get(3))?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let (start, end) = (a.int()?, a.int()?);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     match ctx.lookup(&mut shard, key) {
@@ -883,8 +889,10 @@ fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, val) = (args.get(1), args.get(3));
-    let offset = parse::int(args.get(2))?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let offset = a.int()?;
+    let val = a.next()?;
     if offset < 0 {
         return Err("ERR offset is out of range".into());
     }
@@ -982,28 +990,31 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
 }
 
 fn incr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    incr_decr(ctx, args.get(1), 1)
+    incr_decr(ctx, Argv::new(args).next()?, 1)
 }
 
 fn decr(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    incr_decr(ctx, args.get(1), -1)
+    incr_decr(ctx, Argv::new(args).next()?, -1)
 }
 
 fn incrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let by = parse::int(args.get(2))?;
-    incr_decr(ctx, args.get(1), by)
+    let mut a = Argv::new(args);
+    let (key, by) = (a.next()?, a.int()?);
+    incr_decr(ctx, key, by)
 }
 
 fn decrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let by = parse::int(args.get(2))?;
+    let mut a = Argv::new(args);
+    let (key, by) = (a.next()?, a.int()?);
     if by == i64::MIN {
         return Err("ERR decrement would overflow".into());
     }
-    incr_decr(ctx, args.get(1), -by)
+    incr_decr(ctx, key, -by)
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, incr) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (key, incr) = (a.next()?, a.next()?);
     let lru = ctx.lru_clock();
     let db = ctx.client.db;
     let srv = ctx.srv;
@@ -1045,7 +1056,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // LCS
 
 fn lcs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (k1, k2) = (args.get(1), args.get(2));
+    let mut opts = Argv::new(args);
+    let (k1, k2) = (opts.next()?, opts.next()?);
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many([k1, k2]);
     let a = ctx
@@ -1066,22 +1078,19 @@ fn lcs(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
     let mut minmatchlen: i64 = 0;
-    let mut i = 3;
-    while i < args.len() {
-        let opt = args.get(i);
+    // The options are read once the keys are found, as Redis does (a wrong type wins over a bad option).
+    while let Some(opt) = opts.opt() {
         if parse::eq(opt, "idx") {
             getidx = true;
         } else if parse::eq(opt, "len") {
             getlen = true;
         } else if parse::eq(opt, "withmatchlen") {
             withmatchlen = true;
-        } else if parse::eq(opt, "minmatchlen") && i + 1 < args.len() {
-            minmatchlen = parse::int(args.get(i + 1))?.max(0);
-            i += 1;
+        } else if parse::eq(opt, "minmatchlen") && !opts.is_done() {
+            minmatchlen = opts.int()?.max(0);
         } else {
             return Err(err::SYNTAX.into());
         }
-        i += 1;
     }
     if getidx && getlen {
         return Err("ERR If you want both the length and indexes, please just use IDX.".into());
@@ -1201,7 +1210,8 @@ mod tests {
     fn option_rules() {
         let ok = |w: &[&str], kind| {
             let (b, s) = args_of(w);
-            parse_ext_opts(&Args::from_parts(&b, &s), kind).is_ok()
+            let from = if kind == OptKind::Set { 3 } else { 2 };
+            parse_ext_opts(&mut Argv::at(Args::from_parts(&b, &s), from), kind).is_ok()
         };
         assert!(ok(&["set", "k", "v", "EX", "1", "EX", "2"], OptKind::Set));
         assert!(ok(&["set", "k", "v", "nx", "get", "px", "1"], OptKind::Set));

@@ -1,6 +1,7 @@
 //! CLIENT TRACKING, CLIENT CACHING, CLIENT GETREDIR, CLIENT TRACKINGINFO: argument parsing and replies
 //! (the tables and invalidation are in crate::tracking; the command table entries in connection.rs).
 
+use super::argv::Argv;
 use super::{err, parse, CmdResult, Ctx};
 use ferrodis_protocol::Args;
 use std::sync::atomic::Ordering::Relaxed;
@@ -10,37 +11,34 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (mut redirect, mut bcast, mut optin, mut optout, mut noloop) =
         (0u64, false, false, false, false);
     let mut prefixes: Vec<&[u8]> = Vec::new();
-    let mut i = 3;
-    while i < args.len() {
-        let a = args.get(i);
-        let more = i + 1 < args.len();
-        if parse::eq(a, "redirect") && more {
-            i += 1;
+    let mut a = Argv::at(args, 2);
+    let on = a.next()?;
+    // The options are all read before ON|OFF is looked at, as Redis does.
+    while let Some(w) = a.opt() {
+        let more = !a.is_done();
+        if parse::eq(w, "redirect") && more {
             if redirect != 0 {
                 return Err("ERR A client can only redirect to a single other client".into());
             }
-            let id = parse::int(args.get(i))?;
+            let id = a.int()?;
             if id <= 0 || !ctx.srv.clients.lock().contains_key(&(id as u64)) {
                 return Err("ERR The client ID you want redirect to does not exist".into());
             }
             redirect = id as u64;
-        } else if parse::eq(a, "bcast") {
+        } else if parse::eq(w, "bcast") {
             bcast = true;
-        } else if parse::eq(a, "optin") {
+        } else if parse::eq(w, "optin") {
             optin = true;
-        } else if parse::eq(a, "optout") {
+        } else if parse::eq(w, "optout") {
             optout = true;
-        } else if parse::eq(a, "noloop") {
+        } else if parse::eq(w, "noloop") {
             noloop = true;
-        } else if parse::eq(a, "prefix") && more {
-            i += 1;
-            prefixes.push(args.get(i));
+        } else if parse::eq(w, "prefix") && more {
+            prefixes.push(a.next()?);
         } else {
             return Err(err::SYNTAX.into());
         }
-        i += 1;
     }
-    let on = args.get(2);
     if parse::eq(on, "off") {
         crate::tracking::disable(ctx.srv, ctx.client);
         ctx.reply().ok();
@@ -66,7 +64,7 @@ pub fn client_caching(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let Some(t) = ctx.client.tracking.as_ref() else {
         return Err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled".into());
     };
-    let a = args.get(2);
+    let a = Argv::at(args, 2).next()?;
     if parse::eq(a, "yes") {
         if !t.target.optin {
             return Err(
