@@ -4,9 +4,11 @@
 //! isolated from every other client by a keyspace script scope (docs/design/execution-model.md): scripts not known to stay
 //! inside their declared keys run exclusively; those seen to stay inside run with their keys' shards held.
 
+use crate::cmd::argv::Argv;
 use crate::cmd::flags::*;
 use crate::cmd::spec::{self, ACCESS, RO, RW, UPDATE};
-use crate::cmd::{acl, parse, CmdResult, Command, Ctx};
+use crate::cmd::streams::subcommand_syntax;
+use crate::cmd::{acl, parse, CmdError, CmdResult, Command, Ctx};
 use crate::scripting::{
     self, engine, functions, sflags, POLICY_CLEAN, POLICY_DIRTY, POLICY_UNKNOWN,
 };
@@ -350,16 +352,21 @@ static FUNCTION_SUBCOMMANDS: &[Command] = &[
 const NOSCRIPT_ERR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 const RO_WRITE_ERR: &str = "ERR Can not execute a script with write flag using *_ro command.";
 
-/// numkeys of EVAL/FCALL (`bad_int`: the error for a non-integer).
-fn numkeys(args: &Args<'_>, bad_int: &'static str) -> Result<usize, crate::cmd::CmdError> {
-    let n = ferrodis_protocol::num::parse_i64(args.get(2)).ok_or(bad_int)?;
-    if n > args.len() as i64 - 3 {
+/// EVAL's and FCALL's `numkeys key... arg...` (`bad_int`: the error for a numkeys that is not an integer):
+/// the keys and the arguments.
+pub(crate) fn keys_and_args<'a>(
+    a: &mut Argv<'a>,
+    bad_int: &'static str,
+) -> Result<(Args<'a>, Args<'a>), CmdError> {
+    let n = ferrodis_protocol::num::parse_i64(a.next()?).ok_or(bad_int)?;
+    if n > a.remaining() as i64 {
         return Err("ERR Number of keys can't be greater than number of args".into());
     }
     if n < 0 {
         return Err("ERR Number of keys can't be negative".into());
     }
-    Ok(n as usize)
+    let keys = a.take(n as usize)?;
+    Ok((keys, a.rest()))
 }
 
 fn eval(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
@@ -394,14 +401,16 @@ fn cache_script(
 }
 
 fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
-    if by_sha && args.get(1).len() != 40 {
+    let mut a = Argv::new(args);
+    let body = a.next()?;
+    if by_sha && body.len() != 40 {
         return Err(NOSCRIPT_ERR.into());
     }
-    let nk = numkeys(&args, crate::cmd::err::NOT_INTEGER)?;
+    let (keys, argv) = keys_and_args(&mut a, crate::cmd::err::NOT_INTEGER)?;
     let script = if by_sha {
-        ctx.srv.scripting.script(args.get(1)).ok_or(NOSCRIPT_ERR)?
+        ctx.srv.scripting.script(body).ok_or(NOSCRIPT_ERR)?
     } else {
-        cache_script(ctx, args.get(1))?
+        cache_script(ctx, body)?
     };
     let flags = script.flags;
     check_flags(ctx, flags, ro)?;
@@ -412,7 +421,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, ro: bool) -> Cm
     run(
         ctx,
         &args,
-        nk,
+        (keys, argv),
         ro,
         flags,
         false,
@@ -431,7 +440,8 @@ fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
-    let name: std::sync::Arc<str> = String::from_utf8_lossy(args.get(1)).into();
+    let mut a = Argv::new(args);
+    let name: std::sync::Arc<str> = String::from_utf8_lossy(a.next()?).into();
     let meta = ctx
         .srv
         .scripting
@@ -441,7 +451,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
         .get(&*name)
         .cloned()
         .ok_or("ERR Function not found")?;
-    let nk = numkeys(&args, "ERR Bad number of keys provided")?;
+    let (keys, argv) = keys_and_args(&mut a, "ERR Bad number of keys provided")?;
     let flags = meta.flags | sflags::EXPLICIT;
     check_flags(ctx, flags, ro)?;
     let srv = ctx.srv.clone();
@@ -449,7 +459,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
     run(
         ctx,
         &args,
-        nk,
+        (keys, argv),
         ro,
         flags,
         true,
@@ -470,7 +480,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro: bool) -> CmdResult {
 fn run(
     ctx: &mut Ctx<'_>,
     args: &Args<'_>,
-    nk: usize,
+    (keys, argv): (Args<'_>, Args<'_>),
     ro: bool,
     flags: u32,
     is_function: bool,
@@ -479,8 +489,8 @@ fn run(
     get: impl FnOnce(&mut engine::State) -> Result<mlua::Function, String>,
 ) -> CmdResult {
     let srv = ctx.srv.clone();
-    let keys: Vec<&[u8]> = (3..3 + nk).map(|i| args.get(i)).collect();
-    let argv: Vec<&[u8]> = (3 + nk..args.len()).map(|i| args.get(i)).collect();
+    let keys: Vec<&[u8]> = keys.iter().collect();
+    let argv: Vec<&[u8]> = argv.iter().collect();
     let nested = ctx.client.in_exec;
     let pol = policy.load(Relaxed);
     let exclusive = pol != POLICY_CLEAN;
@@ -546,7 +556,7 @@ fn check_flags(ctx: &Ctx<'_>, flags: u32, ro: bool) -> CmdResult {
 }
 
 fn script_debug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let a = args.get(2);
+    let a = Argv::at(args, 2).next()?;
     if parse::eq(a, "no") {
         ctx.reply().ok();
         Ok(())
@@ -568,16 +578,24 @@ fn script_exists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn flush_mode(args: &Args<'_>, err: &'static str) -> CmdResult {
-    match args.len() {
-        2 => Ok(()),
-        3 if parse::eq(args.get(2), "sync") || parse::eq(args.get(2), "async") => Ok(()),
-        _ => Err(err.into()),
+/// The `[ASYNC|SYNC]` of SCRIPT FLUSH and FUNCTION FLUSH, read from `a` (both flush synchronously):
+/// `bad_mode` for another word, `extra()` when more than one argument is given.
+fn flush_mode(
+    mut a: Argv<'_>,
+    bad_mode: &'static str,
+    extra: impl FnOnce() -> CmdError,
+) -> CmdResult {
+    match a.opt() {
+        None => Ok(()),
+        Some(_) if !a.is_done() => Err(extra()),
+        Some(m) if parse::eq(m, "sync") || parse::eq(m, "async") => Ok(()),
+        Some(_) => Err(bad_mode.into()),
     }
 }
 
 fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    flush_mode(&args, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")?;
+    const BAD: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+    flush_mode(Argv::at(args, 2), BAD, || BAD.into())?;
     ctx.srv.scripting.flush_scripts();
     ctx.reply().ok();
     Ok(())
@@ -622,27 +640,26 @@ fn function_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn script_load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let sc = cache_script(ctx, args.get(2))?;
+    let sc = cache_script(ctx, Argv::at(args, 2).next()?)?;
     ctx.reply().bulk(&sc.sha);
     Ok(())
 }
 
 fn function_load(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // `[REPLACE] code`: every argument before the last must be REPLACE.
+    let mut a = Argv::at(args, 2);
     let mut replace = false;
-    let mut i = 2;
-    while i + 1 < args.len() {
-        if parse::eq(args.get(i), "replace") {
+    while a.remaining() > 1 {
+        let opt = a.next()?;
+        if parse::eq(opt, "replace") {
             replace = true;
-            i += 1;
         } else {
-            return Err(format!(
-                "ERR Unknown option given: {}",
-                String::from_utf8_lossy(args.get(i))
-            )
-            .into());
+            return Err(
+                format!("ERR Unknown option given: {}", String::from_utf8_lossy(opt)).into(),
+            );
         }
     }
-    let name = functions::load(&ctx.srv.scripting, args.get(i), replace)?;
+    let name = functions::load(&ctx.srv.scripting, a.next()?, replace)?;
     propagate_as_received(ctx);
     ctx.reply().bulk(name.as_bytes());
     Ok(())
@@ -654,14 +671,20 @@ fn propagate_as_received(ctx: &Ctx<'_>) {
 }
 
 fn function_delete(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    functions::delete(&ctx.srv.scripting, args.get(2))?;
+    functions::delete(&ctx.srv.scripting, Argv::at(args, 2).next()?)?;
     propagate_as_received(ctx);
     ctx.reply().ok();
     Ok(())
 }
 
 fn function_flush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    flush_mode(&args, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
+    let mut a = Argv::at(args, 1);
+    let sub = a.next()?;
+    flush_mode(
+        a,
+        "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        || subcommand_syntax(sub, "FUNCTION"),
+    )?;
     functions::flush(&ctx.srv.scripting);
     propagate_as_received(ctx);
     ctx.reply().ok();
@@ -675,10 +698,13 @@ fn function_dump(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 }
 
 fn function_restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let policy = match args.len() {
-        3 => functions::RestorePolicy::Append,
-        4 => {
-            let p = args.get(3);
+    let mut a = Argv::at(args, 1);
+    let sub = a.next()?;
+    let payload = a.next()?;
+    let policy = match a.opt() {
+        None => functions::RestorePolicy::Append,
+        Some(_) if !a.is_done() => return Err(subcommand_syntax(sub, "FUNCTION")),
+        Some(p) => {
             if parse::eq(p, "append") {
                 functions::RestorePolicy::Append
             } else if parse::eq(p, "replace") {
@@ -689,32 +715,26 @@ fn function_restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 return Err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.".into());
             }
         }
-        _ => return Err(crate::cmd::err::SYNTAX.into()),
     };
-    functions::restore(&ctx.srv.scripting, args.get(2), policy)?;
+    functions::restore(&ctx.srv.scripting, payload, policy)?;
     propagate_as_received(ctx);
     ctx.reply().ok();
     Ok(())
 }
 
 fn function_list(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // `[LIBRARYNAME pattern] [WITHCODE]`, in any order, each at most once.
+    let mut a = Argv::at(args, 2);
     let mut pattern: Option<&[u8]> = None;
     let mut withcode = false;
-    let mut i = 2;
-    while i < args.len() {
-        let a = args.get(i);
-        if parse::eq(a, "withcode") && !withcode {
+    while let Some(opt) = a.opt() {
+        if parse::eq(opt, "withcode") && !withcode {
             withcode = true;
-        } else if parse::eq(a, "libraryname") && pattern.is_none() {
-            if i + 1 >= args.len() {
-                return Err("ERR library name argument was not given".into());
-            }
-            pattern = Some(args.get(i + 1));
-            i += 1;
+        } else if parse::eq(opt, "libraryname") && pattern.is_none() {
+            pattern = Some(a.next_or("ERR library name argument was not given")?);
         } else {
-            return Err(format!("ERR Unknown argument {}", String::from_utf8_lossy(a)).into());
+            return Err(format!("ERR Unknown argument {}", String::from_utf8_lossy(opt)).into());
         }
-        i += 1;
     }
     let libs = ctx.srv.scripting.libs.read();
     let selected: Vec<&functions::Library> = libs

@@ -5,17 +5,9 @@ use super::*;
 // ---------------------------------------------------------------------------------------------------------
 // XGROUP
 
-pub(super) fn subcommand_syntax(args: &Args<'_>, cmd: &str) -> CmdError {
-    format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(args.get(1)),
-        cmd
-    )
-    .into()
-}
-
-pub(super) fn entries_read_arg(b: &[u8]) -> Result<Option<u64>, CmdError> {
-    let v = parse::int(b)?;
+/// The value of ENTRIESREAD (XGROUP CREATE and SETID): an integer ≥ 0, or -1 for "unknown" (`None`).
+pub(super) fn entries_read_arg(a: &mut Argv<'_>) -> Result<Option<u64>, CmdError> {
+    let v = a.int()?;
     if v < 0 && v != -1 {
         return Err("ERR value for ENTRIESREAD must be positive or -1".into());
     }
@@ -34,23 +26,21 @@ pub(super) fn no_such_group(key: &[u8], g: &[u8]) -> CmdError {
 }
 
 pub(super) fn xgroup_create(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(2), args.get(3));
+    let mut a = Argv::at(args, 1);
+    let sub = a.next()?;
+    let key = a.next()?;
+    let g = a.next()?;
+    let idb = a.next()?;
     let mut mkstream = false;
     let mut entries_read = None;
-    if args.len() > 8 {
-        return Err(subcommand_syntax(&args, "XGROUP"));
-    }
-    let mut i = 5;
-    while i < args.len() {
-        let opt = args.get(i);
+    // As Redis: the options first, then the key, then the argument count, then the ID.
+    while let Some(opt) = a.opt() {
         if parse::eq(opt, "mkstream") {
             mkstream = true;
-            i += 1;
-        } else if parse::eq(opt, "entriesread") && i + 1 < args.len() {
-            entries_read = entries_read_arg(args.get(i + 1))?;
-            i += 2;
+        } else if parse::eq(opt, "entriesread") && !a.is_done() {
+            entries_read = entries_read_arg(&mut a)?;
         } else {
-            return Err(subcommand_syntax(&args, "XGROUP"));
+            return Err(subcommand_syntax(sub, "XGROUP"));
         }
     }
     let srv = ctx.srv;
@@ -66,7 +56,9 @@ pub(super) fn xgroup_create(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     if !exists && !mkstream {
         return Err(NEED_KEY.into());
     }
-    let idb = args.get(4);
+    if args.len() > 8 {
+        return Err(subcommand_syntax(sub, "XGROUP"));
+    }
     let id = if idb == b"$" {
         None
     } else {
@@ -125,23 +117,24 @@ pub(super) fn with_group<T>(
 }
 
 pub(super) fn xgroup_setid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(2), args.get(3));
-    let mut entries_read = None;
-    match args.len() {
-        5 => {}
-        7 if parse::eq(args.get(5), "entriesread") => {
-            entries_read = entries_read_arg(args.get(6))?;
-        }
-        _ => return Err(subcommand_syntax(&args, "XGROUP")),
-    }
-    let idb = args.get(4);
-    let id = if idb == b"$" {
-        None
-    } else {
-        Some(strict_id(idb)?)
+    let mut a = Argv::at(args, 1);
+    let sub = a.next()?;
+    let key = a.next()?;
+    let g = a.next()?;
+    let idb = a.next()?;
+    // As Redis: the argument count and ENTRIESREAD first, then the key and group, then the ID (`$`, or an
+    // ID where `-` and `+` are the smallest and largest).
+    let entries_read = match a.remaining() {
+        0 => None,
+        2 if a.eat("entriesread") => entries_read_arg(&mut a)?,
+        _ => return Err(subcommand_syntax(sub, "XGROUP")),
     };
     with_group(ctx, key, g, Some("xgroup-setid"), |s, _| {
-        let id = id.unwrap_or(s.last_id);
+        let id = if idb == b"$" {
+            s.last_id
+        } else {
+            parse_id(idb, 0, true).map_err(cmd_err)?
+        };
         if let Some(gr) = s.groups.get_mut(g) {
             gr.last_id = id;
             gr.entries_read = entries_read;
@@ -153,7 +146,8 @@ pub(super) fn xgroup_setid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xgroup_destroy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(2), args.get(3));
+    let mut a = Argv::at(args, 2);
+    let (key, g) = (a.next()?, a.next()?);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup_write(&mut shard, key) else {
@@ -170,7 +164,8 @@ pub(super) fn xgroup_destroy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xgroup_createconsumer(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g, c) = (args.get(2), args.get(3), args.get(4));
+    let mut a = Argv::at(args, 2);
+    let (key, g, c) = (a.next()?, a.next()?, a.next()?);
     let created = with_group(ctx, key, g, Some("xgroup-createconsumer"), |s, now| {
         let gr = s.groups.get_mut(g).expect("group checked");
         let (_, created) = gr.consumer_mut(c, now);
@@ -181,7 +176,8 @@ pub(super) fn xgroup_createconsumer(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdRes
 }
 
 pub(super) fn xgroup_delconsumer(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g, c) = (args.get(2), args.get(3), args.get(4));
+    let mut a = Argv::at(args, 2);
+    let (key, g, c) = (a.next()?, a.next()?, a.next()?);
     let pending = with_group(ctx, key, g, Some("xgroup-delconsumer"), |s, _| {
         let gr = s.groups.get_mut(g).expect("group checked");
         Ok(match gr.delete_consumer(c) {

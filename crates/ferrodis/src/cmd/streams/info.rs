@@ -21,19 +21,9 @@ pub(super) fn xinfo_help(ctx: &mut Ctx<'_>, _args: Args<'_>) -> CmdResult {
 // XINFO
 
 pub(super) fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(2);
-    let mut full = false;
-    let mut count: usize = 10;
-    match args.len() {
-        3 => {}
-        4 if parse::eq(args.get(3), "full") => full = true,
-        6 if parse::eq(args.get(3), "full") && parse::eq(args.get(4), "count") => {
-            full = true;
-            let c = parse::int(args.get(5))?;
-            count = if c <= 0 { 0 } else { c as usize };
-        }
-        _ => return Err(err::SYNTAX.into()),
-    }
+    let mut a = Argv::at(args, 1);
+    let sub = a.next()?;
+    let key = a.next()?;
     let now = ctx.now_ms;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -41,6 +31,13 @@ pub(super) fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(err::NO_SUCH_KEY.into());
     };
     let s = stream_ref(e)?;
+    // As Redis: the key first, then `[FULL [COUNT n]]` (COUNT 0 or negative: everything).
+    let (full, count) = match a.remaining() {
+        0 => (false, 10),
+        1 if a.eat("full") => (true, 10),
+        3 if a.eat("full") && a.eat("count") => (true, count_arg(&mut a)?),
+        _ => return Err(subcommand_syntax(sub, "XINFO")),
+    };
     let mut r = Reply::new(ctx.out, ctx.client.resp3);
     let first = s.first_id().unwrap_or(StreamId::MIN);
     r.map(if full { 9 } else { 10 });
@@ -136,7 +133,7 @@ pub(super) fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xinfo_groups(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(2);
+    let key = Argv::at(args, 2).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -170,7 +167,8 @@ pub(super) fn xinfo_groups(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xinfo_consumers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(2), args.get(3));
+    let mut a = Argv::at(args, 2);
+    let (key, g) = (a.next()?, a.next()?);
     let now = ctx.now_ms;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);

@@ -10,6 +10,7 @@
 //! (XADD XDEL XTRIM XSETID), `read` (XLEN XRANGE XREVRANGE XREAD XREADGROUP, blocking reads), `groups`
 //! (XGROUP), `pending` (XACK XPENDING XCLAIM XAUTOCLAIM) and `info` (XINFO).
 
+use super::argv::Argv;
 use super::blocking::block;
 use super::blocking::ServeFn;
 use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
@@ -523,6 +524,24 @@ fn range_bound(b: &[u8], start: bool) -> Result<StreamId, CmdError> {
 
 fn strict_id(b: &[u8]) -> Result<StreamId, CmdError> {
     parse_strict_id(b).map_err(cmd_err)
+}
+
+/// The value of a COUNT (XRANGE/XREVRANGE, XREAD/XREADGROUP, XINFO STREAM FULL, XPENDING's count): an
+/// integer, a negative one read as 0.
+fn count_arg(a: &mut Argv<'_>) -> Result<usize, CmdError> {
+    Ok(a.int()?.max(0) as usize)
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`, with the
+/// subcommand as the client typed it (Redis's addReplySubcommandSyntaxError). XGROUP, XINFO and FUNCTION
+/// use it.
+pub(crate) fn subcommand_syntax(sub: &[u8], cmd: &str) -> CmdError {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        cmd
+    )
+    .into()
 }
 
 fn nogroup(key: &[u8], group: &[u8]) -> CmdError {

@@ -6,23 +6,22 @@ use super::*;
 // XACK XPENDING XCLAIM XAUTOCLAIM
 
 pub(super) fn xack(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(1), args.get(2));
-    let ids = args
-        .iter()
-        .skip(3)
-        .map(strict_id)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut a = Argv::new(args);
+    let (key, g) = (a.next()?, a.next()?);
+    let ids = a.rest();
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
-    let Some(e) = ctx.lookup_write(&mut shard, key) else {
-        drop(shard);
-        ctx.reply().int(0);
-        return Ok(());
-    };
-    let s = stream_mut(e)?;
-    let n = match s.groups.get_mut(g) {
+    // As Redis: no key or no group acknowledges nothing, whatever the IDs; else every ID is checked before
+    // any is acknowledged.
+    let n = match ctx.lookup_write(&mut shard, key) {
         None => 0,
-        Some(gr) => ids.iter().filter(|id| gr.ack(**id)).count(),
+        Some(e) => match stream_mut(e)?.groups.get_mut(g) {
+            None => 0,
+            Some(gr) => {
+                let ids = ids.iter().map(strict_id).collect::<Result<Vec<_>, _>>()?;
+                ids.iter().filter(|id| gr.ack(**id)).count()
+            }
+        },
     };
     drop(shard);
     ctx.reply().int(n as i64);
@@ -30,32 +29,28 @@ pub(super) fn xack(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xpending(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (key, g) = (a.next()?, a.next()?);
     let n = args.len();
     if n != 3 && !(6..=9).contains(&n) {
         return Err(err::SYNTAX.into());
     }
+    // The extended form `[IDLE ms] start end count [consumer]`, parsed in Redis's order (count before the
+    // bounds); anything after the consumer is ignored, as Redis does.
     let mut ext: Option<PendingQuery<'_>> = None;
-    if n >= 6 {
-        let mut at = 3;
+    if !a.is_done() {
         let mut min_idle = 0i64;
-        if parse::eq(args.get(3), "idle") {
-            min_idle = parse::int(args.get(4))?;
-            if n < 8 {
+        if a.eat("idle") {
+            min_idle = a.int()?;
+            if a.remaining() < 3 {
                 return Err(err::SYNTAX.into());
             }
-            at += 2;
         }
-        if at + 2 >= n {
-            return Err(err::SYNTAX.into());
-        }
-        let count = parse::int(args.get(at + 2))?.max(0) as usize;
-        let start = range_bound(args.get(at), true)?;
-        let end = range_bound(args.get(at + 1), false)?;
-        let consumer = (n > at + 3).then(|| args.get(at + 3));
-        if n > at + 4 {
-            return Err(err::SYNTAX.into());
-        }
+        let (sb, eb) = (a.next()?, a.next()?);
+        let count = count_arg(&mut a)?;
+        let start = range_bound(sb, true)?;
+        let end = range_bound(eb, false)?;
+        let consumer = a.opt();
         ext = Some((min_idle.max(0) as u64, start, end, count, consumer));
     }
     let srv = ctx.srv;
@@ -128,76 +123,75 @@ pub(super) fn xpending(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// XCLAIM/XAUTOCLAIM's common start: the group must exist (NOGROUP), then the min-idle-time (negative = 0).
-pub(super) fn claim_prologue(
+/// XCLAIM/XAUTOCLAIM: the key must be a stream (WRONGTYPE) with the group (NOGROUP).
+pub(super) fn check_claim_group(
     ctx: &Ctx<'_>,
     shard: &mut Shard,
     key: &[u8],
     g: &[u8],
-    min_idle: &[u8],
-    cmd: &str,
-) -> Result<u64, CmdError> {
+) -> Result<(), CmdError> {
     let group_ok = match ctx.lookup_write(shard, key) {
         Some(e) => stream_ref(e)?.groups.contains_key(g),
         None => false,
     };
-    if !group_ok {
-        return Err(nogroup(key, g));
+    if group_ok {
+        Ok(())
+    } else {
+        Err(nogroup(key, g))
     }
-    let v = num::parse_i64(min_idle)
+}
+
+/// XCLAIM/XAUTOCLAIM's min-idle-time (negative = 0).
+pub(super) fn min_idle_arg(a: &mut Argv<'_>, cmd: &str) -> Result<u64, CmdError> {
+    let v = num::parse_i64(a.next()?)
         .ok_or_else(|| CmdError::from(format!("ERR Invalid min-idle-time argument for {cmd}")))?;
     Ok(v.max(0) as u64)
 }
 
 pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g, consumer) = (args.get(1), args.get(2), args.get(3));
+    let mut a = Argv::new(args);
+    let (key, g, consumer) = (a.next()?, a.next()?, a.next()?);
     let now = ctx.now_ms;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
-    let min_idle = claim_prologue(ctx, &mut shard, key, g, args.get(4), "XCLAIM")?;
+    // As Redis: the group first, then min-idle-time, the IDs (up to the first argument that is not one),
+    // then the options.
+    check_claim_group(ctx, &mut shard, key, g)?;
+    let min_idle = min_idle_arg(&mut a, "XCLAIM")?;
     let mut ids = Vec::new();
-    let mut j = 5;
-    while j < args.len() {
-        match parse_strict_id(args.get(j)) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
-        j += 1;
+    while let Some(id) = a.peek().and_then(|b| parse_strict_id(b).ok()) {
+        ids.push(id);
+        a.opt();
     }
     let (mut force, mut justid) = (false, false);
     let mut delivery_time: Option<i64> = None;
     let mut retry: Option<u64> = None;
     let mut last_id: Option<StreamId> = None;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        let opt = args.get(j);
+    while let Some(opt) = a.opt() {
+        let has_value = !a.is_done();
         if parse::eq(opt, "force") {
             force = true;
         } else if parse::eq(opt, "justid") {
             justid = true;
-        } else if parse::eq(opt, "idle") && more > 0 {
-            j += 1;
-            let v = num::parse_i64(args.get(j)).ok_or(CmdError::from(
+        } else if parse::eq(opt, "idle") && has_value {
+            let v = num::parse_i64(a.next()?).ok_or(CmdError::from(
                 "ERR Invalid IDLE option argument for XCLAIM",
             ))?;
             delivery_time = Some((now as i64).saturating_sub(v));
-        } else if parse::eq(opt, "time") && more > 0 {
-            j += 1;
-            delivery_time = Some(num::parse_i64(args.get(j)).ok_or(CmdError::from(
+        } else if parse::eq(opt, "time") && has_value {
+            delivery_time = Some(num::parse_i64(a.next()?).ok_or(CmdError::from(
                 "ERR Invalid TIME option argument for XCLAIM",
             ))?);
-        } else if parse::eq(opt, "retrycount") && more > 0 {
-            j += 1;
+        } else if parse::eq(opt, "retrycount") && has_value {
             retry = Some(
-                num::parse_i64(args.get(j))
+                num::parse_i64(a.next()?)
                     .ok_or(CmdError::from(
                         "ERR Invalid RETRYCOUNT option argument for XCLAIM",
                     ))?
                     .max(0) as u64,
             );
-        } else if parse::eq(opt, "lastid") && more > 0 {
-            j += 1;
-            last_id = Some(strict_id(args.get(j))?);
+        } else if parse::eq(opt, "lastid") && has_value {
+            last_id = Some(strict_id(a.next()?)?);
         } else {
             return Err(format!(
                 "ERR Unrecognized XCLAIM option '{}'",
@@ -205,7 +199,6 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             )
             .into());
         }
-        j += 1;
     }
     let dt = match delivery_time {
         Some(t) if t >= 0 && (t as u64) <= now => t as u64,
@@ -308,22 +301,19 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (key, g, consumer) = (args.get(1), args.get(2), args.get(3));
+    let mut a = Argv::new(args);
+    let (key, g, consumer) = (a.next()?, a.next()?, a.next()?);
     let now = ctx.now_ms;
-    let srv = ctx.srv;
-    let mut shard = srv.keyspace.lock_key(key);
-    let min_idle = claim_prologue(ctx, &mut shard, key, g, args.get(4), "XAUTOCLAIM")?;
-    let start = range_bound(args.get(5), true)?;
+    // As Redis: every argument is parsed before the key and group are looked at.
+    let min_idle = min_idle_arg(&mut a, "XAUTOCLAIM")?;
+    let start = range_bound(a.next()?, true)?;
     let mut count: usize = 100;
     let mut justid = false;
-    let mut j = 6;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        let opt = args.get(j);
-        if parse::eq(opt, "count") && more > 0 {
-            j += 1;
-            match num::parse_i64(args.get(j)) {
-                Some(v) if (1..=i64::MAX / 10).contains(&v) => count = v as usize,
+    while let Some(opt) = a.opt() {
+        if parse::eq(opt, "count") && !a.is_done() {
+            // Redis's bound: LONG_MAX / max(sizeof(streamID), attempts factor 10).
+            match num::parse_i64(a.next()?) {
+                Some(v) if (1..=i64::MAX / 16).contains(&v) => count = v as usize,
                 _ => return Err("ERR COUNT must be > 0".into()),
             }
         } else if parse::eq(opt, "justid") {
@@ -331,8 +321,10 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 1;
     }
+    let srv = ctx.srv;
+    let mut shard = srv.keyspace.lock_key(key);
+    check_claim_group(ctx, &mut shard, key, g)?;
     let db = ctx.db();
     let Some(Value::Stream(s)) = shard.db_mut(db).find_mut(key).and_then(|e| e.value_mut()) else {
         return Err(nogroup(key, g));

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn xlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = match ctx.lookup(&mut shard, key) {
@@ -25,20 +25,17 @@ pub(super) fn xrevrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn range_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, rev: bool) -> CmdResult {
-    let key = args.get(1);
-    let (sa, ea) = if rev {
-        (args.get(3), args.get(2))
-    } else {
-        (args.get(2), args.get(3))
-    };
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let (b1, b2) = (a.next()?, a.next()?);
+    let (sa, ea) = if rev { (b2, b1) } else { (b1, b2) };
     let start = range_bound(sa, true)?;
     let end = range_bound(ea, false)?;
-    let mut count: i64 = -1;
-    let mut i = 4;
-    while i < args.len() {
-        if parse::eq(args.get(i), "count") && i + 1 < args.len() {
-            count = parse::int(args.get(i + 1))?.max(0);
-            i += 2;
+    // `[COUNT n]`, a later one wins; none: no limit.
+    let mut count: Option<usize> = None;
+    while let Some(opt) = a.opt() {
+        if parse::eq(opt, "count") && !a.is_done() {
+            count = Some(count_arg(&mut a)?);
         } else {
             return Err(err::SYNTAX.into());
         }
@@ -51,11 +48,11 @@ pub(super) fn range_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, rev: bool) -> CmdResu
         return Ok(());
     };
     let s = stream_ref(e)?;
-    if count == 0 {
+    if count == Some(0) {
         ctx.reply().null_array();
         return Ok(());
     }
-    let n = if count < 0 { 0 } else { count as usize };
+    let n = count.unwrap_or(0);
     let es = if rev {
         s.rev_range(start, end, n)
     } else {
@@ -88,8 +85,10 @@ pub(super) struct ReadArgs<'a> {
     ids: Vec<&'a [u8]>,
 }
 
+/// XREAD's `[COUNT n] [BLOCK ms] STREAMS key... id...` and XREADGROUP's `GROUP g c [COUNT n] [BLOCK ms]
+/// [NOACK] STREAMS key... id...`, options in any order, a later one winning.
 pub(super) fn parse_read_args<'a>(
-    args: &Args<'a>,
+    args: Args<'a>,
     group_cmd: bool,
 ) -> Result<ReadArgs<'a>, CmdError> {
     let mut r = ReadArgs {
@@ -100,28 +99,23 @@ pub(super) fn parse_read_args<'a>(
         keys: Vec::new(),
         ids: Vec::new(),
     };
-    let n = args.len();
-    let mut i = 1;
-    let mut streams_at = 0;
-    while i < n {
-        let more = n - 1 - i;
-        let opt = args.get(i);
-        if parse::eq(opt, "block") && more > 0 {
-            let ms = num::parse_i64(args.get(i + 1)).ok_or(CmdError::from(
+    let mut a = Argv::new(args);
+    let mut streams: Option<Args<'a>> = None;
+    while let Some(opt) = a.opt() {
+        let has_value = !a.is_done();
+        if parse::eq(opt, "block") && has_value {
+            let ms = num::parse_i64(a.next()?).ok_or(CmdError::from(
                 "ERR timeout is not an integer or out of range",
             ))?;
             if ms < 0 {
                 return Err("ERR timeout is negative".into());
             }
             r.block = Some((ms > 0).then(|| Duration::from_millis(ms as u64)));
-            i += 2;
-        } else if parse::eq(opt, "count") && more > 0 {
-            r.count = parse::int(args.get(i + 1))?.max(0) as usize;
-            i += 2;
-        } else if parse::eq(opt, "streams") && more > 0 {
-            streams_at = i + 1;
-            let rest = n - streams_at;
-            if !rest.is_multiple_of(2) {
+        } else if parse::eq(opt, "count") && has_value {
+            r.count = count_arg(&mut a)?;
+        } else if parse::eq(opt, "streams") && has_value {
+            let rest = a.rest();
+            if !rest.len().is_multiple_of(2) {
                 return Err(if group_cmd {
                     "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
                 } else {
@@ -129,16 +123,16 @@ pub(super) fn parse_read_args<'a>(
                 }
                 .into());
             }
+            streams = Some(rest);
             break;
-        } else if parse::eq(opt, "group") && more >= 2 {
+        } else if parse::eq(opt, "group") && a.remaining() >= 2 {
             if !group_cmd {
                 return Err(
                     "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
                         .into(),
                 );
             }
-            r.group = Some((args.get(i + 1), args.get(i + 2)));
-            i += 3;
+            r.group = Some((a.next()?, a.next()?));
         } else if parse::eq(opt, "noack") {
             if !group_cmd {
                 return Err(
@@ -147,22 +141,19 @@ pub(super) fn parse_read_args<'a>(
                 );
             }
             r.noack = true;
-            i += 1;
         } else {
             return Err(err::SYNTAX.into());
         }
     }
-    if streams_at == 0 {
+    let Some(streams) = streams else {
         return Err(err::SYNTAX.into());
-    }
+    };
     if group_cmd && r.group.is_none() {
         return Err("ERR Missing GROUP option for XREADGROUP".into());
     }
-    let half = (n - streams_at) / 2;
-    r.keys = (streams_at..streams_at + half)
-        .map(|i| args.get(i))
-        .collect();
-    r.ids = (streams_at + half..n).map(|i| args.get(i)).collect();
+    let half = streams.len() / 2;
+    r.keys = streams.window(0, half).iter().collect();
+    r.ids = streams.skip(half).iter().collect();
     Ok(r)
 }
 
@@ -299,7 +290,7 @@ pub(super) fn reply_owned_entries(r: &mut Reply<'_>, es: &[OwnedEntry]) {
 }
 
 pub(super) fn read_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, group_cmd: bool) -> CmdResult {
-    let ra = parse_read_args(&args, group_cmd)?;
+    let ra = parse_read_args(args, group_cmd)?;
     let srv = ctx.srv;
     let db = ctx.db();
     let now = ctx.now_ms;

@@ -11,71 +11,67 @@ pub(super) struct TrimArgs {
     approx: bool,
     limit: usize,
     nomkstream: bool,
-    /// Index of the first argument after the options (XADD: the ID).
-    next: usize,
 }
 
-pub(super) fn parse_trim_args(args: &Args<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
+/// The trimming options XADD and XTRIM share, `MAXLEN|MINID [=|~] threshold [LIMIT count]`, and XADD's
+/// NOMKSTREAM. XTRIM reads every argument left in `a`; XADD stops at its ID (`*`, or the first word that is
+/// not an option), leaving `a` on it.
+pub(super) fn parse_trim_args(a: &mut Argv<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
     let mut t = TrimArgs {
         strategy: None,
         approx: false,
         limit: 0,
         nomkstream: false,
-        next: args.len(),
     };
     let mut limit: Option<i64> = None;
-    let mut i = 2;
-    let n = args.len();
-    while i < n {
-        let more = n - 1 - i;
-        let opt = args.get(i);
+    while let Some(opt) = a.peek() {
         if xadd && opt == b"*" {
             break;
         }
+        let has_value = a.remaining() > 1;
         let maxlen = parse::eq(opt, "maxlen");
-        if (maxlen || parse::eq(opt, "minid")) && more > 0 {
+        if (maxlen || parse::eq(opt, "minid")) && has_value {
+            a.opt();
             if t.strategy.is_some() {
                 return Err(
                     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
                         .into(),
                 );
             }
+            // `~` or `=` is an operator only when a threshold follows it.
             t.approx = false;
-            let next = args.get(i + 1);
-            if more >= 2 && next == b"~" {
-                t.approx = true;
-                i += 1;
-            } else if more >= 2 && next == b"=" {
-                i += 1;
+            if a.remaining() >= 2 {
+                if a.eat("~") {
+                    t.approx = true;
+                } else {
+                    a.eat("=");
+                }
             }
-            let v = args.get(i + 1);
             if maxlen {
-                let m = parse::int(v)?;
+                let m = a.int()?;
                 if m < 0 {
                     return Err("ERR The MAXLEN argument must be >= 0.".into());
                 }
                 t.strategy = Some(TrimStrategy::MaxLen(m as u64));
             } else {
-                t.strategy = Some(TrimStrategy::MinId(strict_id(v)?));
+                t.strategy = Some(TrimStrategy::MinId(strict_id(a.next()?)?));
             }
-            i += 2;
-        } else if parse::eq(opt, "limit") && more > 0 {
-            let l = parse::int(args.get(i + 1))?;
+        } else if parse::eq(opt, "limit") && has_value {
+            a.opt();
+            let l = a.int()?;
             if l < 0 {
                 return Err("ERR The LIMIT argument must be >= 0.".into());
             }
             limit = Some(l);
-            i += 2;
         } else if xadd && parse::eq(opt, "nomkstream") {
+            a.opt();
             t.nomkstream = true;
-            i += 1;
         } else if xadd {
             break;
         } else {
             return Err(err::SYNTAX.into());
         }
     }
-    t.next = i;
     if limit.is_some_and(|l| l != 0) && t.strategy.is_none() {
         return Err(
             "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy".into(),
@@ -135,25 +131,27 @@ pub(super) fn trim_stream(s: &mut Stream, t: &TrimArgs) -> usize {
 // ---------------------------------------------------------------------------------------------------------
 // XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID
 
+const XADD_ARITY: &str = "ERR wrong number of arguments for 'xadd' command";
+
 pub(super) fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let t = parse_trim_args(&args, true)?;
-    let id_pos = t.next;
-    if id_pos >= args.len() {
-        return Err("ERR wrong number of arguments for 'xadd' command".into());
-    }
-    let spec = IdSpec::parse(args.get(id_pos)).map_err(cmd_err)?;
-    let nf = args.len() - id_pos - 1;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let t = parse_trim_args(&mut a, true)?;
+    let id_pos = a.pos();
+    let spec = IdSpec::parse(a.next_or(XADD_ARITY)?).map_err(cmd_err)?;
+    let pairs = a.rest();
+    let nf = pairs.len();
     if nf < 2 || nf % 2 == 1 {
-        return Err("ERR wrong number of arguments for 'xadd' command".into());
+        return Err(XADD_ARITY.into());
     }
     if spec == IdSpec::Explicit(StreamId::MIN) {
         return Err(stream::ID_ZERO.into());
     }
-    let fields: Vec<(&[u8], &[u8])> = (id_pos + 1..args.len())
-        .step_by(2)
-        .map(|i| (args.get(i), args.get(i + 1)))
-        .collect();
+    let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(nf / 2);
+    let mut it = pairs.iter();
+    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+        fields.push((f, v));
+    }
     let srv = ctx.srv;
     let db = ctx.db();
     let mut shard = srv.keyspace.lock_key(key);
@@ -197,7 +195,7 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             v.push(b"NOMKSTREAM".to_vec());
         }
         v.push(id.to_bytes());
-        v.extend(args.iter().skip(id_pos + 1).map(|a| a.to_vec()));
+        v.extend(pairs.iter().map(|a| a.to_vec()));
         let mut cmds = vec![v];
         if trimmed > 0 {
             cmds.push(exact_trim_argv(key, s));
@@ -219,12 +217,9 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let ids = args
-        .iter()
-        .skip(2)
-        .map(strict_id)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let ids = a.rest();
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup_write(&mut shard, key) else {
@@ -233,6 +228,8 @@ pub(super) fn xdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     let s = stream_mut(e)?;
+    // As Redis: the key first (none: 0, whatever the IDs), then every ID before any is deleted.
+    let ids = ids.iter().map(strict_id).collect::<Result<Vec<_>, _>>()?;
     let n = ids.iter().filter(|id| s.delete(**id)).count();
     if n > 0 {
         ctx.modified(&mut shard, key, "xdel");
@@ -243,8 +240,9 @@ pub(super) fn xdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let t = parse_trim_args(&args, false)?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let t = parse_trim_args(&mut a, false)?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup_write(&mut shard, key) else {
@@ -266,23 +264,21 @@ pub(super) fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 pub(super) fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let id = strict_id(args.get(2))?;
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let id = strict_id(a.next()?)?;
     let mut entries_added: Option<u64> = None;
     let mut max_xdel: Option<StreamId> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let more = args.len() - 1 - i;
-        let opt = args.get(i);
-        if parse::eq(opt, "entriesadded") && more > 0 {
-            let v = parse::int(args.get(i + 1))?;
+    while let Some(opt) = a.opt() {
+        let has_value = !a.is_done();
+        if parse::eq(opt, "entriesadded") && has_value {
+            let v = a.int()?;
             if v < 0 {
                 return Err("ERR entries_added must be positive".into());
             }
             entries_added = Some(v as u64);
-            i += 2;
-        } else if parse::eq(opt, "maxdeletedid") && more > 0 {
-            let m = strict_id(args.get(i + 1))?;
+        } else if parse::eq(opt, "maxdeletedid") && has_value {
+            let m = strict_id(a.next()?)?;
             if id < m {
                 return Err(
                     "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
@@ -290,7 +286,6 @@ pub(super) fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                 );
             }
             max_xdel = Some(m);
-            i += 2;
         } else {
             return Err(err::SYNTAX.into());
         }
@@ -301,6 +296,11 @@ pub(super) fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(err::NO_SUCH_KEY.into());
     };
     let s = stream_mut(e)?;
+    if id < s.max_deleted_id {
+        return Err(
+            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id".into(),
+        );
+    }
     if let Some(last) = s.last_entry().map(|e| e.id) {
         if id < last {
             return Err(

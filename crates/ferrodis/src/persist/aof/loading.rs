@@ -173,10 +173,11 @@ pub(super) fn replay_file(
     let mut multi_start: Option<usize> = None;
     let mut valid_upto = 0usize;
     let parsed = parse_stream(data, |args, end| {
-        let name0 = args.get(0).to_ascii_lowercase();
-        if name0 == b"multi" {
+        // parse_stream yields at least one argument (the command name).
+        let name0 = args.try_get(0).unwrap_or_default();
+        if name0.eq_ignore_ascii_case(b"multi") {
             multi_start = Some(valid_upto);
-        } else if name0 == b"exec" {
+        } else if name0.eq_ignore_ascii_case(b"exec") {
             multi_start = None;
         }
         out.clear();
@@ -184,7 +185,7 @@ pub(super) fn replay_file(
         if out.starts_with(b"-ERR unknown command") {
             return Err(format!(
                 "Unknown command '{}' reading the append only file {name}",
-                String::from_utf8_lossy(args.get(0))
+                String::from_utf8_lossy(name0)
             ));
         }
         commands += 1;
