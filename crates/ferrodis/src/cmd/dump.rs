@@ -1,7 +1,8 @@
 //! Serialization commands: DUMP and RESTORE (RDB payloads, interchangeable with Redis's).
 
+use super::argv::Argv;
 use super::spec::{self, ACCESS, OW, RO, UPDATE};
-use super::{err, flags::*, parse, CmdResult, Command, Ctx};
+use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
 use crate::keyspace::entry::lru_clock;
 use crate::persist::rdb;
@@ -46,7 +47,8 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     let compress = ctx.srv.config.read().persist.rdbcompression;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -70,41 +72,42 @@ struct RestoreOpts {
     freq: Option<i64>,
 }
 
-fn parse_opts(args: &Args<'_>) -> Result<RestoreOpts, super::CmdError> {
+/// Parses the options after the payload (`a` placed on them): REPLACE, ABSTTL, IDLETIME seconds, FREQ
+/// frequency, in any order and repeated at will, except that IDLETIME and FREQ exclude each other (a syntax
+/// error, as in Redis).
+fn parse_opts(a: &mut Argv<'_>) -> Result<RestoreOpts, CmdError> {
     let mut o = RestoreOpts::default();
-    let mut j = 4;
-    while j < args.len() {
-        let a = args.get(j);
-        let more = j + 1 < args.len();
-        if parse::eq(a, "replace") {
+    while let Some(word) = a.opt() {
+        let more = !a.is_done();
+        if parse::eq(word, "replace") {
             o.replace = true;
-        } else if parse::eq(a, "absttl") {
+        } else if parse::eq(word, "absttl") {
             o.absttl = true;
-        } else if parse::eq(a, "idletime") && more && o.freq.is_none() {
-            let v = parse::int(args.get(j + 1))?;
+        } else if parse::eq(word, "idletime") && more && o.freq.is_none() {
+            let v = a.int()?;
             if v < 0 {
                 return Err("ERR Invalid IDLETIME value, must be >= 0".into());
             }
             o.idle = Some(v);
-            j += 1;
-        } else if parse::eq(a, "freq") && more && o.idle.is_none() {
-            let v = parse::int(args.get(j + 1))?;
+        } else if parse::eq(word, "freq") && more && o.idle.is_none() {
+            let v = a.int()?;
             if !(0..=255).contains(&v) {
                 return Err("ERR Invalid FREQ value, must be >= 0 and <= 255".into());
             }
             o.freq = Some(v);
-            j += 1;
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 1;
     }
     Ok(o)
 }
 
 fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let o = parse_opts(&args)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let ttl_arg = a.next()?;
+    let payload = a.next()?;
+    let o = parse_opts(&mut a)?;
     let db = ctx.client.db;
     let srv = ctx.srv;
     {
@@ -114,12 +117,12 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             return Err("BUSYKEY Target key name already exists.".into());
         }
     }
-    let ttl = parse::int(args.get(2))?;
+    let ttl = parse::int(ttl_arg)?;
     if ttl < 0 {
         return Err("ERR Invalid TTL value, must be >= 0".into());
     }
     let lim = srv.encoding.get();
-    let value = rdb::parse_payload(args.get(3), &lim)?;
+    let value = rdb::parse_payload(payload, &lim)?;
     let expire_at = match ttl {
         0 => None,
         t if o.absttl => Some(t as u64),
@@ -160,8 +163,10 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     drop(shard);
     if let (Some(at), false) = (expire_at, o.absttl) {
         // Propagate the TTL as an absolute time.
-        let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-        argv[2] = at.to_string().into_bytes();
+        let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len() + 1);
+        argv.extend(args.window(0, 2).iter().map(|a| a.to_vec()));
+        argv.push(at.to_string().into_bytes());
+        argv.extend(args.skip(3).iter().map(|a| a.to_vec()));
         argv.push(b"ABSTTL".to_vec());
         ctx.propagate_as(vec![argv]);
     }
@@ -183,7 +188,7 @@ mod tests {
             buf.extend_from_slice(x.as_bytes());
         }
         let args = Args::from_parts(&buf, &spans);
-        parse_opts(&args).map_err(|e| e.msg().to_string())
+        parse_opts(&mut Argv::at(args, 4)).map_err(|e| e.msg().to_string())
     }
 
     #[test]

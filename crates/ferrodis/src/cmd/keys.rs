@@ -540,14 +540,16 @@ fn db_index(ctx: &Ctx<'_>, v: i64) -> Result<usize, CmdError> {
 /// Run `f` on every key (duplicates included, in order) with its shard locked: a single key takes one shard
 /// lock, several keys take all their shards at once (`lock_many`) so that the command is atomic.
 fn each_key_locked(ctx: &Ctx<'_>, keys: Args<'_>, mut f: impl FnMut(&mut Shard, &[u8])) {
-    if keys.len() == 1 {
-        let k = keys.get(0);
-        let mut shard = ctx.srv.keyspace.lock_key(k);
-        f(&mut shard, k);
-    } else {
-        let mut guard = ctx.srv.keyspace.lock_many(keys.iter());
-        for k in keys.iter() {
-            f(guard.shard(k), k);
+    match keys.try_get(0) {
+        Some(k) if keys.len() == 1 => {
+            let mut shard = ctx.srv.keyspace.lock_key(k);
+            f(&mut shard, k);
+        }
+        _ => {
+            let mut guard = ctx.srv.keyspace.lock_many(keys.iter());
+            for k in keys.iter() {
+                f(guard.shard(k), k);
+            }
         }
     }
 }
@@ -592,7 +594,7 @@ fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn type_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let mut shard = ctx.srv.keyspace.lock_key(key);
     let name = peek(ctx, &mut shard, key).map_or("none", |e| type_name(e));
     drop(shard);
@@ -613,7 +615,8 @@ fn renamenx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
-    let (src, dst) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
     let db = ctx.client.db;
     let mut guard = ctx.srv.keyspace.lock_many([src, dst]);
     if ctx.lookup_write(guard.shard(src), src).is_none() {
@@ -653,22 +656,19 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) -> CmdResult {
 }
 
 fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (src, dst) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
     let mut replace = false;
-    let mut i = 3;
-    while i < args.len() {
-        let a = args.get(i);
-        if parse::eq(a, "replace") {
+    while let Some(word) = a.opt() {
+        if parse::eq(word, "replace") {
             replace = true;
-        } else if parse::eq(a, "db") && i + 1 < args.len() {
-            dst_db = db_index(ctx, parse::int(args.get(i + 1))?)?;
-            i += 1;
+        } else if parse::eq(word, "db") && !a.is_done() {
+            dst_db = db_index(ctx, a.int()?)?;
         } else {
             return Err(err::SYNTAX.into());
         }
-        i += 1;
     }
     if src_db == dst_db && src == dst {
         return Err(SAME_OBJECT.into());
@@ -701,9 +701,10 @@ fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     let src_db = ctx.client.db;
-    let dst_db = db_index(ctx, parse_c_int(args.get(2), None)?)?;
+    let dst_db = db_index(ctx, parse_c_int(a.next()?, None)?)?;
     if dst_db == src_db {
         return Err(SAME_OBJECT.into());
     }
@@ -732,8 +733,9 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let a = parse_c_int(args.get(1), Some("ERR invalid first DB index"))?;
-    let b = parse_c_int(args.get(2), Some("ERR invalid second DB index"))?;
+    let mut argv = Argv::new(args);
+    let a = parse_c_int(argv.next()?, Some("ERR invalid first DB index"))?;
+    let b = parse_c_int(argv.next()?, Some("ERR invalid second DB index"))?;
     let (a, b) = (db_index(ctx, a)?, db_index(ctx, b)?);
     if a != b {
         let mut all = ctx.srv.keyspace.lock_all();
@@ -756,28 +758,39 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // EXPIRE family, PERSIST, TTL family
 // ---------------------------------------------------------------------------------------------------------
 
-/// NX / XX / GT / LT of the EXPIRE family.
+/// The NX / XX / GT / LT condition words, as the EXPIRE family and ZADD read them (any case, each may be
+/// repeated). Which combinations are allowed, and the error otherwise, is each command's own.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-struct ExpireCond {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
+pub(crate) struct Cond {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
 }
 
-impl ExpireCond {
-    fn parse(opts: Args<'_>) -> Result<Self, CmdError> {
-        let mut c = ExpireCond::default();
-        for o in opts.iter() {
-            if parse::eq(o, "nx") {
-                c.nx = true;
-            } else if parse::eq(o, "xx") {
-                c.xx = true;
-            } else if parse::eq(o, "gt") {
-                c.gt = true;
-            } else if parse::eq(o, "lt") {
-                c.lt = true;
-            } else {
+impl Cond {
+    /// Records `word` when it is NX, XX, GT or LT; false (nothing recorded) for any other word.
+    #[inline]
+    pub(crate) fn accept(&mut self, word: &[u8]) -> bool {
+        if parse::eq(word, "nx") {
+            self.nx = true;
+        } else if parse::eq(word, "xx") {
+            self.xx = true;
+        } else if parse::eq(word, "gt") {
+            self.gt = true;
+        } else if parse::eq(word, "lt") {
+            self.lt = true;
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// The EXPIRE family's options: the rest of `a`, each a condition word, in a combination EXPIRE allows.
+    fn parse_expire(a: &mut Argv<'_>) -> Result<Self, CmdError> {
+        let mut c = Cond::default();
+        while let Some(o) = a.opt() {
+            if !c.accept(o) {
                 return Err(
                     format!("ERR Unsupported option {}", String::from_utf8_lossy(o)).into(),
                 );
@@ -847,9 +860,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, seconds: bool, relative: bo
         (true, false) => "expireat",
         (false, false) => "pexpireat",
     };
-    let key = args.get(1);
-    let cond = ExpireCond::parse(args.skip(3))?;
-    let when = absolute_expire(args.get(2), seconds, ctx.now_ms, relative, name)?;
+    let mut a = Argv::new(args);
+    let (key, time) = (a.next()?, a.next()?);
+    // The options are checked before the time, as in Redis.
+    let cond = Cond::parse_expire(&mut a)?;
+    let when = absolute_expire(time, seconds, ctx.now_ms, relative, name)?;
     let db = ctx.client.db;
     let mut shard = ctx.srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup_write(&mut shard, key) else {
@@ -902,7 +917,7 @@ fn pexpireat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let db = ctx.client.db;
     let mut shard = ctx.srv.keyspace.lock_key(key);
     let had_ttl = ctx
@@ -936,7 +951,7 @@ fn ttl_value(expire_at: Option<u64>, now_ms: u64, ms: bool, absolute: bool) -> i
 }
 
 fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ms: bool, absolute: bool) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let mut shard = ctx.srv.keyspace.lock_key(key);
     let v = match peek(ctx, &mut shard, key) {
         None => -2,
@@ -968,7 +983,7 @@ fn pexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------------------------------------
 
 fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let pattern = args.get(1);
+    let pattern = Argv::new(args).next()?;
     let all = glob::is_match_all(pattern);
     let (srv, db, now) = (ctx.srv, ctx.client.db, ctx.now_ms);
     // Encode the keys into a side buffer, then prefix the count.
@@ -1168,27 +1183,31 @@ fn lfu_policy(ctx: &Ctx<'_>) -> bool {
     ctx.srv.config.read().maxmemory_policy.ends_with("-lfu")
 }
 
-/// Look up OBJECT's key (no access-clock update); a missing key is a null reply.
-fn object_lookup<T>(ctx: &mut Ctx<'_>, args: Args<'_>, f: impl FnOnce(&Entry) -> T) -> Option<T> {
-    let key = args.get(2);
+/// Look up OBJECT's key (after the subcommand; no access-clock update); a missing key is a null reply.
+fn object_lookup<T>(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    f: impl FnOnce(&Entry) -> T,
+) -> Result<Option<T>, CmdError> {
+    let key = Argv::at(args, 2).next()?;
     let mut shard = ctx.srv.keyspace.lock_key(key);
     let v = peek(ctx, &mut shard, key).map(|e| f(e));
     drop(shard);
     if v.is_none() {
         ctx.reply().null();
     }
-    v
+    Ok(v)
 }
 
 fn object_encoding(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if let Some(enc) = object_lookup(ctx, args, encoding_of) {
+    if let Some(enc) = object_lookup(ctx, args, encoding_of)? {
         ctx.reply().bulk(enc.as_bytes());
     }
     Ok(())
 }
 
 fn object_refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(int) = object_lookup(ctx, args, |e| e.as_str().and_then(num::parse_i64)) else {
+    let Some(int) = object_lookup(ctx, args, |e| e.as_str().and_then(num::parse_i64))? else {
         return Ok(());
     };
     // Redis shares the integers 0..9999 unless maxmemory evicts by LRU/LFU.
@@ -1203,7 +1222,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn object_idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(lru) = object_lookup(ctx, args, |e| e.lru()) else {
+    let Some(lru) = object_lookup(ctx, args, |e| e.lru())? else {
         return Ok(());
     };
     if lfu_policy(ctx) {
@@ -1217,7 +1236,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 /// Entries keep one access clock, not Redis's LFU counter, so FREQ reports what Redis's counter would read for a
 /// key never accessed since it was written: the initial value 5, decayed by one per idle minute.
 fn object_freq(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let Some(lru) = object_lookup(ctx, args, |e| e.lru()) else {
+    let Some(lru) = object_lookup(ctx, args, |e| e.lru())? else {
         return Ok(());
     };
     if !lfu_policy(ctx) {
@@ -1304,7 +1323,7 @@ mod tests {
         assert_eq!(string_encoding(&[b'a'; 45]), "raw");
     }
 
-    fn cond(opts: &[&str]) -> Result<ExpireCond, CmdError> {
+    fn cond(opts: &[&str]) -> Result<Cond, CmdError> {
         let buf: Vec<u8> = opts.concat().into_bytes();
         let mut spans = Vec::new();
         let mut at = 0;
@@ -1312,12 +1331,12 @@ mod tests {
             spans.push((at, at + o.len()));
             at += o.len();
         }
-        ExpireCond::parse(Args::from_parts(&buf, &spans))
+        Cond::parse_expire(&mut Argv::at(Args::from_parts(&buf, &spans), 0))
     }
 
     #[test]
     fn expire_options() {
-        assert_eq!(cond(&[]).unwrap(), ExpireCond::default());
+        assert_eq!(cond(&[]).unwrap(), Cond::default());
         assert!(cond(&["nx", "XX"])
             .unwrap_err()
             .msg()
@@ -1339,19 +1358,19 @@ mod tests {
 
     #[test]
     fn expire_conditions() {
-        let nx = ExpireCond {
+        let nx = Cond {
             nx: true,
             ..Default::default()
         };
-        let xx = ExpireCond {
+        let xx = Cond {
             xx: true,
             ..Default::default()
         };
-        let gt = ExpireCond {
+        let gt = Cond {
             gt: true,
             ..Default::default()
         };
-        let lt = ExpireCond {
+        let lt = Cond {
             lt: true,
             ..Default::default()
         };

@@ -19,7 +19,9 @@
 //! - STORE writes a list (replacing any value and its TTL) and replies with its length; an empty result
 //!   deletes the destination.
 
+use super::argv::Argv;
 use super::spec::{self, ACCESS, OW, RO, UPDATE};
+use super::zsets::limit_option;
 use super::{acl, err, flags::*, parse, CmdError, CmdResult, Command, Ctx, KeyRef};
 use crate::keyspace::entry::{Entry, ValueRef};
 use crate::keyspace::MultiGuard;
@@ -91,20 +93,17 @@ fn sort_keys(args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
         flags: RO | ACCESS,
     });
     let mut store = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = args.get(i);
-        let skip = if a.eq_ignore_ascii_case(b"limit") {
-            2
-        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
-            1
-        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
-            store = Some(i + 1);
-            1
-        } else {
-            0
-        };
-        i += 1 + skip;
+    let mut a = Argv::at(*args, 2);
+    while let Some(word) = a.opt() {
+        if parse::eq(word, "limit") {
+            a.opt();
+            a.opt();
+        } else if parse::eq(word, "get") || parse::eq(word, "by") {
+            a.opt();
+        } else if parse::eq(word, "store") && !a.is_done() {
+            store = Some(a.pos());
+            a.opt();
+        }
     }
     out.extend(store.map(|pos| KeyRef {
         pos,
@@ -122,41 +121,39 @@ fn sort_ro_keys(_args: &Args<'_>, out: &mut Vec<KeyRef>) -> bool {
     true
 }
 
-fn parse_opts<'a>(args: &Args<'a>, readonly: bool) -> Result<Opts<'a>, CmdError> {
+/// Parses SORT's options (`a` placed after the key), as Redis does: a later ASC/DESC, LIMIT, STORE or BY wins,
+/// GET accumulates, an option missing its values is a syntax error.
+fn parse_opts<'a>(a: &mut Argv<'a>, readonly: bool) -> Result<Opts<'a>, CmdError> {
     let mut o = Opts {
         limit_count: -1,
         ..Opts::default()
     };
-    let mut j = 2;
-    while j < args.len() {
-        let a = args.get(j);
-        let left = args.len() - j - 1;
-        if parse::eq(a, "asc") {
+    while let Some(word) = a.opt() {
+        let more = !a.is_done();
+        if parse::eq(word, "asc") {
             o.desc = false;
-        } else if parse::eq(a, "desc") {
+        } else if parse::eq(word, "desc") {
             o.desc = true;
-        } else if parse::eq(a, "alpha") {
+        } else if parse::eq(word, "alpha") {
             o.alpha = true;
-        } else if parse::eq(a, "limit") && left >= 2 {
-            o.limit_start = parse::int(args.get(j + 1))?;
-            o.limit_count = parse::int(args.get(j + 2))?;
-            j += 2;
-        } else if !readonly && parse::eq(a, "store") && left >= 1 {
-            o.store = Some(args.get(j + 1));
-            j += 1;
-        } else if parse::eq(a, "by") && left >= 1 {
-            let p = args.get(j + 1);
+        } else if let Some((start, count)) = limit_option(word, a)? {
+            o.limit_start = start;
+            o.limit_count = count;
+        } else if !readonly && parse::eq(word, "store") && more {
+            o.store = Some(a.next()?);
+        } else if parse::eq(word, "by") && more {
+            let p = a.next()?;
             o.by = Some(p);
-            // A BY pattern without '*' names no per-element key: nothing to sort by.
-            o.dontsort = !has_star(p);
-            j += 1;
-        } else if parse::eq(a, "get") && left >= 1 {
-            o.gets.push(args.get(j + 1));
-            j += 1;
+            // A BY pattern without '*' names no per-element key: nothing to sort by. As in Redis, a later
+            // BY with a star does not undo it (`BY nosort BY w_*` does not sort).
+            if !has_star(p) {
+                o.dontsort = true;
+            }
+        } else if parse::eq(word, "get") && more {
+            o.gets.push(a.next()?);
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 1;
     }
     Ok(o)
 }
@@ -516,8 +513,9 @@ enum Outcome {
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) -> CmdResult {
-    let mut o = parse_opts(&args, readonly)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let mut o = parse_opts(&mut a, readonly)?;
     let patterns = o.by.is_some_and(has_star)
         || o.gets
             .iter()
@@ -606,6 +604,54 @@ mod tests {
 
     fn key(k: &str, f: Option<&str>) -> Target {
         Target::Key(k.as_bytes().to_vec(), f.map(|f| f.as_bytes().to_vec()))
+    }
+
+    /// What a test checks of parsed options: dontsort, BY pattern, LIMIT start and count.
+    type Parsed = (bool, Option<Vec<u8>>, i64, i64);
+
+    fn opts(words: &[&str], readonly: bool) -> Result<Parsed, String> {
+        let mut all = vec!["sort", "k"];
+        all.extend_from_slice(words);
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        for w in &all {
+            spans.push((buf.len(), buf.len() + w.len()));
+            buf.extend_from_slice(w.as_bytes());
+        }
+        let args = Args::from_parts(&buf, &spans);
+        parse_opts(&mut Argv::at(args, 2), readonly)
+            .map(|o| {
+                (
+                    o.dontsort,
+                    o.by.map(<[u8]>::to_vec),
+                    o.limit_start,
+                    o.limit_count,
+                )
+            })
+            .map_err(|e| e.msg().to_string())
+    }
+
+    #[test]
+    fn options_parse_like_redis() {
+        assert_eq!(opts(&[], false).unwrap(), (false, None, 0, -1));
+        // A star-less BY stops sorting for good, whatever BY follows it.
+        let (dontsort, by, ..) = opts(&["BY", "nosort", "by", "w_*"], false).unwrap();
+        assert!(dontsort);
+        assert_eq!(by.as_deref(), Some(&b"w_*"[..]));
+        assert!(!opts(&["by", "w_*"], false).unwrap().0);
+        assert_eq!(
+            opts(&["limit", "1", "2", "LIMIT", "3", "4"], false).unwrap(),
+            (false, None, 3, 4)
+        );
+        assert_eq!(opts(&["limit", "1"], false).unwrap_err(), err::SYNTAX);
+        assert_eq!(
+            opts(&["limit", "x", "y"], false).unwrap_err(),
+            err::NOT_INTEGER
+        );
+        assert_eq!(opts(&["store"], false).unwrap_err(), err::SYNTAX);
+        assert!(opts(&["store", "d"], false).is_ok());
+        assert_eq!(opts(&["store", "d"], true).unwrap_err(), err::SYNTAX);
+        assert_eq!(opts(&["get"], false).unwrap_err(), err::SYNTAX);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! [`reply_mpop`].
 
 use super::argv::{Argv, ScanKind, ScanOpts};
+use super::keys::Cond;
 use super::spec::{self, ACCESS, DELETE, OW, RO, RW, UPDATE};
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
@@ -620,6 +621,19 @@ fn parse_long(b: &[u8]) -> Result<i64, CmdError> {
     parse::int(b)
 }
 
+/// `LIMIT offset count`, as SORT and the ZRANGE family read it: when `word` is LIMIT and two arguments
+/// follow it, reads them as integers (the offset first, so its error wins). `Ok(None)`, with nothing read,
+/// otherwise: the callers then treat `word` as an unknown option.
+pub(crate) fn limit_option(word: &[u8], a: &mut Argv<'_>) -> Result<Option<(i64, i64)>, CmdError> {
+    if parse::eq(word, "limit") && a.remaining() >= 2 {
+        let offset = a.int()?;
+        let count = a.int()?;
+        Ok(Some((offset, count)))
+    } else {
+        Ok(None)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // ZADD / ZINCRBY
 
@@ -632,33 +646,32 @@ fn zincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult {
-    let key = args.get(1);
-    let mut f = AddFlags {
-        incr: incr_cmd,
-        ..Default::default()
-    };
-    let mut ch = false;
-    let mut i = 2;
-    while i < args.len() {
-        let a = args.get(i);
-        if parse::eq(a, "nx") {
-            f.nx = true;
-        } else if parse::eq(a, "xx") {
-            f.xx = true;
-        } else if parse::eq(a, "gt") {
-            f.gt = true;
-        } else if parse::eq(a, "lt") {
-            f.lt = true;
-        } else if parse::eq(a, "ch") {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    // The option words up to the first that is not one (ZINCRBY reads them too, as Redis does).
+    let mut cond = Cond::default();
+    let (mut incr, mut ch) = (incr_cmd, false);
+    while let Some(word) = a.peek() {
+        if cond.accept(word) {
+        } else if parse::eq(word, "ch") {
             ch = true;
-        } else if parse::eq(a, "incr") {
-            f.incr = true;
+        } else if parse::eq(word, "incr") {
+            incr = true;
         } else {
             break;
         }
-        i += 1;
+        a.opt();
     }
-    let elements = args.len() - i;
+    let f = AddFlags {
+        nx: cond.nx,
+        xx: cond.xx,
+        gt: cond.gt,
+        lt: cond.lt,
+        incr,
+    };
+    // score member pairs
+    let pairs = a.rest();
+    let elements = pairs.len();
     if !elements.is_multiple_of(2) || elements == 0 {
         return Err(err::SYNTAX.into());
     }
@@ -673,8 +686,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult 
         return Err("ERR INCR option supports a single increment-element pair".into());
     }
     let mut scores = Vec::with_capacity(elements);
-    for j in 0..elements {
-        scores.push(parse::float(args.get(i + j * 2))?);
+    for score in pairs.iter().step_by(2) {
+        scores.push(parse::float(score)?);
     }
     let lim = limits(ctx);
     let db = ctx.db();
@@ -695,7 +708,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult 
                 }
                 return Ok(());
             }
-            let z = ZSet::with_hint(elements, args.get(i + 1).len(), &lim);
+            let first_member = pairs.try_get(1).map_or(0, <[u8]>::len);
+            let z = ZSet::with_hint(elements, first_member, &lim);
             let e = Entry::new(key, Value::ZSet(Box::new(z)), ctx.lru_clock());
             shard.db_mut(db).insert_new(e);
             true
@@ -710,8 +724,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult 
             .find_mut(key)
             .ok_or_else(|| CmdError::from(err::WRONGTYPE))?;
         let z = as_zset_mut(e)?;
-        for (j, &score) in scores.iter().enumerate() {
-            let m = args.get(i + j * 2 + 1);
+        for (m, &score) in pairs.iter().skip(1).step_by(2).zip(&scores) {
             match z.add(m, score, f, &lim) {
                 Err(_) => {
                     nan = true;
@@ -757,10 +770,11 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_cmd: bool) -> CmdResult 
 // Point reads
 
 fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let (key, member) = (a.next()?, a.next()?);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
-    let s = read_zset(ctx, &mut shard, key)?.and_then(|z| z.score(args.get(2)));
+    let s = read_zset(ctx, &mut shard, key)?.and_then(|z| z.score(member));
     drop(shard);
     match s {
         Some(s) => ctx.reply().double(s),
@@ -770,13 +784,15 @@ fn zscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let members = a.rest();
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let z = read_zset(ctx, &mut shard, key)?;
     let mut r = Reply::new(ctx.out, ctx.client.resp3);
-    r.array(args.len() - 2);
-    for m in args.skip(2).iter() {
+    r.array(members.len());
+    for m in members.iter() {
         match z.and_then(|z| z.score(m)) {
             Some(s) => r.double(s),
             None => r.null(),
@@ -786,7 +802,7 @@ fn zmscore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| z.len());
@@ -796,8 +812,9 @@ fn zcard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let range = ScoreRange::parse(args.get(2), args.get(3)).ok_or(NOT_FLOAT_RANGE)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let range = ScoreRange::parse(a.next()?, a.next()?).ok_or(NOT_FLOAT_RANGE)?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| {
@@ -810,8 +827,9 @@ fn zcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zlexcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let range = LexRange::parse(args.get(2), args.get(3)).ok_or(NOT_LEX_RANGE)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let range = LexRange::parse(a.next()?, a.next()?).ok_or(NOT_LEX_RANGE)?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = read_zset(ctx, &mut shard, key)?.map_or(0, |z| {
@@ -832,22 +850,20 @@ fn zrevrank(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zrank_generic(ctx: &mut Ctx<'_>, args: Args<'_>, rev: bool, name: &str) -> CmdResult {
-    if args.len() > 4 {
+    let mut a = Argv::new(args);
+    let (key, member) = (a.next()?, a.next()?);
+    if a.remaining() > 1 {
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
     }
-    let withscore = if args.len() == 4 {
-        if !parse::eq(args.get(3), "withscore") {
-            return Err(err::SYNTAX.into());
-        }
-        true
-    } else {
-        false
+    let withscore = match a.opt() {
+        None => false,
+        Some(w) if parse::eq(w, "withscore") => true,
+        Some(_) => return Err(err::SYNTAX.into()),
     };
-    let key = args.get(1);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let found = read_zset(ctx, &mut shard, key)?.and_then(|z| {
-        z.rank(args.get(2))
+        z.rank(member)
             .map(|(r, s)| (if rev { z.len() - 1 - r } else { r }, s))
     });
     drop(shard);
@@ -889,6 +905,17 @@ enum Spec {
     Lex(LexRange),
 }
 
+impl Spec {
+    /// The range `min max` of a query of type `rt` (Auto and Rank: ranks), with Redis's errors.
+    fn parse(rt: RangeType, min: &[u8], max: &[u8]) -> Result<Spec, CmdError> {
+        Ok(match rt {
+            RangeType::Score => Spec::Score(ScoreRange::parse(min, max).ok_or(NOT_FLOAT_RANGE)?),
+            RangeType::Lex => Spec::Lex(LexRange::parse(min, max).ok_or(NOT_LEX_RANGE)?),
+            RangeType::Auto | RangeType::Rank => Spec::Rank(parse_long(min)?, parse_long(max)?),
+        })
+    }
+}
+
 struct RangeQuery {
     spec: Spec,
     rev: bool,
@@ -897,36 +924,31 @@ struct RangeQuery {
     limit: i64,
 }
 
-/// Parse a ZRANGE-family command whose source key is at `src` (min and max follow it).
+/// Parse the rest of a ZRANGE-family command, `a` placed after its source key: min and max, then the
+/// options. Errors come in Redis's order: options first, then their combinations, then the range.
 fn parse_range(
-    args: &Args<'_>,
-    src: usize,
+    a: &mut Argv<'_>,
     store: bool,
     mut rt: RangeType,
     mut dir: Direction,
 ) -> Result<RangeQuery, CmdError> {
+    let (min, max) = (a.next()?, a.next()?);
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
-    let mut j = src + 3;
-    while j < args.len() {
-        let a = args.get(j);
-        let left = args.len() - j - 1;
-        if !store && parse::eq(a, "withscores") {
+    while let Some(word) = a.opt() {
+        if !store && parse::eq(word, "withscores") {
             withscores = true;
-        } else if parse::eq(a, "limit") && left >= 2 {
-            offset = parse_long(args.get(j + 1))?;
-            limit = parse_long(args.get(j + 2))?;
-            j += 2;
-        } else if dir == Direction::Auto && parse::eq(a, "rev") {
+        } else if let Some((o, l)) = limit_option(word, a)? {
+            (offset, limit) = (o, l);
+        } else if dir == Direction::Auto && parse::eq(word, "rev") {
             dir = Direction::Reverse;
-        } else if rt == RangeType::Auto && parse::eq(a, "bylex") {
+        } else if rt == RangeType::Auto && parse::eq(word, "bylex") {
             rt = RangeType::Lex;
-        } else if rt == RangeType::Auto && parse::eq(a, "byscore") {
+        } else if rt == RangeType::Auto && parse::eq(word, "byscore") {
             rt = RangeType::Score;
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 1;
     }
     if dir == Direction::Auto {
         dir = Direction::Forward;
@@ -944,14 +966,10 @@ fn parse_range(
         return Err("ERR syntax error, WITHSCORES not supported in combination with BYLEX".into());
     }
     let rev = dir == Direction::Reverse;
-    let (mut a, mut b) = (args.get(src + 1), args.get(src + 2));
-    if rev && rt != RangeType::Rank {
-        std::mem::swap(&mut a, &mut b);
-    }
-    let spec = match rt {
-        RangeType::Score => Spec::Score(ScoreRange::parse(a, b).ok_or(NOT_FLOAT_RANGE)?),
-        RangeType::Lex => Spec::Lex(LexRange::parse(a, b).ok_or(NOT_LEX_RANGE)?),
-        _ => Spec::Rank(parse_long(a)?, parse_long(b)?),
+    let spec = if rev && rt != RangeType::Rank {
+        Spec::parse(rt, max, min)?
+    } else {
+        Spec::parse(rt, min, max)?
     };
     Ok(RangeQuery {
         spec,
@@ -1014,8 +1032,9 @@ fn query_ranks(z: &ZSet, q: &RangeQuery) -> (usize, usize) {
 }
 
 fn range_generic(ctx: &mut Ctx<'_>, args: Args<'_>, rt: RangeType, dir: Direction) -> CmdResult {
-    let q = parse_range(&args, 1, false, rt, dir)?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let q = parse_range(&mut a, false, rt, dir)?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(z) = read_zset(ctx, &mut shard, key)? else {
@@ -1055,8 +1074,9 @@ fn zrevrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let q = parse_range(&args, 2, true, RangeType::Auto, Direction::Auto)?;
-    let (dst, src) = (args.get(1), args.get(2));
+    let mut a = Argv::new(args);
+    let (dst, src) = (a.next()?, a.next()?);
+    let q = parse_range(&mut a, true, RangeType::Auto, Direction::Auto)?;
     let lim = limits(ctx);
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many([dst, src]);
@@ -1089,13 +1109,14 @@ fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // Removal
 
 fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let mut n = 0;
     if let Some(e) = ctx.lookup_write(&mut shard, key) {
         let z = as_zset_mut(e)?;
-        for m in args.skip(2).iter() {
+        for m in a.rest().iter() {
             if z.remove(m).is_some() {
                 n += 1;
                 if z.is_empty() {
@@ -1114,20 +1135,13 @@ fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn remrange_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: RangeType) -> CmdResult {
-    let (a, b) = (args.get(2), args.get(3));
-    let (spec, event) = match kind {
-        RangeType::Score => (
-            Spec::Score(ScoreRange::parse(a, b).ok_or(NOT_FLOAT_RANGE)?),
-            "zremrangebyscore",
-        ),
-        RangeType::Lex => (
-            Spec::Lex(LexRange::parse(a, b).ok_or(NOT_LEX_RANGE)?),
-            "zremrangebylex",
-        ),
-        _ => (
-            Spec::Rank(parse_long(a)?, parse_long(b)?),
-            "zremrangebyrank",
-        ),
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let spec = Spec::parse(kind, a.next()?, a.next()?)?;
+    let event = match kind {
+        RangeType::Score => "zremrangebyscore",
+        RangeType::Lex => "zremrangebylex",
+        _ => "zremrangebyrank",
     };
     let q = RangeQuery {
         spec,
@@ -1136,7 +1150,6 @@ fn remrange_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: RangeType) -> CmdRe
         offset: 0,
         limit: -1,
     };
-    let key = args.get(1);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let mut n = 0;
@@ -1218,16 +1231,16 @@ pub fn reply_mpop(r: &mut Reply<'_>, key: &[u8], elems: &[(Vec<u8>, f64)]) {
 }
 
 fn zpop_generic(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
-    if args.len() > 3 {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    if a.remaining() > 1 {
         return Err(err::SYNTAX.into());
     }
-    let count_given = args.len() == 3;
-    let count = if count_given {
-        parse::uint_or(args.get(2), "ERR value is out of range, must be positive")?
-    } else {
-        1
+    let count_given = !a.is_done();
+    let count = match a.opt() {
+        Some(c) => parse::uint_or(c, "ERR value is out of range, must be positive")?,
+        None => 1,
     };
-    let key = args.get(1);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let popped = pop_locked(ctx, &mut shard, key, max, count)?;
@@ -1257,25 +1270,28 @@ fn positive_or(b: &[u8], msg: &'static str) -> Result<usize, CmdError> {
 }
 
 /// Parsed `numkeys key... MIN|MAX [COUNT count]` (ZMPOP / BZMPOP, starting at `numkeys_idx`).
-pub struct MpopArgs {
+pub struct MpopArgs<'a> {
+    /// Index of the first key in the request.
     pub first_key: usize,
     pub numkeys: usize,
+    /// The keys.
+    pub keys: Args<'a>,
     pub max: bool,
     pub count: usize,
 }
 
-/// Parse ZMPOP's (or BZMPOP's) arguments with Redis's errors.
-pub fn parse_mpop(args: &Args<'_>, numkeys_idx: usize) -> Result<MpopArgs, CmdError> {
-    let numkeys = positive_or(
-        args.get(numkeys_idx),
-        "ERR numkeys should be greater than 0",
-    )?;
-    let where_idx = numkeys_idx
-        .checked_add(numkeys)
-        .and_then(|x| x.checked_add(1))
-        .filter(|&w| w < args.len())
-        .ok_or(CmdError::from(err::SYNTAX))?;
-    let w = args.get(where_idx);
+/// Parse ZMPOP's (or BZMPOP's) arguments from `numkeys_idx` on, with Redis's errors: numkeys ≥ 1, the keys and
+/// MIN|MAX all present, at most one COUNT ≥ 1, nothing else.
+pub fn parse_mpop<'a>(args: &Args<'a>, numkeys_idx: usize) -> Result<MpopArgs<'a>, CmdError> {
+    let mut a = Argv::at(*args, numkeys_idx);
+    let numkeys = positive_or(a.next()?, "ERR numkeys should be greater than 0")?;
+    let first_key = a.pos();
+    // The keys and MIN|MAX after them must all be there.
+    if numkeys >= a.remaining() {
+        return Err(err::SYNTAX.into());
+    }
+    let keys = a.take(numkeys)?;
+    let w = a.next()?;
     let max = if parse::eq(w, "min") {
         false
     } else if parse::eq(w, "max") {
@@ -1284,23 +1300,20 @@ pub fn parse_mpop(args: &Args<'_>, numkeys_idx: usize) -> Result<MpopArgs, CmdEr
         return Err(err::SYNTAX.into());
     };
     let mut count = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        if count.is_none() && parse::eq(args.get(j), "count") && more > 0 {
-            j += 1;
+    while let Some(word) = a.opt() {
+        if count.is_none() && parse::eq(word, "count") && !a.is_done() {
             count = Some(positive_or(
-                args.get(j),
+                a.next()?,
                 "ERR count should be greater than 0",
             )?);
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 1;
     }
     Ok(MpopArgs {
-        first_key: numkeys_idx + 1,
+        first_key,
         numkeys,
+        keys,
         max,
         count: count.unwrap_or(1),
     })
@@ -1308,10 +1321,9 @@ pub fn parse_mpop(args: &Args<'_>, numkeys_idx: usize) -> Result<MpopArgs, CmdEr
 
 fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let p = parse_mpop(&args, 1)?;
-    let keys: Vec<&[u8]> = (0..p.numkeys).map(|i| args.get(p.first_key + i)).collect();
     let srv = ctx.srv;
-    let mut guard = srv.keyspace.lock_many(keys.iter().copied());
-    for k in &keys {
+    let mut guard = srv.keyspace.lock_many(p.keys.iter());
+    for k in p.keys.iter() {
         let shard = guard.shard(k);
         if let Some(v) = pop_locked(ctx, shard, k, p.max, p.count)? {
             drop(guard);
@@ -1328,9 +1340,10 @@ fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // ZRANDMEMBER
 
 fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     let srv = ctx.srv;
-    if args.len() == 2 {
+    let Some(count) = a.opt() else {
         let mut shard = srv.keyspace.lock_key(key);
         let z = read_zset(ctx, &mut shard, key)?;
         let mut r = Reply::new(ctx.out, ctx.client.resp3);
@@ -1339,17 +1352,17 @@ fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             None => r.null(),
         }
         return Ok(());
-    }
-    let l = parse::int(args.get(2))?;
+    };
+    let l = parse::int(count)?;
     if l == i64::MIN {
         return Err(
             "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
                 .into(),
         );
     }
-    let withscores = match args.len() {
-        3 => false,
-        4 if parse::eq(args.get(3), "withscores") => true,
+    let withscores = match (a.opt(), a.is_done()) {
+        (None, _) => false,
+        (Some(w), true) if parse::eq(w, "withscores") => true,
         _ => return Err(err::SYNTAX.into()),
     };
     if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
@@ -1480,29 +1493,32 @@ fn read_input(
     }
 }
 
+/// `[destination] numkeys key... [options]` of ZUNION, ZINTER, ZDIFF, their STORE forms (`store`: a
+/// destination comes first) and ZINTERCARD (`cardinality_only`).
 fn setop_generic(
     ctx: &mut Ctx<'_>,
     args: Args<'_>,
-    dst: Option<&[u8]>,
+    store: bool,
     op: SetOp,
     cardinality_only: bool,
     name: &str,
 ) -> CmdResult {
-    let numkeys_idx = if dst.is_some() { 2 } else { 1 };
-    let setnum = parse_long(args.get(numkeys_idx))?;
+    let mut a = Argv::new(args);
+    let dst = if store { Some(a.next()?) } else { None };
+    let setnum = parse_long(a.next()?)?;
     if setnum < 1 {
         return Err(format!("ERR at least 1 input key is needed for '{name}' command").into());
     }
-    if setnum as u64 > (args.len() - (numkeys_idx + 1)) as u64 {
+    if setnum as u64 > a.remaining() as u64 {
         return Err(err::SYNTAX.into());
     }
     let setnum = setnum as usize;
-    let keys: Vec<&[u8]> = (0..setnum).map(|i| args.get(numkeys_idx + 1 + i)).collect();
+    let keys = a.take(setnum)?;
     let lim = limits(ctx);
     let srv = ctx.srv;
-    let mut guard = srv.keyspace.lock_many(keys.iter().copied().chain(dst));
+    let mut guard = srv.keyspace.lock_many(keys.iter().chain(dst));
     let mut inputs = Vec::with_capacity(setnum);
-    for k in &keys {
+    for k in keys.iter() {
         let elems = read_input(ctx, guard.shard(k), k, dst.is_some())?;
         inputs.push(Input { elems, weight: 1.0 });
     }
@@ -1510,23 +1526,23 @@ fn setop_generic(
     let mut agg = Aggregate::Sum;
     let mut withscores = false;
     let mut limit = 0usize;
-    let mut j = numkeys_idx + 1 + setnum;
-    while j < args.len() {
-        let remaining = args.len() - j;
-        let a = args.get(j);
-        if op != SetOp::Diff && !cardinality_only && remaining > setnum && parse::eq(a, "weights") {
-            j += 1;
+    // Options (read once the inputs are, as Redis does: a WRONGTYPE input wins over a syntax error).
+    while let Some(word) = a.opt() {
+        if op != SetOp::Diff
+            && !cardinality_only
+            && a.remaining() >= setnum
+            && parse::eq(word, "weights")
+        {
             for inp in inputs.iter_mut() {
-                inp.weight = ferrodis_protocol::num::parse_f64(args.get(j))
+                inp.weight = ferrodis_protocol::num::parse_f64(a.next()?)
                     .ok_or(CmdError::from("ERR weight value is not a float"))?;
-                j += 1;
             }
         } else if op != SetOp::Diff
             && !cardinality_only
-            && remaining >= 2
-            && parse::eq(a, "aggregate")
+            && !a.is_done()
+            && parse::eq(word, "aggregate")
         {
-            let v = args.get(j + 1);
+            let v = a.next()?;
             agg = if parse::eq(v, "sum") {
                 Aggregate::Sum
             } else if parse::eq(v, "min") {
@@ -1536,13 +1552,10 @@ fn setop_generic(
             } else {
                 return Err(err::SYNTAX.into());
             };
-            j += 2;
-        } else if dst.is_none() && !cardinality_only && parse::eq(a, "withscores") {
+        } else if dst.is_none() && !cardinality_only && parse::eq(word, "withscores") {
             withscores = true;
-            j += 1;
-        } else if cardinality_only && remaining >= 2 && parse::eq(a, "limit") {
-            limit = parse::uint_or(args.get(j + 1), "ERR LIMIT can't be negative")?;
-            j += 2;
+        } else if cardinality_only && !a.is_done() && parse::eq(word, "limit") {
+            limit = parse::uint_or(a.next()?, "ERR LIMIT can't be negative")?;
         } else {
             return Err(err::SYNTAX.into());
         }
@@ -1659,52 +1672,31 @@ fn setop_generic(
 }
 
 fn zunion(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(ctx, args, None, SetOp::Union, false, "zunion")
+    setop_generic(ctx, args, false, SetOp::Union, false, "zunion")
 }
 
 fn zinter(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(ctx, args, None, SetOp::Inter, false, "zinter")
+    setop_generic(ctx, args, false, SetOp::Inter, false, "zinter")
 }
 
 fn zdiff(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(ctx, args, None, SetOp::Diff, false, "zdiff")
+    setop_generic(ctx, args, false, SetOp::Diff, false, "zdiff")
 }
 
 fn zunionstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(
-        ctx,
-        args,
-        Some(args.get(1)),
-        SetOp::Union,
-        false,
-        "zunionstore",
-    )
+    setop_generic(ctx, args, true, SetOp::Union, false, "zunionstore")
 }
 
 fn zinterstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(
-        ctx,
-        args,
-        Some(args.get(1)),
-        SetOp::Inter,
-        false,
-        "zinterstore",
-    )
+    setop_generic(ctx, args, true, SetOp::Inter, false, "zinterstore")
 }
 
 fn zdiffstore(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(
-        ctx,
-        args,
-        Some(args.get(1)),
-        SetOp::Diff,
-        false,
-        "zdiffstore",
-    )
+    setop_generic(ctx, args, true, SetOp::Diff, false, "zdiffstore")
 }
 
 fn zintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    setop_generic(ctx, args, None, SetOp::Inter, true, "zintercard")
+    setop_generic(ctx, args, false, SetOp::Inter, true, "zintercard")
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1725,7 +1717,7 @@ fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     // Redis reads the options only once the key is found and of the right type.
-    let ScanOpts { pattern, count, .. } = ScanOpts::parse(&mut Argv::at(args, 3), ScanKind::Plain)?;
+    let ScanOpts { pattern, count, .. } = ScanOpts::parse(&mut a, ScanKind::Plain)?;
     let count = count as usize;
     let mut items: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = cursor;
