@@ -222,7 +222,8 @@ fn blmove_same_and_cross_shard() {
     assert_eq!(v, vec!["e2"]);
     let n: u64 = redis::cmd("EXISTS").arg("src9").query(&mut con).unwrap();
     assert_eq!(n, 0);
-    a.exchange("BLMOVE nothing x LEFT LEFT 0.05", "$-1\r\n");
+    // Timed out: a null array, as Redis 7.2 (a BLMOVE inside MULTI gets a null bulk string).
+    a.exchange("BLMOVE nothing x LEFT LEFT 0.05", "*-1\r\n");
 }
 
 #[test]

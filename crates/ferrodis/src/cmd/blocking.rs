@@ -4,11 +4,13 @@
 //! empty it registers a waiter on each key while still holding those locks (see keyspace::blocking) and the
 //! connection waits. A writer serves the waiter inside its own lock through the serve function built here.
 
+use super::argv::Argv;
 use super::spec::{self, ACCESS, DELETE, INSERT, RW};
 use super::{acl, err, flags::*, lists, zsets, CmdError, CmdResult, Command, Ctx};
 use crate::client::Blocked;
 use crate::keyspace::blocking::{Serve, Waiter, Writer};
 use crate::keyspace::{shard_of, Lookup, MultiGuard, Shard};
+use crate::types::strings::LongDouble;
 use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
 use std::time::{Duration, Instant};
@@ -207,10 +209,16 @@ fn brpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     bpop_list(ctx, args, false)
 }
 
+/// Reads `key ... timeout` (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX): the keys and the timeout.
+fn keys_then_timeout<'a>(a: &mut Argv<'a>) -> Result<(Vec<&'a [u8]>, Option<Duration>), CmdError> {
+    let keys = a.take(a.remaining().saturating_sub(1))?;
+    let timeout = parse_timeout(a.next()?)?;
+    Ok((keys.iter().collect(), timeout))
+}
+
 /// BLPOP / BRPOP: [key, element] from the first non-empty list.
 fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
-    let timeout = parse_timeout(args.get(args.len() - 1))?;
-    let keys: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    let (keys, timeout) = keys_then_timeout(&mut Argv::new(args))?;
     let db = ctx.db();
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(keys.iter().copied());
@@ -251,35 +259,32 @@ fn bpop_list(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
     Ok(())
 }
 
-fn side(b: &[u8]) -> Result<bool, CmdError> {
-    if b.eq_ignore_ascii_case(b"left") {
-        Ok(true)
-    } else if b.eq_ignore_ascii_case(b"right") {
-        Ok(false)
-    } else {
-        Err(err::SYNTAX.into())
-    }
-}
-
 fn blmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let from_left = side(args.get(3))?;
-    let to_left = side(args.get(4))?;
-    bmove(ctx, args, from_left, to_left, args.get(5))
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
+    let from_left = lists::parse_side(&mut a)?;
+    let to_left = lists::parse_side(&mut a)?;
+    let timeout = parse_timeout(a.next()?)?;
+    bmove(ctx, args, src, dst, from_left, to_left, timeout)
 }
 
 fn brpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    bmove(ctx, args, false, true, args.get(3))
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
+    let timeout = parse_timeout(a.next()?)?;
+    bmove(ctx, args, src, dst, false, true, timeout)
 }
 
+/// BLMOVE / BRPOPLPUSH with their arguments read (`args` is the request, kept for the blocked client).
 fn bmove(
     ctx: &mut Ctx<'_>,
     args: Args<'_>,
+    src: &[u8],
+    dst: &[u8],
     from_left: bool,
     to_left: bool,
-    timeout: &[u8],
+    timeout: Option<Duration>,
 ) -> CmdResult {
-    let timeout = parse_timeout(timeout)?;
-    let (src, dst) = (args.get(1), args.get(2));
     let db = ctx.db();
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many([src, dst]);
@@ -290,6 +295,13 @@ fn bmove(
             &[dst, side_name(from_left), side_name(to_left)],
         )]);
         ctx.reply().bulk(&v);
+        return Ok(());
+    }
+    if ctx.client.in_exec {
+        // Redis answers a BLMOVE that may not block (MULTI, scripts) with a null bulk string, but a
+        // timed-out one with a null array, as the other blocking list pops.
+        drop(guard);
+        ctx.reply().null();
         return Ok(());
     }
     let resp3 = ctx.client.resp3;
@@ -325,21 +337,31 @@ fn bmove(
             Err(e) => Serve::Served(encode(resp3, |r| r.error(e.msg()))),
         }
     });
-    let null = encode(resp3, |r| r.null());
-    block(ctx, &mut guard, args, &[src], timeout, null, serve);
+    block(
+        ctx,
+        &mut guard,
+        args,
+        &[src],
+        timeout,
+        null_array(resp3),
+        serve,
+    );
     Ok(())
 }
 
 fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let timeout = parse_timeout(args.get(1))?;
-    let m = lists::parse_mpop(&args, 2)?;
+    let mut a = Argv::new(args);
+    let timeout = a.next()?;
+    let m = lists::parse_mpop(&mut a, "left", "right")?;
+    // Redis checks the timeout after the other arguments.
+    let timeout = parse_timeout(timeout)?;
     let db = ctx.db();
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(m.keys.iter().copied());
-    if let Some((i, items)) = lists::mpop_locked(ctx, &mut guard, db, &m.keys, m.left, m.count)? {
+    if let Some((i, items)) = lists::mpop_locked(ctx, &mut guard, db, &m.keys, m.first, m.count)? {
         let n = items.len().to_string();
         ctx.propagate_as(vec![pop_argv(
-            if m.left { "LPOP" } else { "RPOP" },
+            if m.first { "LPOP" } else { "RPOP" },
             m.keys[i],
             &[n.as_bytes()],
         )]);
@@ -347,7 +369,7 @@ fn blmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     }
     let resp3 = ctx.client.resp3;
-    let (left, count) = (m.left, m.count);
+    let (left, count) = (m.first, m.count);
     let serve: ServeFn =
         Box::new(
             move |shard, db, key, w| match lists::pop_from(w, shard, db, key, left, count) {
@@ -431,8 +453,7 @@ fn reply_key_member_score(r: &mut Reply<'_>, key: &[u8], elems: &[(Vec<u8>, f64)
 
 /// BZPOPMIN / BZPOPMAX: [key, member, score] from the first non-empty sorted set.
 fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
-    let timeout = parse_timeout(args.get(args.len() - 1))?;
-    let keys: Vec<&[u8]> = args.iter().skip(1).take(args.len() - 2).collect();
+    let (keys, timeout) = keys_then_timeout(&mut Argv::new(args))?;
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(keys.iter().copied());
     for &k in &keys {
@@ -472,19 +493,21 @@ fn bzpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let timeout = parse_timeout(args.get(1))?;
-    let m = zsets::parse_mpop(&args, 2)?;
-    let keys: Vec<&[u8]> = (m.first_key..m.first_key + m.numkeys)
-        .map(|i| args.get(i))
-        .collect();
+    let mut a = Argv::new(args);
+    let timeout = a.next()?;
+    // The same parser as LMPOP's, with MAX / MIN for LEFT / RIGHT.
+    let m = lists::parse_mpop(&mut a, "max", "min")?;
+    // Redis checks the timeout after the other arguments.
+    let timeout = parse_timeout(timeout)?;
+    let (keys, max, count) = (m.keys, m.first, m.count);
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(keys.iter().copied());
     for &k in &keys {
-        if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, m.max, m.count)? {
+        if let Some(popped) = zsets::pop_locked(ctx, guard.shard(k), k, max, count)? {
             if !popped.is_empty() {
                 let n = popped.len().to_string();
                 ctx.propagate_as(vec![pop_argv(
-                    if m.max { "ZPOPMAX" } else { "ZPOPMIN" },
+                    if max { "ZPOPMAX" } else { "ZPOPMIN" },
                     k,
                     &[n.as_bytes()],
                 )]);
@@ -494,7 +517,6 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         }
     }
     let resp3 = ctx.client.resp3;
-    let (max, count) = (m.max, m.count);
     let serve: ServeFn =
         Box::new(
             move |shard, db, key, w| match zpop_in(w, shard, db, key, max, count) {
@@ -524,8 +546,12 @@ fn bzmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 
 /// Redis's blocking timeout: seconds as a float, 0 = forever; negative and non-numbers are errors.
 pub fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let secs =
-        num::parse_f64(b).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?;
+    let secs = match num::parse_f64(b) {
+        Some(s) => s,
+        None => {
+            beyond_double(b).ok_or(CmdError::from("ERR timeout is not a float or out of range"))?
+        }
+    };
     // As Redis: to milliseconds, rounded up, then range and sign checks.
     let ms = (secs * 1000.0).ceil();
     if ms > i64::MAX as f64 {
@@ -535,6 +561,23 @@ pub fn parse_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
         return Err("ERR timeout is negative".into());
     }
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// A timeout Redis reads (as a `long double`) but a double does not: hexadecimal, or beyond a double's range
+/// (1e400 is out of range, -1e400 negative, 1e-400 one millisecond), as a double that gives the same result.
+fn beyond_double(b: &[u8]) -> Option<f64> {
+    let ld = LongDouble::parse(b).ok()?;
+    // Exact for hexadecimal values a double holds; ±infinity past a double's largest.
+    let v: f64 = ld.to_human().parse().ok()?;
+    if v == 0.0 && !ld.is_zero() {
+        // Below a double's smallest: rounds up to 1 ms, or (negative) to 0, no timeout.
+        return Some(if b.first() == Some(&b'-') {
+            -f64::MIN_POSITIVE
+        } else {
+            f64::MIN_POSITIVE
+        });
+    }
+    Some(v)
 }
 
 /// Block the client on `keys` (whose shards `guard` holds): register one waiter in each key's queue and
@@ -593,5 +636,33 @@ mod tests {
             "ERR timeout is out of range"
         );
         assert_eq!(parse_timeout(b"-0.0001").unwrap(), None);
+        // Redis reads a long double: past a double's range, and hexadecimal.
+        assert_eq!(
+            parse_timeout(b"1e400").unwrap_err().msg(),
+            "ERR timeout is out of range"
+        );
+        assert_eq!(
+            parse_timeout(b"-1e400").unwrap_err().msg(),
+            "ERR timeout is negative"
+        );
+        assert_eq!(
+            parse_timeout(b"1e-400").unwrap(),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(parse_timeout(b"-1e-400").unwrap(), None);
+        assert_eq!(
+            parse_timeout(b"0x10").unwrap(),
+            Some(Duration::from_secs(16))
+        );
+        assert_eq!(
+            parse_timeout(b"-0x10").unwrap_err().msg(),
+            "ERR timeout is negative"
+        );
+        for bad in [&b"1e5000"[..], b"-1e5000", b"1e-5000", b" 1", b"", b"nan"] {
+            assert_eq!(
+                parse_timeout(bad).unwrap_err().msg(),
+                "ERR timeout is not a float or out of range"
+            );
+        }
     }
 }

@@ -529,19 +529,21 @@ fn finish_write(
 // Handlers
 
 fn hset_generic(ctx: &mut Ctx<'_>, args: Args<'_>, name: &str) -> Result<i64, CmdError> {
-    if args.len() % 2 == 1 {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let pairs = a.rest();
+    if pairs.is_empty() || pairs.len() % 2 == 1 {
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
     }
     let lim = ctx.srv.encoding.get();
-    let r = write_hash(ctx, args.get(1), true, |h| {
-        h.try_conversion(args.skip(2).iter(), &lim);
+    let r = write_hash(ctx, key, true, |h| {
+        h.try_conversion(pairs.iter(), &lim);
         let mut created = 0;
-        let mut i = 2;
-        while i + 1 < args.len() {
-            if h.set(args.get(i), args.get(i + 1), &lim) {
+        let mut it = pairs.iter();
+        while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            if h.set(f, v, &lim) {
                 created += 1;
             }
-            i += 2;
         }
         Ok((created, Some("hset")))
     })?;
@@ -561,9 +563,10 @@ fn hmset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut a = Argv::new(args);
+    let (key, f, v) = (a.next()?, a.next()?, a.next()?);
     let lim = ctx.srv.encoding.get();
-    let (f, v) = (args.get(2), args.get(3));
-    let r = write_hash(ctx, args.get(1), true, |h| {
+    let r = write_hash(ctx, key, true, |h| {
         if h.contains(f) {
             return Ok((0, None));
         }
@@ -576,10 +579,9 @@ fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let f = args.get(2);
-    let v = read_hash(ctx, args.get(1), |h| {
-        h.and_then(|h| h.get(f)).map(<[u8]>::to_vec)
-    })?;
+    let mut a = Argv::new(args);
+    let (key, f) = (a.next()?, a.next()?);
+    let v = read_hash(ctx, key, |h| h.and_then(|h| h.get(f)).map(<[u8]>::to_vec))?;
     match v {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -588,10 +590,12 @@ fn hget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let fields = args.skip(2);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let fields = a.rest();
     let mut body = Vec::new();
     let resp3 = ctx.client.resp3;
-    read_hash(ctx, args.get(1), |h| {
+    read_hash(ctx, key, |h| {
         let mut r = Reply::new(&mut body, resp3);
         r.array(fields.len());
         for f in fields.iter() {
@@ -606,9 +610,12 @@ fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let r = write_hash(ctx, args.get(1), false, |h| {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let fields = a.rest();
+    let r = write_hash(ctx, key, false, |h| {
         let mut n = 0;
-        for f in args.skip(2).iter() {
+        for f in fields.iter() {
             if h.remove(f) {
                 n += 1;
                 if h.is_empty() {
@@ -623,21 +630,24 @@ fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hexists(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let f = args.get(2);
-    let b = read_hash(ctx, args.get(1), |h| h.is_some_and(|h| h.contains(f)))?;
+    let mut a = Argv::new(args);
+    let (key, f) = (a.next()?, a.next()?);
+    let b = read_hash(ctx, key, |h| h.is_some_and(|h| h.contains(f)))?;
     ctx.reply().int(i64::from(b));
     Ok(())
 }
 
 fn hlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let n = read_hash(ctx, args.get(1), |h| h.map_or(0, Hash::len))?;
+    let key = Argv::new(args).next()?;
+    let n = read_hash(ctx, key, |h| h.map_or(0, Hash::len))?;
     ctx.reply().int(n as i64);
     Ok(())
 }
 
 fn hstrlen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let f = args.get(2);
-    let n = read_hash(ctx, args.get(1), |h| {
+    let mut a = Argv::new(args);
+    let (key, f) = (a.next()?, a.next()?);
+    let n = read_hash(ctx, key, |h| {
         h.and_then(|h| h.get(f)).map_or(0, <[u8]>::len)
     })?;
     ctx.reply().int(n as i64);
@@ -652,9 +662,10 @@ enum Part {
 }
 
 fn hget_all(ctx: &mut Ctx<'_>, args: Args<'_>, part: Part) -> CmdResult {
+    let key = Argv::new(args).next()?;
     let mut body = Vec::new();
     let resp3 = ctx.client.resp3;
-    read_hash(ctx, args.get(1), |h| {
+    read_hash(ctx, key, |h| {
         let mut r = Reply::new(&mut body, resp3);
         let n = h.map_or(0, Hash::len);
         match part {
@@ -691,10 +702,11 @@ fn hgetall(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let incr = parse::int(args.get(3))?;
+    let mut a = Argv::new(args);
+    let (key, f) = (a.next()?, a.next()?);
+    let incr = a.int()?;
     let lim = ctx.srv.encoding.get();
-    let f = args.get(2);
-    let r = write_hash(ctx, args.get(1), true, |h| {
+    let r = write_hash(ctx, key, true, |h| {
         let cur = match h.get(f) {
             None => 0,
             Some(v) => ferrodis_protocol::num::parse_i64(v)
@@ -711,14 +723,15 @@ fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let incr = match LongDouble::parse(args.get(3)) {
+    let mut a = Argv::new(args);
+    let (key, f) = (a.next()?, a.next()?);
+    let incr = match LongDouble::parse(a.next()?) {
         Ok(v) => v,
         Err(LdError::Invalid) => return Err(err::NOT_FLOAT.into()),
         Err(LdError::NanOrInf) => return Err("ERR value is NaN or Infinity".into()),
     };
     let lim = ctx.srv.encoding.get();
-    let f = args.get(2);
-    let r = write_hash(ctx, args.get(1), true, |h| {
+    let r = write_hash(ctx, key, true, |h| {
         let cur = match h.get(f) {
             None => LongDouble::from_i64(0),
             Some(v) => match LongDouble::parse(v) {
@@ -740,7 +753,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let (r, ttl) = r.unzip();
     if let Some(v) = &r {
         // The result, not the increment (float rounding on replay), keeping the field's TTL.
-        let key = args.get(1).to_vec();
+        let key = key.to_vec();
         let mut cmds = vec![vec![
             b"HSET".to_vec(),
             key.clone(),
@@ -764,8 +777,10 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    if args.len() == 2 {
-        let v = read_hash(ctx, args.get(1), |h| {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let Some(count) = a.opt() else {
+        let v = read_hash(ctx, key, |h| {
             h.filter(|h| !h.is_empty()).and_then(|h| {
                 let i = (rand::random::<u64>() as usize) % h.len();
                 h.nth(i).map(|(f, _)| f.to_vec())
@@ -776,11 +791,11 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             None => ctx.reply().null(),
         }
         return Ok(());
-    }
-    let count = range_long(args.get(2))?;
-    let withvalues = match args.len() {
-        3 => false,
-        4 if parse::eq(args.get(3), "withvalues") => true,
+    };
+    let count = range_long(count)?;
+    let withvalues = match (a.opt(), a.is_done()) {
+        (None, _) => false,
+        (Some(w), true) if parse::eq(w, "withvalues") => true,
         _ => return Err(err::SYNTAX.into()),
     };
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
@@ -788,7 +803,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     }
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
-    read_hash(ctx, args.get(1), |h| {
+    read_hash(ctx, key, |h| {
         let mut r = Reply::new(&mut body, resp3);
         let Some(h) = h.filter(|_| count != 0) else {
             r.array(0);
@@ -926,23 +941,21 @@ const NUMFIELDS_MISMATCH: &str = "ERR The `numfields` parameter must match the n
 const NUMFIELDS_EXPIRE: &str = "ERR Parameter `numFields` should be greater than 0";
 const NUMFIELDS_QUERY: &str = "ERR Number of fields must be a positive integer";
 
-/// Check `FIELDS numfields field ...` where the FIELDS token is at `at`; returns the index of the first field.
-/// `count_err` is the command's message for a numfields that is not an integer in 1..=LONG_MAX.
-fn parse_fields(args: &Args<'_>, at: usize, count_err: &'static str) -> Result<usize, CmdError> {
-    if !args.try_get(at).is_some_and(|a| parse::eq(a, "fields")) {
+/// Reads `FIELDS numfields field ...`, the rest of the request (HEXPIRE and friends, HTTL and friends,
+/// HPERSIST); returns the fields. `count_err` is the command's message for a numfields that is not an integer
+/// in 1..=LONG_MAX.
+fn parse_fields<'a>(a: &mut Argv<'a>, count_err: &'static str) -> Result<Args<'a>, CmdError> {
+    if !a.eat("fields") {
         return Err(FIELDS_MISSING.into());
     }
-    let n = match args
-        .try_get(at + 1)
-        .and_then(ferrodis_protocol::num::parse_i64)
-    {
+    let n = match a.opt().and_then(ferrodis_protocol::num::parse_i64) {
         Some(n) if n >= 1 => n as u64,
         _ => return Err(count_err.into()),
     };
-    if n != (args.len() - (at + 2)) as u64 {
+    if n != a.remaining() as u64 {
         return Err(NUMFIELDS_MISMATCH.into());
     }
-    Ok(at + 2)
+    Ok(a.rest())
 }
 
 /// WRONGTYPE if `key` holds something other than a hash (checked before argument errors, as Redis does).
@@ -971,9 +984,10 @@ fn hexpire_generic(
     relative: bool,
     unit_ms: i64,
 ) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     check_hash_type(ctx, key)?;
-    let mut t = parse::int(args.get(2))?;
+    let mut t = a.int()?;
     if t < 0 {
         return Err("ERR invalid expire time, must be >= 0".into());
     }
@@ -989,20 +1003,23 @@ fn hexpire_generic(
         return Err(bad_time());
     }
     let at = (t + base) as u64;
-    let opt = args.get(3);
-    let (cond, fields_at) = if parse::eq(opt, "nx") {
-        (ExpireCond::Nx, 4)
-    } else if parse::eq(opt, "xx") {
-        (ExpireCond::Xx, 4)
-    } else if parse::eq(opt, "gt") {
-        (ExpireCond::Gt, 4)
-    } else if parse::eq(opt, "lt") {
-        (ExpireCond::Lt, 4)
-    } else {
-        (ExpireCond::Always, 3)
+    // Everything after the time, propagated as it is.
+    let tail = {
+        let mut t = a;
+        t.rest()
     };
-    let first = parse_fields(&args, fields_at, NUMFIELDS_EXPIRE)?;
-    let fields = args.skip(first);
+    let cond = if a.eat("nx") {
+        ExpireCond::Nx
+    } else if a.eat("xx") {
+        ExpireCond::Xx
+    } else if a.eat("gt") {
+        ExpireCond::Gt
+    } else if a.eat("lt") {
+        ExpireCond::Lt
+    } else {
+        ExpireCond::Always
+    };
+    let fields = parse_fields(&mut a, NUMFIELDS_EXPIRE)?;
     let now = ctx.now_ms;
     let codes = write_hash(ctx, key, false, |h| {
         h.enable_field_ttls();
@@ -1041,7 +1058,7 @@ fn hexpire_generic(
             key.to_vec(),
             at.to_string().into_bytes(),
         ];
-        v.extend(args.skip(3).iter().map(|a| a.to_vec()));
+        v.extend(tail.iter().map(|a| a.to_vec()));
         ctx.propagate_as(vec![v]);
     }
     let codes = codes.unwrap_or_else(|| vec![crate::types::hash::EXPIRE_NO_FIELD; fields.len()]);
@@ -1094,10 +1111,10 @@ fn ttl_code(exp: Option<Option<u64>>, kind: TtlKind, ms: bool, now: u64) -> i64 
 }
 
 fn httl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: TtlKind, ms: bool) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     check_hash_type(ctx, key)?;
-    let first = parse_fields(&args, 2, NUMFIELDS_QUERY)?;
-    let fields = args.skip(first);
+    let fields = parse_fields(&mut a, NUMFIELDS_QUERY)?;
     let now = ctx.now_ms;
     let codes = read_hash(ctx, key, |h| {
         fields
@@ -1126,10 +1143,10 @@ fn hpexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn hpersist(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
     check_hash_type(ctx, key)?;
-    let first = parse_fields(&args, 2, NUMFIELDS_QUERY)?;
-    let fields = args.skip(first);
+    let fields = parse_fields(&mut a, NUMFIELDS_QUERY)?;
     let codes = write_hash(ctx, key, false, |h| {
         let codes: Vec<i64> = fields.iter().map(|f| h.persist_field(f)).collect();
         let changed = codes.contains(&crate::types::hash::PERSIST_OK);

@@ -7,6 +7,8 @@
 //! Locking: single-key commands lock one shard; LMOVE/RPOPLPUSH and LMPOP lock all their keys' shards at once
 //! with `lock_many` (source and destination may be the same key or live in different shards).
 
+use super::argv::Argv;
+use super::hashes::range_long;
 use super::spec::{self, ACCESS, DELETE, INSERT, RO, RW, UPDATE};
 use super::{err, flags::*, parse, CmdError, CmdResult, Command, Ctx};
 use crate::cmd::acl;
@@ -17,8 +19,6 @@ use crate::types::Value;
 use ferrodis_protocol::{num, Args, Reply};
 
 const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
-const RANK_RANGE: &str =
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 const POP_COUNT: &str = "ERR value is out of range, must be positive";
@@ -347,15 +347,22 @@ fn reply_elem(r: &mut Reply<'_>, e: Elem<'_>) {
     }
 }
 
-/// LEFT / RIGHT (true = left / head).
-fn parse_side(b: &[u8]) -> Result<bool, CmdError> {
-    if parse::eq(b, "left") {
+/// Reads one of two keywords (any case): true for `yes`, false for `no`, `ERR syntax error` otherwise or when
+/// the argument is missing.
+fn either(a: &mut Argv<'_>, yes: &str, no: &str) -> Result<bool, CmdError> {
+    let b = a.next()?;
+    if parse::eq(b, yes) {
         Ok(true)
-    } else if parse::eq(b, "right") {
+    } else if parse::eq(b, no) {
         Ok(false)
     } else {
         Err(err::SYNTAX.into())
     }
+}
+
+/// Reads LEFT / RIGHT (true = left / head): LMOVE, BLMOVE, LMPOP, BLMPOP.
+pub(crate) fn parse_side(a: &mut Argv<'_>) -> Result<bool, CmdError> {
+    either(a, "left", "right")
 }
 
 /// A Redis list index (negative from the tail) as a position, if in range.
@@ -578,11 +585,13 @@ fn reply_items(ctx: &mut Ctx<'_>, items: &[Vec<u8>]) {
 // Handlers
 
 fn push_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool, create: bool) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let elems = a.rest();
     let db = ctx.client.db;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
-    let len = push_to(ctx, &mut shard, db, key, args.skip(2).iter(), left, create)?;
+    let len = push_to(ctx, &mut shard, db, key, elems.iter(), left, create)?;
     drop(shard);
     ctx.reply().int(len.unwrap_or(0) as i64);
     Ok(())
@@ -605,15 +614,16 @@ fn rpushx(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn pop_cmd(ctx: &mut Ctx<'_>, args: Args<'_>, left: bool) -> CmdResult {
-    if args.len() > 3 {
+    let mut a = Argv::new(args);
+    if a.remaining() > 2 {
         let name = if left { "lpop" } else { "rpop" };
         return Err(format!("ERR wrong number of arguments for '{name}' command").into());
     }
-    let count = match args.try_get(2) {
+    let key = a.next()?;
+    let count = match a.opt() {
         Some(c) => Some(parse::uint_or(c, POP_COUNT)?),
         None => None,
     };
-    let key = args.get(1);
     let db = ctx.client.db;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -640,7 +650,7 @@ fn rpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let key = Argv::new(args).next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let n = match ctx.lookup(&mut shard, key) {
@@ -653,9 +663,10 @@ fn llen(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let start = parse::int(args.get(2))?;
-    let end = parse::int(args.get(3))?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let start = a.int()?;
+    let end = a.int()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -678,7 +689,10 @@ fn lrange(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    // Redis reads the index only once the key is found and is a list.
+    let index = a.next()?;
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -687,7 +701,7 @@ fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     let l = list_ref(e)?;
-    let idx = parse::int(args.get(2))?;
+    let idx = parse::int(index)?;
     let mut r = Reply::new(ctx.out, ctx.client.resp3);
     match norm_index(idx, l.len()).and_then(|i| l.get(i)) {
         Some(x) => reply_elem(&mut r, x),
@@ -697,7 +711,11 @@ fn lindex(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    // Redis reads the index only once the key is found and is a list.
+    let index = a.next()?;
+    let v = a.next()?;
     let fill = fill(ctx);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -705,8 +723,7 @@ fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err(err::NO_SUCH_KEY.into());
     };
     let l = list_mut(e)?;
-    let idx = parse::int(args.get(2))?;
-    let v = args.get(3);
+    let idx = parse::int(index)?;
     let Some(i) = norm_index(idx, l.len()) else {
         // Redis converts the encoding before finding the index out of range.
         l.prepare_grow(fill, v.len(), 1);
@@ -721,15 +738,10 @@ fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let after = if parse::eq(args.get(2), "after") {
-        true
-    } else if parse::eq(args.get(2), "before") {
-        false
-    } else {
-        return Err(err::SYNTAX.into());
-    };
-    let key = args.get(1);
-    let (pivot, v) = (args.get(3), args.get(4));
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let after = either(&mut a, "after", "before")?;
+    let (pivot, v) = (a.next()?, a.next()?);
     let fill = fill(ctx);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -755,8 +767,10 @@ fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let count = parse::int(args.get(2))?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let count = a.int()?;
+    let elem = a.next()?;
     let db = ctx.client.db;
     let fill = fill(ctx);
     let srv = ctx.srv;
@@ -768,7 +782,7 @@ fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let l = list_mut(e)?;
     let n = l.remove_matching(
-        &Needle::new(args.get(3)),
+        &Needle::new(elem),
         count.unsigned_abs() as usize,
         count >= 0,
     );
@@ -789,9 +803,10 @@ fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let start = parse::int(args.get(2))?;
-    let end = parse::int(args.get(3))?;
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let start = a.int()?;
+    let end = a.int()?;
     let db = ctx.client.db;
     let fill = fill(ctx);
     let srv = ctx.srv;
@@ -815,33 +830,28 @@ fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let elem = a.next()?;
     let mut rank: i64 = 1;
     let mut count: Option<i64> = None;
     let mut maxlen: i64 = 0;
-    let mut j = 3;
-    while j < args.len() {
-        let opt = args.get(j);
-        let Some(val) = args.try_get(j + 1) else {
-            return Err(err::SYNTAX.into());
-        };
-        if parse::eq(opt, "rank") {
-            rank = parse::int(val)?;
-            if rank == i64::MIN {
-                return Err(RANK_RANGE.into());
-            }
+    // Each option takes one value; a later one wins.
+    while let Some(opt) = a.opt() {
+        let has_value = !a.is_done();
+        if parse::eq(opt, "rank") && has_value {
+            rank = range_long(a.next()?)?;
             if rank == 0 {
                 return Err(RANK_ZERO.into());
             }
-        } else if parse::eq(opt, "count") {
-            count = Some(parse::uint_or(val, "ERR COUNT can't be negative")? as i64);
-        } else if parse::eq(opt, "maxlen") {
-            maxlen = parse::uint_or(val, "ERR MAXLEN can't be negative")? as i64;
+        } else if parse::eq(opt, "count") && has_value {
+            count = Some(a.uint_or("ERR COUNT can't be negative")? as i64);
+        } else if parse::eq(opt, "maxlen") && has_value {
+            maxlen = a.uint_or("ERR MAXLEN can't be negative")? as i64;
         } else {
             return Err(err::SYNTAX.into());
         }
-        j += 2;
     }
-    let key = args.get(1);
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -853,7 +863,7 @@ fn lpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     let l = list_ref(e)?;
-    let needle = Needle::new(args.get(2));
+    let needle = Needle::new(elem);
     let len = l.len();
     let skip = rank.unsigned_abs() - 1; // matches to pass over before reporting
     let want = match count {
@@ -929,65 +939,69 @@ fn move_cmd(
 }
 
 fn lmove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let from_left = parse_side(args.get(3))?;
-    let to_left = parse_side(args.get(4))?;
-    move_cmd(ctx, args.get(1), args.get(2), from_left, to_left)
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
+    let from_left = parse_side(&mut a)?;
+    let to_left = parse_side(&mut a)?;
+    move_cmd(ctx, src, dst, from_left, to_left)
 }
 
 fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    move_cmd(ctx, args.get(1), args.get(2), false, true)
+    let mut a = Argv::new(args);
+    let (src, dst) = (a.next()?, a.next()?);
+    move_cmd(ctx, src, dst, false, true)
 }
 
-/// Parsed `numkeys key... LEFT|RIGHT [COUNT n]` of LMPOP/BLMPOP, starting at `numkeys_idx`.
-pub struct MpopArgs<'a> {
+/// Parsed `numkeys key ... <where> [COUNT count]` of LMPOP, BLMPOP and BZMPOP.
+pub(crate) struct MpopArgs<'a> {
     pub keys: Vec<&'a [u8]>,
-    pub left: bool,
+    /// True for the first of the two `where` words (LEFT for the lists, MAX for BZMPOP).
+    pub first: bool,
     pub count: usize,
 }
 
-/// Parse LMPOP's arguments (BLMPOP: `numkeys_idx` = 2) with Redis's errors and their order.
-pub fn parse_mpop<'a>(args: &Args<'a>, numkeys_idx: usize) -> Result<MpopArgs<'a>, CmdError> {
-    let numkeys = match num::parse_i64(args.get(numkeys_idx)) {
+/// Reads `numkeys key ... <where> [COUNT count]` (the rest of the request) with Redis's errors and their
+/// order, `where` being `first` or `second` (LEFT/RIGHT for LMPOP and BLMPOP, MAX/MIN for BZMPOP): numkeys a
+/// long ≥ 1, then the `where` word, then COUNT (a long ≥ 1) at most once.
+pub(crate) fn parse_mpop<'a>(
+    a: &mut Argv<'a>,
+    first: &str,
+    second: &str,
+) -> Result<MpopArgs<'a>, CmdError> {
+    let numkeys = match num::parse_i64(a.next()?) {
         Some(n) if n > 0 => n as u64,
         _ => return Err(NUMKEYS.into()),
     };
-    let where_idx = (numkeys_idx as u64)
-        .saturating_add(numkeys)
-        .saturating_add(1);
-    if where_idx >= args.len() as u64 {
+    // The keys and the `where` word must all be there.
+    if numkeys >= a.remaining() as u64 {
         return Err(err::SYNTAX.into());
     }
-    let where_idx = where_idx as usize;
-    let left = parse_side(args.get(where_idx))?;
+    let keys = a.take(numkeys as usize)?.iter().collect();
+    let first = either(a, first, second)?;
     let mut count: Option<usize> = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        let more = args.try_get(j + 1);
-        match more {
-            Some(v) if count.is_none() && parse::eq(args.get(j), "count") => {
-                count = Some(match num::parse_i64(v) {
-                    Some(c) if c > 0 => c as usize,
-                    _ => return Err(COUNT_POSITIVE.into()),
-                });
-                j += 2;
-            }
-            _ => return Err(err::SYNTAX.into()),
+    while let Some(word) = a.opt() {
+        if count.is_none() && parse::eq(word, "count") && !a.is_done() {
+            count = Some(match num::parse_i64(a.next()?) {
+                Some(c) if c > 0 => c as usize,
+                _ => return Err(COUNT_POSITIVE.into()),
+            });
+        } else {
+            return Err(err::SYNTAX.into());
         }
     }
-    let keys = (numkeys_idx + 1..where_idx).map(|i| args.get(i)).collect();
     Ok(MpopArgs {
         keys,
-        left,
+        first,
         count: count.unwrap_or(1),
     })
 }
 
 fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let a = parse_mpop(&args, 1)?;
+    let a = parse_mpop(&mut Argv::new(args), "left", "right")?;
     let db = ctx.client.db;
     let srv = ctx.srv;
     let mut guard = srv.keyspace.lock_many(a.keys.iter().copied());
-    let res = mpop_locked(ctx, &mut guard, db, &a.keys, a.left, a.count)?;
+    let res = mpop_locked(ctx, &mut guard, db, &a.keys, a.first, a.count)?;
     drop(guard);
     let mut r = ctx.reply();
     match res {

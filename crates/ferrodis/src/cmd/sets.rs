@@ -342,9 +342,12 @@ fn emit(r: &mut Reply<'_>, e: Elem<'_>) {
 // Single-key commands
 
 fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let first = a.peek().ok_or(CmdError::from(err::SYNTAX))?;
+    let members = a.rest();
     let lim = ctx.srv.encoding.get();
-    let hint = args.len() - 2;
+    let hint = members.len();
     let srv = ctx.srv;
     let db = ctx.db();
     let lru = ctx.lru_clock();
@@ -354,13 +357,13 @@ fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(e) => {
             let s = as_set_mut(e)?;
             s.maybe_convert(hint, &lim);
-            for m in args.skip(2).iter() {
+            for m in members.iter() {
                 added += i64::from(s.add(m, &lim));
             }
         }
         None => {
-            let mut s = Set::create(args.get(2), hint, &lim);
-            for m in args.skip(2).iter() {
+            let mut s = Set::create(first, hint, &lim);
+            for m in members.iter() {
                 added += i64::from(s.add(m, &lim));
             }
             shard
@@ -377,14 +380,16 @@ fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let members = a.rest();
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let mut removed = 0;
     let mut empty = false;
     if let Some(e) = ctx.lookup_write(&mut shard, key) {
         let s = as_set_mut(e)?;
-        for m in args.skip(2).iter() {
+        for m in members.iter() {
             if s.remove(m) {
                 removed += 1;
                 if s.is_empty() {
@@ -401,15 +406,18 @@ fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn sismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let m = args.get(2);
-    let b = read_set(ctx, args.get(1), |s| s.is_some_and(|s| s.contains(m)))?;
+    let mut a = Argv::new(args);
+    let (key, m) = (a.next()?, a.next()?);
+    let b = read_set(ctx, key, |s| s.is_some_and(|s| s.contains(m)))?;
     ctx.reply().int(i64::from(b));
     Ok(())
 }
 
 fn smismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let ms = args.skip(2);
-    let v: Vec<bool> = read_set(ctx, args.get(1), |s| {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let ms = a.rest();
+    let v: Vec<bool> = read_set(ctx, key, |s| {
         ms.iter()
             .map(|m| s.is_some_and(|s| s.contains(m)))
             .collect()
@@ -423,9 +431,10 @@ fn smismember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    let key = Argv::new(args).next()?;
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
-    read_set(ctx, args.get(1), |s| {
+    read_set(ctx, key, |s| {
         let mut r = Reply::new(&mut body, resp3);
         r.set(s.map_or(0, Set::len));
         if let Some(s) = s {
@@ -439,20 +448,21 @@ fn smembers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn scard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let n = read_set(ctx, args.get(1), |s| s.map_or(0, Set::len))?;
+    let key = Argv::new(args).next()?;
+    let n = read_set(ctx, key, |s| s.map_or(0, Set::len))?;
     ctx.reply().int(n as i64);
     Ok(())
 }
 
 fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let key = args.get(1);
-    let count = match args.len() {
-        2 => None,
-        3 => match parse::int(args.get(2)) {
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let count = match opt_count(&mut a)? {
+        None => None,
+        Some(c) => match parse::int(c) {
             Ok(v) if v >= 0 => Some(v as usize),
             _ => return Err("ERR value is out of range, must be positive".into()),
         },
-        _ => return Err(err::SYNTAX.into()),
     };
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
@@ -501,15 +511,25 @@ fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     Ok(())
 }
 
+/// The optional last `count` argument of SPOP and SRANDMEMBER: `ERR syntax error` when more than one argument
+/// is left (before the count is looked at, as Redis does).
+fn opt_count<'a>(a: &mut Argv<'a>) -> Result<Option<&'a [u8]>, CmdError> {
+    if a.remaining() > 1 {
+        return Err(err::SYNTAX.into());
+    }
+    Ok(a.opt())
+}
+
 fn srandmember(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let count = match args.len() {
-        2 => None,
-        3 => Some(range_long(args.get(2))?),
-        _ => return Err(err::SYNTAX.into()),
+    let mut a = Argv::new(args);
+    let key = a.next()?;
+    let count = match opt_count(&mut a)? {
+        None => None,
+        Some(c) => Some(range_long(c)?),
     };
     let resp3 = ctx.client.resp3;
     let mut body = Vec::new();
-    read_set(ctx, args.get(1), |s| {
+    read_set(ctx, key, |s| {
         let mut r = Reply::new(&mut body, resp3);
         let Some(count) = count else {
             match s.filter(|s| !s.is_empty()) {
@@ -603,7 +623,8 @@ fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let (src, dst, m) = (args.get(1), args.get(2), args.get(3));
+    let mut a = Argv::new(args);
+    let (src, dst, m) = (a.next()?, a.next()?, a.next()?);
     let lim = ctx.srv.encoding.get();
     let (srv, db, lru) = (ctx.srv, ctx.db(), ctx.lru_clock());
     let mut g = srv.keyspace.lock_many([src, dst]);
@@ -780,7 +801,7 @@ fn reply_members(ctx: &mut Ctx<'_>, v: &[Vec<u8>]) {
 }
 
 fn read_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) -> CmdResult {
-    let keys: Vec<&[u8]> = args.skip(1).iter().collect();
+    let keys: Vec<&[u8]> = Argv::new(args).rest().iter().collect();
     let v = algebra(ctx, &keys, op, 0)?;
     reply_members(ctx, &v);
     Ok(())
@@ -799,46 +820,45 @@ fn sdiff(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 }
 
 fn sintercard(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let numkeys = match parse::int(args.get(1)) {
+    let mut a = Argv::new(args);
+    let numkeys = match parse::int(a.next()?) {
         Ok(v) if v > 0 => v as usize,
         _ => return Err("ERR numkeys should be greater than 0".into()),
     };
-    if numkeys > args.len() - 2 {
+    if numkeys > a.remaining() {
         return Err("ERR Number of keys can't be greater than number of args".into());
     }
+    let keys: Vec<&[u8]> = a.take(numkeys)?.iter().collect();
+    // LIMIT may repeat: the last one wins.
     let mut limit = 0usize;
-    let mut i = 2 + numkeys;
-    while i < args.len() {
-        if parse::eq(args.get(i), "limit") && i + 1 < args.len() {
-            limit = match parse::int(args.get(i + 1)) {
-                Ok(v) if v >= 0 => v as usize,
-                _ => return Err("ERR LIMIT can't be negative".into()),
-            };
-            i += 2;
+    while let Some(word) = a.opt() {
+        if parse::eq(word, "limit") && !a.is_done() {
+            limit = a.uint_or("ERR LIMIT can't be negative")?;
         } else {
             return Err(err::SYNTAX.into());
         }
     }
-    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| args.get(i)).collect();
     let v = algebra(ctx, &keys, Op::Inter, limit)?;
     ctx.reply().int(v.len() as i64);
     Ok(())
 }
 
 fn store_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op, event: &'static str) -> CmdResult {
-    let dst = args.get(1);
-    let keys: Vec<&[u8]> = args.skip(2).iter().collect();
-    let all: Vec<&[u8]> = args.skip(1).iter().collect();
+    let mut a = Argv::new(args);
+    let all: Vec<&[u8]> = a.rest().iter().collect();
+    let Some((&dst, keys)) = all.split_first() else {
+        return Err(err::SYNTAX.into());
+    };
     let lim = ctx.srv.encoding.get();
     let (srv, db, lru) = (ctx.srv, ctx.db(), ctx.lru_clock());
     let mut g = srv.keyspace.lock_many(all.iter().copied());
-    for k in &keys {
+    for k in keys {
         ctx.lookup(g.shard(k), k);
     }
     let v = {
         let idx = shard_indices(&all);
         let shards: Vec<&Shard> = g.shards().map(|s| &*s).collect();
-        compute(ctx, &shards, &idx, &keys, op, 0)?
+        compute(ctx, &shards, &idx, keys, op, 0)?
     };
     let n = v.len();
     let shard = g.shard(dst);
