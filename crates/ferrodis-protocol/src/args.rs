@@ -27,13 +27,6 @@ impl<'a> Args<'a> {
         self.spans.is_empty()
     }
 
-    /// Argument `i`. Panics when `i >= len()`.
-    #[inline]
-    pub fn get(&self, i: usize) -> &'a [u8] {
-        let (s, e) = self.spans[i];
-        &self.buf[s..e]
-    }
-
     /// Argument `i`, or `None` when out of range.
     #[inline]
     pub fn try_get(&self, i: usize) -> Option<&'a [u8]> {
@@ -151,7 +144,7 @@ mod tests {
         let a = Args::from_parts(buf, &spans);
         assert_eq!(a.len(), 3);
         assert!(!a.is_empty());
-        assert_eq!(a.get(0), b"set");
+        assert_eq!(a.try_get(0), Some(&b"set"[..]));
         assert_eq!(a.try_get(2), Some(&b"value"[..]));
         assert_eq!(a.try_get(3), None);
         let v: Vec<&[u8]> = a.iter().collect();
@@ -160,7 +153,7 @@ mod tests {
         assert_eq!(a.iter().next_back(), Some(&b"value"[..]));
         let s = a.skip(1);
         assert_eq!(s.len(), 2);
-        assert_eq!(s.get(0), b"key");
+        assert_eq!(s.try_get(0), Some(&b"key"[..]));
         assert!(a.skip(5).is_empty());
         assert_eq!(format!("{:?}", a), "[\"set\", \"key\", \"value\"]");
         let mut n = 0;
@@ -168,12 +161,5 @@ mod tests {
             n += x.len();
         }
         assert_eq!(n, 11);
-    }
-
-    #[test]
-    #[should_panic]
-    fn get_out_of_range_panics() {
-        let spans = [(0, 1)];
-        Args::from_parts(b"a", &spans).get(1);
     }
 }

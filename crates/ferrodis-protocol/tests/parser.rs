@@ -83,7 +83,7 @@ fn multibulk_basic() {
     let d = b"*2\r\n$3\r\nGET\r\n$4\r\na\r\n\0\r\n";
     let mut p = RequestParser::new(Limits::default());
     assert_eq!(p.parse(d), Ok(Some(d.len())));
-    assert_eq!(p.args(d).get(1), b"a\r\n\0");
+    assert_eq!(p.args(d).try_get(1).unwrap(), b"a\r\n\0");
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn inline_quotes() {
     let d = b"\"\\xff\\x00\"\n";
     let mut p = RequestParser::new(Limits::default());
     assert_eq!(p.parse(d), Ok(Some(d.len())));
-    assert_eq!(p.args(d).get(0), b"\xff\x00");
+    assert_eq!(p.args(d).try_get(0).unwrap(), b"\xff\x00");
 
     let bad = |line: &str| {
         let d = format!("{line}\r\n");
@@ -440,8 +440,8 @@ fn big_bulk_in_small_reads() {
                 assert_eq!(used, d.len());
                 let a = p.args(&d);
                 assert_eq!(a.len(), 2);
-                assert_eq!(a.get(1).len(), n);
-                assert_eq!(a.get(1), &d[hdr..hdr + n]);
+                assert_eq!(a.try_get(1).unwrap().len(), n);
+                assert_eq!(a.try_get(1).unwrap(), &d[hdr..hdr + n]);
             }
         }
     }
@@ -487,7 +487,7 @@ fn reuse_after_success_starts_new_request() {
     assert_eq!(p.parse(b), Ok(Some(6)));
     assert_eq!(p.args(b).iter().collect::<Vec<_>>(), vec![b"x", b"y", b"z"]);
     assert_eq!(p.parse(a), Ok(Some(a.len())));
-    assert_eq!(p.args(a).get(1), b"b");
+    assert_eq!(p.args(a).try_get(1).unwrap(), b"b");
     assert_eq!(p.parse(b""), Ok(None));
     assert_eq!(p.parse(b"*0\r\n"), Ok(Some(4)));
     assert!(p.args(b"*0\r\n").is_empty());

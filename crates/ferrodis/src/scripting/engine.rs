@@ -1346,12 +1346,12 @@ fn admit_from_script(
 ) -> Result<usize, (Option<usize>, &'static str)> {
     const UNKNOWN: &str = "ERR Unknown Redis command called from script";
     let reg = Registry::get();
-    let Some(mut id) = reg.lookup(args.get(0)) else {
+    let Some(mut id) = args.try_get(0).and_then(|name| reg.lookup(name)) else {
         return Err((None, UNKNOWN));
     };
     let top = reg.command(id);
-    if !top.subcommands.is_empty() && args.len() >= 2 {
-        match reg.lookup_sub(id, args.get(1)) {
+    if let (false, Some(sub)) = (top.subcommands.is_empty(), args.try_get(1)) {
+        match reg.lookup_sub(id, sub) {
             Some(s) => id = s,
             None => return Err((None, UNKNOWN)),
         }
