@@ -952,7 +952,7 @@ fn rpoplpush(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     move_cmd(ctx, src, dst, false, true)
 }
 
-/// Parsed `numkeys key ... <where> [COUNT count]` of LMPOP, BLMPOP and BZMPOP.
+/// Parsed `numkeys key ... <where> [COUNT count]` of LMPOP, BLMPOP, ZMPOP and BZMPOP.
 pub(crate) struct MpopArgs<'a> {
     pub keys: Vec<&'a [u8]>,
     /// True for the first of the two `where` words (LEFT for the lists, MAX for BZMPOP).

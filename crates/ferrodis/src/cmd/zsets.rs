@@ -1261,71 +1261,14 @@ fn zpopmax(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     zpop_generic(ctx, args, true)
 }
 
-/// A long in [1, i64::MAX] or `msg` (Redis's getRangeLongFromObjectOrReply with a message).
-fn positive_or(b: &[u8], msg: &'static str) -> Result<usize, CmdError> {
-    match ferrodis_protocol::num::parse_i64(b) {
-        Some(v) if v >= 1 => Ok(v as usize),
-        _ => Err(msg.into()),
-    }
-}
-
-/// Parsed `numkeys key... MIN|MAX [COUNT count]` (ZMPOP / BZMPOP, starting at `numkeys_idx`).
-pub struct MpopArgs<'a> {
-    /// Index of the first key in the request.
-    pub first_key: usize,
-    pub numkeys: usize,
-    /// The keys.
-    pub keys: Args<'a>,
-    pub max: bool,
-    pub count: usize,
-}
-
-/// Parse ZMPOP's (or BZMPOP's) arguments from `numkeys_idx` on, with Redis's errors: numkeys ≥ 1, the keys and
-/// MIN|MAX all present, at most one COUNT ≥ 1, nothing else.
-pub fn parse_mpop<'a>(args: &Args<'a>, numkeys_idx: usize) -> Result<MpopArgs<'a>, CmdError> {
-    let mut a = Argv::at(*args, numkeys_idx);
-    let numkeys = positive_or(a.next()?, "ERR numkeys should be greater than 0")?;
-    let first_key = a.pos();
-    // The keys and MIN|MAX after them must all be there.
-    if numkeys >= a.remaining() {
-        return Err(err::SYNTAX.into());
-    }
-    let keys = a.take(numkeys)?;
-    let w = a.next()?;
-    let max = if parse::eq(w, "min") {
-        false
-    } else if parse::eq(w, "max") {
-        true
-    } else {
-        return Err(err::SYNTAX.into());
-    };
-    let mut count = None;
-    while let Some(word) = a.opt() {
-        if count.is_none() && parse::eq(word, "count") && !a.is_done() {
-            count = Some(positive_or(
-                a.next()?,
-                "ERR count should be greater than 0",
-            )?);
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-    }
-    Ok(MpopArgs {
-        first_key,
-        numkeys,
-        keys,
-        max,
-        count: count.unwrap_or(1),
-    })
-}
-
 fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
-    let p = parse_mpop(&args, 1)?;
+    // LMPOP's parser, with MAX / MIN for LEFT / RIGHT.
+    let p = super::lists::parse_mpop(&mut Argv::new(args), "max", "min")?;
     let srv = ctx.srv;
-    let mut guard = srv.keyspace.lock_many(p.keys.iter());
-    for k in p.keys.iter() {
+    let mut guard = srv.keyspace.lock_many(p.keys.iter().copied());
+    for &k in &p.keys {
         let shard = guard.shard(k);
-        if let Some(v) = pop_locked(ctx, shard, k, p.max, p.count)? {
+        if let Some(v) = pop_locked(ctx, shard, k, p.first, p.count)? {
             drop(guard);
             reply_mpop(&mut ctx.reply(), k, &v);
             return Ok(());
