@@ -801,7 +801,10 @@ fn geo_writes_propagate_as_redis_does() {
             "{flat}"
         );
         assert!(!flat.contains("GEOADD"), "{flat}");
-        assert!(flat.contains("$14 GEOSEARCHSTORE $3 dst $6 Sicily"), "{flat}");
+        assert!(
+            flat.contains("$14 GEOSEARCHSTORE $3 dst $6 Sicily"),
+            "{flat}"
+        );
         assert!(flat.contains("$9 GEORADIUS $6 Sicily"), "{flat}");
         assert!(flat.contains("$17 GEORADIUSBYMEMBER $6 Sicily"), "{flat}");
         before = dump(&mut c);

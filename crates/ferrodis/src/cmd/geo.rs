@@ -1126,14 +1126,34 @@ fn radius_generic(
     } else {
         let src = a.next()?;
         let base = if variant == Variant::Coords { 6 } else { 5 };
-        (
-            src,
-            if can_store {
-                store_key_of(&args, base)
-            } else {
-                None
-            },
-        )
+        let sk = if can_store {
+            store_key_of(&args, base)
+        } else {
+            None
+        };
+        if let Some(sk) = sk {
+            // The key specs (which plan the locks of transactions and scripts, and which ACL and cluster
+            // checks read) name the first STORE and the first STOREDIST key; Redis writes the last one given.
+            // They differ only when an option is repeated with another key: refused rather than writing
+            // a key the specs do not declare.
+            let declared = |word: &str| {
+                (base..args.len())
+                    .find(|&i| {
+                        args.try_get(i)
+                            .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+                    })
+                    .and_then(|i| args.try_get(i + 1))
+            };
+            let shard = crate::keyspace::shard_of(sk);
+            let ok = [declared("STORE"), declared("STOREDIST")]
+                .into_iter()
+                .flatten()
+                .any(|k| crate::keyspace::shard_of(k) == shard);
+            if !ok {
+                return Err("ERR STORE and STOREDIST options repeated with different keys are not supported".into());
+            }
+        }
+        (src, sk)
     };
     let srv = ctx.srv;
     let mut guard = match dst {
