@@ -1027,7 +1027,6 @@ fn geohash(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             None => r.null(),
         }
     }
-    drop(r);
     drop(shard);
     Ok(())
 }
@@ -1047,7 +1046,6 @@ fn geopos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             None => r.null_array(),
         }
     }
-    drop(r);
     drop(shard);
     Ok(())
 }
