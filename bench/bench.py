@@ -5,6 +5,7 @@ Each server is pinned to one core (SERVER_CPU), the load generator (redis-benchm
 --suite realtime) to another (CLIENT_CPU). Every load runs
 ROUNDS times per server, alternating servers, and the median is reported with the Ferrodis/Redis ratio.
 Memory per key is used_memory delta / DBSIZE after loading 1M keys through a pipeline.
+--suite geo: GEOADD, and GEOSEARCH BYRADIUS over 100k points returning about 50 (issue 16).
 --suite streams: XADD `*` with 5 fields, XRANGE of 100 entries, XREADGROUP COUNT 10 + XACK consumer loops
 (bench/loadgen xqueue) and memory per entry of a 1M-entry stream.
 
@@ -179,14 +180,15 @@ def main():
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-pubsub", action="store_true", help="--suite realtime: only the MULTI/EXEC loads")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence", "geo"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
                          "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
                          "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen); "
                          "scripting: EVALSHA of a read script, an INCR+EXPIRE limiter, and a script that "
                          "touches keys it did not declare (issue 6); persistence: BGSAVE duration, peak memory (PSS of "
                          "the server and its children) and writers' latency with and without a write load, "
-                         "RDB load time (issue 7)")
+                         "RDB load time (issue 7); geo: GEOADD and GEOSEARCH BYRADIUS over 100k points returning about 50 "
+                         "(issue 16)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     global BENCHMARK
@@ -219,6 +221,8 @@ def main():
             return scripting_suite(a, servers)
         if a.suite == "persistence":
             return persistence_suite(a, servers)
+        if a.suite == "geo":
+            return geo_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -290,6 +294,49 @@ def collections_suite(a, servers):
         vals = {name: collection_memory(srv, kind, n) for name, srv in servers.items()}
         print(f"| {label} | {vals['redis']:.1f} | {vals['ferrodis']:.1f} | "
               f"{vals['ferrodis'] / vals['redis']:.2f} |", flush=True)
+
+
+GEO_CENTER = (13.4, 52.5)
+
+
+def geo_suite(a, servers):
+    """GEOADD of random members at one place; GEOSEARCH BYRADIUS (sorted, as GEOSEARCH sorts by default only
+    with COUNT: here unsorted, the plain command) around a fixed center of 100k points spread uniformly over a
+    0.1 x 0.1 degree square, with the radius giving about 50 results."""
+    import random
+    rnd = random.Random(16)
+    pts = [(GEO_CENTER[0] - 0.05 + rnd.random() * 0.1, GEO_CENTER[1] - 0.05 + rnd.random() * 0.1)
+           for _ in range(100_000)]
+    radius = "110"
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        pipe_load(srv, ([b"GEOADD", b"geo:pts"] + sum(([b"%.6f" % x, b"%.6f" % y, b"p:%d" % (i + j)]
+                                                      for j, (x, y) in enumerate(pts[i:i + 1000])), [])
+                        for i in range(0, len(pts), 1000)))
+    search = ["GEOSEARCH", "geo:pts", "FROMLONLAT", str(GEO_CENTER[0]), str(GEO_CENTER[1]), "BYRADIUS", radius, "m"]
+    found = {name: srv.cli(*search).split() for name, srv in servers.items()}
+    print(f"GEOSEARCH returns {len(found['redis'])} (redis) / {len(found['ferrodis'])} (ferrodis) members, "
+          f"same: {found['redis'] == found['ferrodis']}\n")
+    loads = [
+        ("GEOADD", ["GEOADD", "geo:add", "13.361389", "38.115556", "m:__rand_int__"]),
+        ("GEOSEARCH BYRADIUS (~50 of 100k)", search),
+        ("GEOSEARCH BYRADIUS ASC WITHDIST (~50 of 100k)", search + ["ASC", "WITHDIST"]),
+    ]
+    print("| test | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for label, test in loads:
+        for pipeline in (1, 16):
+            res = {name: [] for name in servers}
+            requests = a.requests // (2 if label == "GEOADD" else 10)
+            for _ in range(a.rounds):
+                for name, srv in servers.items():
+                    res[name].append(run_benchmark(srv.port, test, 50, pipeline, requests, 100_000, 3,
+                                                   a.client_cpu))
+            med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                   for n, rs in res.items()}
+            r, f = med["redis"], med["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
 
 
 def ensure_loadgen(path):

@@ -775,3 +775,41 @@ fn old_style_single_file_aof_is_migrated() {
     );
     assert!(!dir2.0.join("appendonly.aof").exists());
 }
+
+/// Geo writes reach the AOF as Redis propagates them: GEOADD as the ZADD it runs (scores are the geohashes),
+/// GEOSEARCHSTORE and GEORADIUS ... STORE/STOREDIST as themselves (deterministic); replaying gives the same sets.
+#[test]
+fn geo_writes_propagate_as_redis_does() {
+    let dir = Dir::new("geo");
+    let before;
+    {
+        let srv = start(&dir, &["--aof-use-rdb-preamble", "no"]);
+        let mut c = srv.client();
+        for cmd in [
+            "GEOADD Sicily CH 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+            "GEOSEARCHSTORE dst Sicily FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST",
+            "GEORADIUS Sicily 15 37 200 km STORE dst2",
+            "GEORADIUSBYMEMBER Sicily Palermo 100 km STOREDIST dst3",
+        ] {
+            let words: Vec<&str> = cmd.split(' ').collect();
+            let _: Value = redis::cmd(words[0]).arg(&words[1..]).query(&mut c).unwrap();
+        }
+        let incr = String::from_utf8_lossy(&std::fs::read(dir.last_incr()).unwrap()).into_owned();
+        let flat = incr.replace("\r\n", " ");
+        assert!(
+            flat.contains("*7 $4 zadd $6 Sicily $2 CH $16 3479099956230698 $7 Palermo $16 3479447370796909 $7 Catania"),
+            "{flat}"
+        );
+        assert!(!flat.contains("GEOADD"), "{flat}");
+        assert!(
+            flat.contains("$14 GEOSEARCHSTORE $3 dst $6 Sicily"),
+            "{flat}"
+        );
+        assert!(flat.contains("$9 GEORADIUS $6 Sicily"), "{flat}");
+        assert!(flat.contains("$17 GEORADIUSBYMEMBER $6 Sicily"), "{flat}");
+        before = dump(&mut c);
+    }
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(dump(&mut c), before);
+}

@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod connection;
 pub mod docs;
 pub mod dump;
+pub mod geo;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -654,6 +655,7 @@ pub fn own_families() -> Vec<&'static [Command]> {
         streams::COMMANDS,
         dump::COMMANDS,
         persistence::COMMANDS,
+        geo::COMMANDS,
     ]
 }
 
