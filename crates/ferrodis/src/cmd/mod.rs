@@ -11,6 +11,7 @@ pub mod connection;
 pub mod docs;
 pub mod dump;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod persistence;
@@ -654,6 +655,7 @@ pub fn own_families() -> Vec<&'static [Command]> {
         streams::COMMANDS,
         dump::COMMANDS,
         persistence::COMMANDS,
+        hyperloglog::COMMANDS,
     ]
 }
 
