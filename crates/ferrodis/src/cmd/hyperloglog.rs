@@ -74,15 +74,15 @@ pub static COMMANDS: &[Command] = &[
         flags: WRITE | DENYOOM,
         acl: acl::HYPERLOGLOG,
         keys: &[
-            spec::index(2).range(-1, 1, 0).flags(RO | ACCESS),
             spec::index(1).range(0, 1, 0).flags(RW | ACCESS | INSERT),
+            spec::index(2).range(-1, 1, 0).flags(RO | ACCESS),
         ],
         handler: pfmerge,
         group: "hyperloglog",
         since: "2.8.9",
         summary: "Merges one or more HyperLogLog values into a single key.",
         complexity: "O(N) to merge N HyperLogLogs, but with high constant times.",
-        syntax: "destkey:key#0 [sourcekey:key#1 ...]",
+        syntax: "destkey:key [sourcekey:key ...]",
         ..Command::DEFAULT
     },
     Command {
