@@ -180,7 +180,7 @@ def main():
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-pubsub", action="store_true", help="--suite realtime: only the MULTI/EXEC loads")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence", "geo"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence", "geo", "hyperloglog"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
                          "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
                          "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen); "
@@ -188,7 +188,7 @@ def main():
                          "touches keys it did not declare (issue 6); persistence: BGSAVE duration, peak memory (PSS of "
                          "the server and its children) and writers' latency with and without a write load, "
                          "RDB load time (issue 7); geo: GEOADD and GEOSEARCH BYRADIUS over 100k points returning about 50 "
-                         "(issue 16)")
+                         "(issue 16); hyperloglog: PFADD of 10 elements, PFCOUNT of 1 key and of 10 dense keys (issue 16)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     global BENCHMARK
@@ -223,6 +223,8 @@ def main():
             return persistence_suite(a, servers)
         if a.suite == "geo":
             return geo_suite(a, servers)
+        if a.suite == "hyperloglog":
+            return hyperloglog_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -530,6 +532,35 @@ SCRIPTS = [
      True),
     ("EVALSHA undeclared key (INCR ARGV[1], 0 keys)", "return redis.call('INCR', ARGV[1])", False),
 ]
+
+
+def hyperloglog_suite(a, servers):
+    """PFADD of 10 random elements into 1000 (sparse) HLLs; PFCOUNT of one dense key (cached cardinality) and
+    PFCOUNT of 10 dense keys (a merge and the estimator on every call)."""
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        pipe_load(srv, [[b"PFADD", b"pfd:%d" % k] + [b"e:%d:%d" % (k, i) for i in range(j, j + 1000)]
+                        for k in range(10) for j in range(0, 20_000, 1000)])
+        assert srv.cli("PFDEBUG", "ENCODING", "pfd:0").strip() == "dense"
+    loads = [
+        ("PFADD 10 elements", ["PFADD", "pf:__rand_int__"] + ["el:__rand_int__"] * 10, 1000, 1),
+        ("PFCOUNT 1 key", ["PFCOUNT", "pfd:0"], 1000, 1),
+        ("PFCOUNT 10 keys", ["PFCOUNT"] + ["pfd:%d" % k for k in range(10)], 1000, 20),
+    ]
+    print("| test | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for label, test, keyspace, div in loads:
+        for pipeline in (1, 16):
+            res = {name: [] for name in servers}
+            for _ in range(a.rounds):
+                for name, srv in servers.items():
+                    res[name].append(run_benchmark(srv.port, test, 50, pipeline, max(a.requests // div, 1000),
+                                                   keyspace, 3, a.client_cpu))
+            m = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
+                 for n, rs in res.items()}
+            r, f = m["redis"], m["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
 
 
 def scripting_suite(a, servers):

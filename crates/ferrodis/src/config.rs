@@ -29,6 +29,8 @@ pub struct Config {
     pub threads: usize,
     pub hz: u32,
     pub proto_max_bulk_len: u64,
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog (header included) before it becomes dense.
+    pub hll_sparse_max_bytes: u64,
     pub client_query_buffer_limit: u64,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
@@ -144,6 +146,7 @@ impl Default for Config {
                 .unwrap_or(1),
             hz: 10,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            hll_sparse_max_bytes: 3000,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
@@ -738,6 +741,20 @@ pub static DIRECTIVES: &[Directive] = &[
                 );
             }
             c.proto_max_bulk_len = v;
+            Ok(())
+        },
+    },
+    Directive {
+        name: "hll-sparse-max-bytes",
+        aliases: &[],
+        mutable: true,
+        get: |c| c.hll_sparse_max_bytes.to_string(),
+        set: |c, a| {
+            let v = memory(a)?;
+            if v > i64::MAX as u64 {
+                return Err("argument must be between 0 and 9223372036854775807 inclusive".into());
+            }
+            c.hll_sparse_max_bytes = v;
             Ok(())
         },
     },

@@ -95,6 +95,8 @@ pub fn active(f: u32) -> bool {
 /// The class Redis files an event under.
 pub fn class_of(event: &str) -> u32 {
     match event {
+        // A change signalled to WATCH and client tracking without a notification (PFCOUNT's cache update).
+        "" => 0,
         "expired" => EXPIRED,
         "evicted" => EVICTED,
         "keymiss" => KEY_MISS,

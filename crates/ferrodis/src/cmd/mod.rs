@@ -12,6 +12,7 @@ pub mod docs;
 pub mod dump;
 pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod persistence;
@@ -656,6 +657,7 @@ pub fn own_families() -> Vec<&'static [Command]> {
         dump::COMMANDS,
         persistence::COMMANDS,
         geo::COMMANDS,
+        hyperloglog::COMMANDS,
     ]
 }
 
