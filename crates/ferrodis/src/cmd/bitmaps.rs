@@ -441,21 +441,9 @@ fn getbit(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
 // BITCOUNT / BITPOS
 
 fn bitcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
+    // Redis 7.2.4 looks the key up first: a missing key is 0 whatever the other arguments are.
     let mut a = Argv::new(args);
     let key = a.next()?;
-    let range = match a.remaining() {
-        0 => None,
-        2 | 3 => {
-            let start = a.int()?;
-            let end = a.int()?;
-            let isbit = match a.opt() {
-                Some(w) => parse_unit(w)?,
-                None => false,
-            };
-            Some((start, end, isbit))
-        }
-        _ => return Err(err::SYNTAX.into()),
-    };
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -464,10 +452,22 @@ fn bitcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Ok(());
     };
     let s = e.as_str().ok_or(err::WRONGTYPE)?;
-    let (start, end, first, last) = match range {
-        None => (0, s.len() as i64 - 1, 0, 0),
-        Some((start, end, _)) if start < 0 && end < 0 && start > end => (1, 0, 0, 0),
-        Some((start, end, isbit)) => clamp_range(s.len() as i64, start, end, isbit),
+    let (start, end, first, last) = match a.remaining() {
+        0 => (0, s.len() as i64 - 1, 0, 0),
+        2 | 3 => {
+            let start = a.int()?;
+            let end = a.int()?;
+            let isbit = match a.opt() {
+                Some(w) => parse_unit(w)?,
+                None => false,
+            };
+            if start < 0 && end < 0 && start > end {
+                (1, 0, 0, 0)
+            } else {
+                clamp_range(s.len() as i64, start, end, isbit)
+            }
+        }
+        _ => return Err(err::SYNTAX.into()),
     };
     let n = if start > end {
         0
@@ -491,25 +491,7 @@ fn bitpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         return Err("ERR The bit argument must be 1 or 0.".into());
     }
     let bit = bit == 1;
-    // (start, end if given, unit is bits)
-    let range = match a.remaining() {
-        0 => None,
-        1..=3 => {
-            let start = a.int()?;
-            let rest = a.rest();
-            let isbit = if rest.len() == 2 {
-                parse_unit(rest.get(1))?
-            } else {
-                false
-            };
-            let end = match rest.try_get(0) {
-                Some(e) => Some(parse::int(e)?),
-                None => None,
-            };
-            Some((start, end, isbit))
-        }
-        _ => return Err(err::SYNTAX.into()),
-    };
+    // Redis 7.2.4 looks the key up before it reads the range: a missing key is an infinite run of zeros.
     let srv = ctx.srv;
     let mut shard = srv.keyspace.lock_key(key);
     let Some(e) = ctx.lookup(&mut shard, key) else {
@@ -519,10 +501,27 @@ fn bitpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     };
     let s = e.as_str().ok_or(err::WRONGTYPE)?;
     let len = s.len() as i64;
-    let end_given = matches!(range, Some((_, Some(_), _)));
-    let (start, end, first, last) = match range {
-        None => (0, len - 1, 0, 0),
-        Some((start, end, isbit)) => clamp_range(len, start, end.unwrap_or(len - 1), isbit),
+    let mut end_given = false;
+    let (start, end, first, last) = match a.remaining() {
+        0 => (0, len - 1, 0, 0),
+        1..=3 => {
+            let start = a.int()?;
+            let rest = a.rest();
+            let isbit = if rest.len() == 2 {
+                parse_unit(rest.get(1))?
+            } else {
+                false
+            };
+            let end = match rest.try_get(0) {
+                Some(e) => {
+                    end_given = true;
+                    parse::int(e)?
+                }
+                None => len - 1,
+            };
+            clamp_range(len, start, end, isbit)
+        }
+        _ => return Err(err::SYNTAX.into()),
     };
     let pos = if start > end {
         -1
