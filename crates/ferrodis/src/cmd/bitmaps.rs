@@ -1093,6 +1093,8 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ro_cmd: bool) -> CmdResul
     })?;
     if changes > 0 {
         ctx.modified(&mut shard, key, "setbit");
+        // Redis counts every write that changed something in `dirty`.
+        ctx.srv.workers[ctx.client.worker].dirty.add(changes - 1);
     }
     drop(shard);
     let mut r = ctx.reply();
