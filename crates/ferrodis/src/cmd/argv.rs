@@ -63,7 +63,9 @@ impl<'a> Argv<'a> {
         Some(a)
     }
 
-    /// Reads the next argument; `ERR syntax error` when there is none.
+    /// Reads the next argument; `ERR syntax error` when there is none. (Not `Iterator::next`: a missing
+    /// argument is an error reply here, and `opt` is the Option form.)
+    #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn next(&mut self) -> Result<&'a [u8], CmdError> {
         self.next_or(err::SYNTAX)

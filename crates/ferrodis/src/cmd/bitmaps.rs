@@ -258,9 +258,7 @@ fn with_bit_string<R>(
                 return Err(string_oom(len));
             }
             with_bytes(e, |v| {
-                if let Err(e) = grow_zero(v, len as usize) {
-                    return Err(e);
-                }
+                grow_zero(v, len as usize)?;
                 let grew = len > old;
                 Ok((grew, f(v, grew)))
             })
@@ -863,7 +861,7 @@ fn mask_of(bits: u32) -> u64 {
 fn set_field(s: &mut [u8], offset: u64, bits: u32, value: u64) {
     let byte = (offset >> 3) as usize;
     let lead = (offset & 7) as u32;
-    let nbytes = ((lead + bits + 7) / 8) as usize;
+    let nbytes = (lead + bits).div_ceil(8) as usize;
     let mut w = [0u8; 16];
     w[..nbytes].copy_from_slice(&s[byte..byte + nbytes]);
     let shift = 128 - lead - bits;
@@ -1191,7 +1189,7 @@ mod tests {
             Op::One,
         ] {
             let r = bitop_compute(op, &srcs, n).unwrap();
-            for i in 0..n {
+            for (i, &got) in r.iter().enumerate().take(n) {
                 let (x, y, z) = (pad(a, i), pad(b, i), pad(c, i));
                 let want = match op {
                     Op::And => x & y & z,
@@ -1203,7 +1201,7 @@ mod tests {
                     Op::One => (x ^ y ^ z) & !(x & y & z),
                     Op::Not => unreachable!(),
                 };
-                assert_eq!(r[i], want, "{op:?} byte {i}");
+                assert_eq!(got, want, "{op:?} byte {i}");
             }
         }
         let not = bitop_compute(Op::Not, &[b], b.len()).unwrap();
@@ -1223,7 +1221,7 @@ mod tests {
         assert_eq!(unsigned_overflow(255, 1, 8, Overflow::Wrap), (1, 0));
         assert_eq!(unsigned_overflow(0, -1, 8, Overflow::Sat), (-1, 0));
         assert_eq!(unsigned_overflow(0, -1, 8, Overflow::Wrap), (-1, 255));
-        assert_eq!(bitfield_type(b"u64").is_err(), true);
+        assert!(bitfield_type(b"u64").is_err());
         assert_eq!(bitfield_type(b"i64").unwrap(), (true, 64));
         assert_eq!(bitfield_type(b"u63").unwrap(), (false, 63));
         assert!(bitfield_type(b"I8").is_err());
