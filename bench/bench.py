@@ -180,15 +180,18 @@ def main():
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-pubsub", action="store_true", help="--suite realtime: only the MULTI/EXEC loads")
     ap.add_argument("--tests", default="set,get,incr,mset")
-    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence", "geo", "hyperloglog"],
+    ap.add_argument("--suite", default="core", choices=["core", "collections", "realtime", "streams", "scripting", "persistence",
+                                                       "bitmaps", "hyperloglog", "geo"],
                     help="core: strings (issue 2); collections: lists, sets, hashes, sorted sets; "
                          "realtime: pub/sub fan-out and MULTI/EXEC (issue 4, uses bench/loadgen); "
                          "streams: XADD, XRANGE, XREADGROUP+XACK, memory per entry (issue 5, uses bench/loadgen); "
                          "scripting: EVALSHA of a read script, an INCR+EXPIRE limiter, and a script that "
                          "touches keys it did not declare (issue 6); persistence: BGSAVE duration, peak memory (PSS of "
                          "the server and its children) and writers' latency with and without a write load, "
-                         "RDB load time (issue 7); geo: GEOADD and GEOSEARCH BYRADIUS over 100k points returning about 50 "
-                         "(issue 16); hyperloglog: PFADD of 10 elements, PFCOUNT of 1 key and of 10 dense keys (issue 16)")
+                         "RDB load time (issue 7); bitmaps: SETBIT/GETBIT at random offsets of a 1 MB bitmap "
+                         "(bench/loadgen randint), BITCOUNT of 1 MB, BITOP AND of 4 x 1 MB (issue 16); "
+                         "hyperloglog: PFADD of 10 elements, PFCOUNT of 1 key and of 10 dense keys (issue 16); "
+                         "geo: GEOADD and GEOSEARCH BYRADIUS over 100k points returning about 50 (issue 16)")
     ap.add_argument("--loadgen", default=LOADGEN, help="loadgen binary for --suite realtime")
     a = ap.parse_args()
     global BENCHMARK
@@ -197,7 +200,7 @@ def main():
         BENCHMARK = sibling
     if a.quick:
         a.rounds, a.requests, a.memkeys = 1, 100_000, 100_000
-    if a.suite in ("realtime", "streams"):
+    if a.suite in ("realtime", "streams", "bitmaps"):
         ensure_loadgen(a.loadgen)
 
     servers = {
@@ -225,6 +228,8 @@ def main():
             return geo_suite(a, servers)
         if a.suite == "hyperloglog":
             return hyperloglog_suite(a, servers)
+        if a.suite == "bitmaps":
+            return bitmaps_suite(a, servers)
         rows = []
         print("| test | P | value | redis rps | ferrodis rps | ratio | redis p50/p99 ms | ferrodis p50/p99 ms |")
         print("|---|---|---|---|---|---|---|---|")
@@ -583,6 +588,41 @@ def scripting_suite(a, servers):
             m = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
                  for n, rs in res.items()}
             r, f = m["redis"], m["ferrodis"]
+            print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
+                  f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
+
+
+def bitmaps_suite(a, servers):
+    """Issue 16: bitmaps of 1 MB (8388608 bits) filled with random bytes, the same on both servers."""
+    bits = 8 * 1024 * 1024
+    rnd = [os.urandom(1024 * 1024) for _ in range(5)]
+    for srv in servers.values():
+        srv.cli("FLUSHALL")
+        pipe_load(srv, [[b"SET", b"bm", rnd[0]]] + [[b"SET", b"src%d" % i, rnd[i]] for i in range(1, 5)])
+        assert srv.cli("STRLEN", "bm") == str(1024 * 1024)
+    print("| load (1 MB bitmaps, 50 clients) | P | redis rps | ferrodis rps | ratio | redis p50/p99 ms | "
+          "ferrodis p50/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    loads = [
+        ("SETBIT bm <random offset> 1", "SETBIT bm %d 1", a.requests),
+        ("GETBIT bm <random offset>", "GETBIT bm %d", a.requests),
+        ("BITCOUNT bm (1 MB)", ["BITCOUNT", "bm"], max(a.requests // 100, 2000)),
+        ("BITOP AND dest src1..src4 (4 x 1 MB)", ["BITOP", "AND", "dest", "src1", "src2", "src3", "src4"],
+         max(a.requests // 500, 1000)),
+    ]
+    for label, test, requests in loads:
+        for pipeline in (1, 16):
+            def one(srv):
+                if isinstance(test, str):
+                    r = run_loadgen(a, srv.port, ["randint", "--clients", "50", "--pipeline", str(pipeline),
+                                                  "--requests", str(requests), "--range", str(bits),
+                                                  "--command", test])[0]
+                    return {"rps": r["rps"], "p50": r["p50_ms"], "p99": r["p99_ms"], **(
+                        {"note": r["note"]} if "note" in r else {})}
+                return run_benchmark(srv.port, test, 50, pipeline, requests, 1, 3, a.client_cpu)
+            res = alternate(a, servers, one)
+            r = {k: med(res["redis"], k) for k in ("rps", "p50", "p99")}
+            f = {k: med(res["ferrodis"], k) for k in ("rps", "p50", "p99")}
             print(f"| {label} | {pipeline} | {r['rps']:.0f} | {f['rps']:.0f} | {f['rps'] / r['rps']:.2f} | "
                   f"{r['p50']:.3f}/{r['p99']:.3f} | {f['p50']:.3f}/{f['p99']:.3f} |", flush=True)
 

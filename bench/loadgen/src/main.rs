@@ -6,6 +6,9 @@
 //!   loadgen xqueue --port P --clients C --messages M --batch B
 //!     (fills stream bench:jobs with M entries of 5 fields, then C consumers of one group loop
 //!      XREADGROUP COUNT B + XACK of the IDs read until the stream is drained)
+//!   loadgen randint --port P --clients C --pipeline K --requests N --range R --command "SETBIT bm %d 1"
+//!     (the command, split on blanks, with `%d` replaced by a uniform random integer in 0..R written without
+//!      leading zeros: redis-benchmark's __rand_int__ is zero-padded, which Redis rejects as a bit offset)
 //!
 //! Human-readable lines go to stdout, followed by one `RESULT key=value ...` line per measurement that
 //! bench/bench.py parses. Server error replies and malformed replies are counted and reported, never fatal
@@ -46,6 +49,9 @@ struct Args {
     pipeline: usize,
     transactions: u64,
     batch: usize,
+    requests: u64,
+    range: u64,
+    command: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +71,9 @@ fn parse_args() -> Result<Args, String> {
         pipeline: 1,
         transactions: 100_000,
         batch: 16,
+        requests: 100_000,
+        range: 1,
+        command: String::new(),
     };
     while let Some(flag) = it.next() {
         if flag == "--pattern" {
@@ -86,6 +95,9 @@ fn parse_args() -> Result<Args, String> {
             "--pipeline" => a.pipeline = num(&val)?.max(1) as usize,
             "--transactions" => a.transactions = num(&val)?,
             "--batch" => a.batch = num(&val)?.max(1) as usize,
+            "--requests" => a.requests = num(&val)?,
+            "--range" => a.range = num(&val)?.max(1),
+            "--command" => a.command = val,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -110,7 +122,8 @@ fn main() -> ExitCode {
             "pubsub" => pubsub(&args).await,
             "multi" => multi(&args).await,
             "xqueue" => xqueue(&args).await,
-            m => Err(format!("unknown mode {m} (pubsub|multi|xqueue)")),
+            "randint" => randint(&args).await,
+            m => Err(format!("unknown mode {m} (pubsub|multi|xqueue|randint)")),
         }
     });
     match res {
@@ -857,4 +870,133 @@ mod tests {
         assert_eq!(pct_ms(&v, 0.99), 99.0);
         assert!(pct_ms(&[], 0.5).is_nan());
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// randint: one command line with a random integer, C clients, pipeline K
+
+async fn randint_client(
+    mut c: Conn,
+    words: Vec<Vec<u8>>,
+    range: u64,
+    pipeline: usize,
+    n: u64,
+    seed: u64,
+) -> ClientResult {
+    let mut r = ClientResult {
+        lat: Vec::with_capacity(n as usize),
+        ok: 0,
+        errors: 0,
+        first_error: None,
+    };
+    let mut x = seed | 1;
+    let mut buf = Vec::new();
+    let mut done = 0u64;
+    while done < n {
+        let k = (n - done).min(pipeline as u64);
+        buf.clear();
+        for _ in 0..k {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % range).to_string();
+            let args: Vec<&[u8]> = words
+                .iter()
+                .map(|w| if w == b"%d" { v.as_bytes() } else { &w[..] })
+                .collect();
+            encode(&mut buf, &args);
+        }
+        let t0 = now_ns();
+        if let Err(e) = c.write_all(&buf).await {
+            r.errors += 1;
+            r.first_error.get_or_insert(format!("write: {e}"));
+            return r;
+        }
+        for _ in 0..k {
+            match c
+                .next(|v| match v {
+                    Val::Error(_) => Err(v.describe()),
+                    _ => Ok(()),
+                })
+                .await
+            {
+                Ok(Ok(())) => {
+                    r.ok += 1;
+                    r.lat.push(now_ns() - t0);
+                }
+                Ok(Err(e)) => {
+                    r.errors += 1;
+                    r.first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    r.errors += 1;
+                    r.first_error.get_or_insert(format!("read: {e}"));
+                    return r;
+                }
+            }
+        }
+        done += k;
+    }
+    r
+}
+
+async fn randint(a: &Args) -> Result<(), String> {
+    let words: Vec<Vec<u8>> = a
+        .command
+        .split_whitespace()
+        .map(|w| w.as_bytes().to_vec())
+        .collect();
+    if words.is_empty() {
+        return Err("randint needs --command".into());
+    }
+    let clients = a.clients.max(1);
+    let per = a.requests / clients as u64;
+    let extra = a.requests % clients as u64;
+    let mut conns = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let c = Conn::connect(a.port)
+            .await
+            .map_err(|e| format!("client {i} connect: {e}"))?;
+        conns.push((c, per + u64::from((i as u64) < extra), 0x9e37_79b9_7f4a_7c15u64 * (i as u64 + 1)));
+    }
+    println!(
+        "randint: {clients} clients on port {}, pipeline {}, {} requests of {:?}, %d in 0..{}",
+        a.port, a.pipeline, a.requests, a.command, a.range
+    );
+    let t0 = now_ns();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|(c, n, seed)| {
+            tokio::spawn(randint_client(c, words.clone(), a.range, a.pipeline, n, seed))
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(a.requests as usize);
+    let (mut ok, mut errors, mut first) = (0u64, 0u64, None);
+    for t in tasks {
+        match t.await {
+            Ok(mut r) => {
+                lat.append(&mut r.lat);
+                ok += r.ok;
+                errors += r.errors;
+                if first.is_none() {
+                    first = r.first_error;
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                first.get_or_insert(format!("client task failed: {e}"));
+            }
+        }
+    }
+    let secs = (now_ns() - t0) as f64 / 1e9;
+    lat.sort_unstable();
+    let (p50, p99) = (pct_ms(&lat, 0.50), pct_ms(&lat, 0.99));
+    let rps = ok as f64 / secs;
+    if let Some(e) = &first {
+        println!("  {errors} error replies, first: {e}");
+    }
+    println!("  {rps:.0} requests/s, latency p50 {p50:.3} ms p99 {p99:.3} ms ({ok} ok)");
+    println!("RESULT rps={rps:.1} p50_ms={p50:.4} p99_ms={p99:.4} ok={ok} errors={errors}");
+    Ok(())
 }

@@ -158,8 +158,10 @@ impl Entry {
         }
     }
 
+    /// Replace the value. The clock and the snapshot bit stay (a changed snapshot bit would make a running
+    /// or later snapshot take the entry as already saved and leave it out); RAW/NOT_INT are cleared.
     pub fn set_value(&mut self, value: Value) {
-        let lru = self.lru();
+        let lru = self.meta() & (LRU_MASK | SNAP_BIT);
         let kv = match std::mem::replace(
             &mut self.kv,
             Kv::Packed {
@@ -178,7 +180,8 @@ impl Entry {
 
     pub fn set_str(&mut self, s: &[u8]) {
         *self.meta_mut() &= LRU_MASK | SNAP_BIT;
-        let lru = self.lru();
+        // (Kept whole, snapshot bit included, when the value moves to another layout below.)
+        let lru = self.meta();
         match &mut self.kv {
             Kv::Packed {
                 klen, vlen, buf, ..
@@ -392,6 +395,25 @@ impl Kv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_changes_keep_the_snapshot_bit() {
+        for on in [false, true] {
+            let mut e = Entry::new_str(b"k", b"abc", 7);
+            e.set_snap_bit(on);
+            e.mark_raw();
+            e.set_str(&[b'x'; 100]); // packed -> unpacked
+            assert_eq!((e.snap_bit(), e.lru(), e.is_raw()), (on, 7, false));
+            e.set_str(b"ab"); // unpacked -> packed
+            assert_eq!((e.snap_bit(), e.lru()), (on, 7));
+            let v = e.take_str_vec().unwrap();
+            e.set_str_vec([v, vec![0; 200]].concat());
+            assert_eq!((e.snap_bit(), e.lru()), (on, 7));
+            e.mark_not_int();
+            e.set_value(Value::Str(vec![1; 300]));
+            assert_eq!((e.snap_bit(), e.lru(), e.is_not_int()), (on, 7, false));
+        }
+    }
 
     #[test]
     fn entry_is_one_cache_line() {

@@ -6,6 +6,7 @@
 
 pub mod aof;
 pub mod argv;
+pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
 pub mod docs;
@@ -642,6 +643,7 @@ pub fn own_families() -> Vec<&'static [Command]> {
     vec![
         aof::COMMANDS,
         strings::COMMANDS,
+        bitmaps::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,

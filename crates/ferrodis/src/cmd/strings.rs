@@ -522,7 +522,7 @@ fn check_string_length(ctx: &Ctx<'_>, len: u64, add: u64) -> CmdResult {
 
 /// Make room in `s` for a string of `total` bytes. With proto-max-bulk-len raised, a client can ask for
 /// more than the machine has: that is an error reply (Redis aborts), never an abort.
-fn grow_string(s: &mut Vec<u8>, total: u64) -> CmdResult {
+pub(super) fn grow_string(s: &mut Vec<u8>, total: u64) -> CmdResult {
     let Ok(total) = usize::try_from(total) else {
         return Err(string_oom(total));
     };
@@ -530,7 +530,7 @@ fn grow_string(s: &mut Vec<u8>, total: u64) -> CmdResult {
     crate::mem::try_reserve(s, extra).map_err(|_| string_oom(total as u64))
 }
 
-fn string_oom(total: u64) -> CmdError {
+pub(super) fn string_oom(total: u64) -> CmdError {
     format!("ERR not enough memory for a string of {total} bytes").into()
 }
 
