@@ -505,10 +505,9 @@ fn bitpos(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         1..=3 => {
             let start = a.int()?;
             let rest = a.rest();
-            let isbit = if rest.len() == 2 {
-                parse_unit(rest.get(1))?
-            } else {
-                false
+            let isbit = match rest.try_get(1) {
+                Some(unit) => parse_unit(unit)?,
+                None => false,
             };
             let end = match rest.try_get(0) {
                 Some(e) => {
