@@ -623,6 +623,13 @@ async fn batch<S: Sock>(
         clock.mono_ns().saturating_sub(info.created_ns) / 1_000_000,
         Relaxed,
     );
+    if !out.is_empty() {
+        // Let the other connections with input run their batches first, and write after them, as Redis
+        // writes every reply of an event-loop turn before it sleeps: replies reach a client in bursts, so
+        // a client that is already awake takes them without being woken once per reply (on loopback, the
+        // wake-up is paid by the sender).
+        tokio::task::yield_now().await;
+    }
     info.drain_outbox(out);
     if !out.is_empty() && !flush(stream, out, stats, info).await {
         return false;
