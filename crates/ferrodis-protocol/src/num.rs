@@ -63,6 +63,66 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     }
     Some(v)
 }
+/// The digits of a C hexadecimal float after its `0x`: `hexdigits[.hexdigits][(p|P)[+-]digits]`, as `strtod`
+/// reads them. Returns the magnitude (infinite when out of range; digits beyond 56 bits of mantissa are kept
+/// as a sticky bit for rounding) and whether any mantissa digit was non-zero (to tell an underflow from a
+/// zero); None when the text is not entirely such a number.
+pub fn parse_hex_float(digits: &[u8]) -> Option<(f64, bool)> {
+    let (mut mant, mut exp, mut count, mut dot, mut nonzero) = (0u64, 0i64, 0usize, false, false);
+    let mut i = 0;
+    while i < digits.len() {
+        let c = digits[i];
+        if c == b'.' && !dot {
+            dot = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            count += 1;
+            nonzero |= d != 0;
+            if mant >> 56 == 0 {
+                mant = (mant << 4) | u64::from(d);
+                if dot {
+                    exp -= 4;
+                }
+            } else {
+                mant |= u64::from(d != 0);
+                if !dot {
+                    exp += 4;
+                }
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if count == 0 {
+        return None;
+    }
+    if let Some(e) = digits.get(i..).filter(|e| !e.is_empty()) {
+        if !matches!(e[0], b'p' | b'P') {
+            return None;
+        }
+        let (neg, ed) = match e.get(1) {
+            Some(b'-') => (true, &e[2..]),
+            Some(b'+') => (false, &e[2..]),
+            _ => (false, &e[1..]),
+        };
+        if ed.is_empty() || !ed.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v = ed
+            .iter()
+            .fold(0i64, |v, &d| (v * 10 + i64::from(d - b'0')).min(1 << 20));
+        exp += if neg { -v } else { v };
+    }
+    // Scale in steps whose powers of two stay finite.
+    let mut x = mant as f64;
+    let mut e = exp.clamp(-4000, 4000);
+    while e != 0 {
+        let k = e.clamp(-1000, 1000);
+        x *= 2f64.powi(k as i32);
+        e -= k;
+    }
+    Some((x, nonzero))
+}
 
 /// Appends Redis 7.2's text for a double (`d2string`): "nan", "inf", "-inf", "0", "-0"; integral
 /// values within ±2^62 as integers; otherwise the shortest round-trip digits laid out like Redis's
@@ -191,6 +251,23 @@ fn emit(digits: &[u8], k: i32, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_floats_as_strtod_reads_them() {
+        assert_eq!(parse_hex_float(b"1.8p3"), Some((12.0, true)));
+        assert_eq!(parse_hex_float(b"10"), Some((16.0, true)));
+        assert_eq!(parse_hex_float(b"0"), Some((0.0, false)));
+        assert_eq!(parse_hex_float(b"1P-2"), Some((0.25, true)));
+        assert_eq!(parse_hex_float(b"1p+1"), Some((2.0, true)));
+        assert_eq!(
+            parse_hex_float(b"1p99999").map(|v| v.0),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(parse_hex_float(b"1p-99999"), Some((0.0, true)));
+        for bad in [&b""[..], b".", b"1p", b"1p+", b"1q", b"1.2.3", b"g"] {
+            assert_eq!(parse_hex_float(bad), None, "{:?}", bad);
+        }
+    }
 
     fn fmt(d: f64) -> String {
         let mut v = Vec::new();

@@ -203,21 +203,6 @@ fn bitfield_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
     }
 }
 
-/// Work on an entry's string bytes in place (the value is left `raw`, as Redis's dbUnshareStringValue
-/// leaves it).
-fn with_bytes<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    if let Some(Value::Str(v)) = e.value_mut() {
-        let r = f(v);
-        e.mark_raw();
-        return r;
-    }
-    let mut v = e.take_str_vec().unwrap_or_default();
-    let r = f(&mut v);
-    e.set_str_vec(v);
-    e.mark_raw();
-    r
-}
-
 /// Zero-extend `s` to `len` bytes. Capacity grows as Redis's sdsMakeRoomFor does (double below 1 MB, then
 /// 1 MB more), so a bitmap grown bit by bit is not copied at every step; refused past the machine's memory.
 fn grow_zero(s: &mut Vec<u8>, len: usize) -> CmdResult {
@@ -257,7 +242,7 @@ fn with_bit_string<R>(
             if len > old && !crate::mem::can_hold(len) {
                 return Err(string_oom(len));
             }
-            with_bytes(e, |v| {
+            super::strings::with_raw_bytes(e, |v| {
                 grow_zero(v, len as usize)?;
                 let grew = len > old;
                 Ok((grew, f(v, grew)))

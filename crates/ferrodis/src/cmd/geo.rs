@@ -700,65 +700,7 @@ fn hex_float(arg: &[u8]) -> Option<f64> {
     let rest = rest
         .strip_prefix(b"0x")
         .or_else(|| rest.strip_prefix(b"0X"))?;
-    let (mut mant, mut exp, mut digits, mut dot) = (0u64, 0i64, 0usize, false);
-    let mut i = 0;
-    while i < rest.len() {
-        let c = rest[i];
-        if c == b'.' && !dot {
-            dot = true;
-        } else if let Some(d) = (c as char).to_digit(16) {
-            digits += 1;
-            if mant >> 56 == 0 {
-                mant = (mant << 4) | u64::from(d);
-                if dot {
-                    exp -= 4;
-                }
-            } else {
-                // Precision beyond 56 bits: keep a sticky bit, count the scale.
-                mant |= u64::from(d != 0);
-                if !dot {
-                    exp += 4;
-                }
-            }
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    if digits == 0 {
-        return None;
-    }
-    if i < rest.len() {
-        let e = &rest[i..];
-        if !matches!(e[0], b'p' | b'P') {
-            return None;
-        }
-        let (eneg, ed) = match e.get(1) {
-            Some(b'-') => (true, &e[2..]),
-            Some(b'+') => (false, &e[2..]),
-            _ => (false, &e[1..]),
-        };
-        if ed.is_empty() || !ed.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let mut v: i64 = 0;
-        for &d in ed {
-            v = (v * 10 + i64::from(d - b'0')).min(1 << 20);
-        }
-        exp += if eneg { -v } else { v };
-    }
-    let mut x = mant as f64;
-    let mut e = exp.clamp(-4000, 4000);
-    while e > 0 {
-        let k = e.min(1000);
-        x *= 2f64.powi(k as i32);
-        e -= k;
-    }
-    while e < 0 {
-        let k = (-e).min(1000);
-        x /= 2f64.powi(k as i32);
-        e += k;
-    }
+    let (x, _) = ferrodis_protocol::num::parse_hex_float(rest)?;
     if x.is_infinite() {
         return None; // ERANGE
     }

@@ -18,7 +18,6 @@ use super::argv::Argv;
 use super::spec::{self, ACCESS, INSERT, RO, RW};
 use super::{acl, flags::*, CmdError, CmdResult, Command, Ctx};
 use crate::keyspace::entry::Entry;
-use crate::types::Value;
 use ferrodis_protocol::Args;
 
 pub static COMMANDS: &[Command] = &[
@@ -741,21 +740,6 @@ pub mod hll {
 // ---------------------------------------------------------------------------------------------------------
 // Handlers
 
-/// Run `f` on the string value's bytes as a growable buffer, in place where the value is not packed with
-/// the key; the value is then `raw` (Redis's dbUnshareStringValue).
-fn with_str_vec<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    if let Some(Value::Str(v)) = e.value_mut() {
-        let r = f(v);
-        e.mark_raw();
-        return r;
-    }
-    let mut v = e.take_str_vec().unwrap_or_default();
-    let r = f(&mut v);
-    e.set_str_vec(v);
-    e.mark_raw();
-    r
-}
-
 /// The string of a key that must be an HLL: WRONGTYPE for other types and for strings that are not HLLs.
 fn hll_bytes(e: &Entry) -> Result<&[u8], CmdError> {
     let s = e.as_str().ok_or(super::err::WRONGTYPE)?;
@@ -801,7 +785,7 @@ fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         Some(e) => {
             let sparse = hll_bytes(e)?[4] == hll::SPARSE;
             let max = if sparse { sparse_max_bytes(ctx) } else { 0 };
-            let n = with_str_vec(e, |s| {
+            let n = super::strings::with_raw_bytes(e, |s| {
                 let mut n = 0u32;
                 for el in elements.iter() {
                     match hll::add(s, el, max) {
@@ -859,7 +843,7 @@ fn pfcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             } else {
                 let card =
                     hll::estimate(&hll::histogram(s).map_err(|_| CmdError::from(INVALIDOBJ))?);
-                with_str_vec(e, |s| hll::set_cached(s, card));
+                super::strings::with_raw_bytes(e, |s| hll::set_cached(s, card));
                 // Not a keyspace event: the key is signalled (WATCH, tracking) and the change propagated.
                 ctx.modified(&mut shard, key, "");
                 card
@@ -916,7 +900,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             e.mark_raw();
             shard.db_mut(db).insert_new(e);
         }
-        Some(e) => with_str_vec(e, write)?,
+        Some(e) => super::strings::with_raw_bytes(e, write)?,
     }
     ctx.modified(shard, dest, "pfadd");
     drop(guard);
@@ -939,7 +923,8 @@ fn pfdebug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     match sub_lc.as_slice() {
         b"getreg" | b"todense" => {
             let converted = if enc == hll::SPARSE {
-                with_str_vec(e, hll::to_dense).map_err(|_| CmdError::from(INVALIDOBJ))?;
+                super::strings::with_raw_bytes(e, hll::to_dense)
+                    .map_err(|_| CmdError::from(INVALIDOBJ))?;
                 note_dirty(ctx);
                 true
             } else {

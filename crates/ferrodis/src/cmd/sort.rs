@@ -244,7 +244,7 @@ fn strtod_score(b: &[u8]) -> Option<f64> {
     };
     let lower = body.to_ascii_lowercase();
     let (v, nonzero_digits) = if let Some(hex) = lower.strip_prefix("0x") {
-        parse_hex(hex)?
+        ferrodis_protocol::num::parse_hex_float(hex.as_bytes())?
     } else {
         if lower.starts_with("inf") {
             return if lower == "inf" || lower == "infinity" {
@@ -276,58 +276,6 @@ fn strtod_score(b: &[u8]) -> Option<f64> {
         return None;
     }
     Some(if neg { -v } else { v })
-}
-
-/// `hexdigits[.hexdigits][p[+-]digits]` (after "0x"): (value, whether any mantissa digit is non-zero).
-fn parse_hex(s: &str) -> Option<(f64, bool)> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut mant: u64 = 0;
-    let mut exp: i64 = 0;
-    let mut digits = 0;
-    let mut nonzero = false;
-    let mut seen_dot = false;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'.' && !seen_dot {
-            seen_dot = true;
-        } else if let Some(d) = (c as char).to_digit(16) {
-            digits += 1;
-            nonzero |= d != 0;
-            if mant >> 56 == 0 {
-                mant = mant * 16 + d as u64;
-                if seen_dot {
-                    exp -= 4;
-                }
-            } else if !seen_dot {
-                exp += 4;
-            }
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    if digits == 0 {
-        return None;
-    }
-    if i < b.len() {
-        if b[i] != b'p' {
-            return None;
-        }
-        let e: i64 = s[i + 1..].parse().ok()?;
-        if !s[i + 1..]
-            .bytes()
-            .all(|c| c.is_ascii_digit() || c == b'+' || c == b'-')
-        {
-            return None;
-        }
-        exp = exp.saturating_add(e);
-    }
-    let exp = exp.clamp(-5000, 5000) as i32;
-    // Scale in two steps so that intermediate powers of two stay finite.
-    let half = exp / 2;
-    let v = (mant as f64) * 2f64.powi(half) * 2f64.powi(exp - half);
-    Some((v, nonzero))
 }
 
 /// The elements to output, after loading, sorting and LIMIT: `elems[start..=end]` (empty when end < start).

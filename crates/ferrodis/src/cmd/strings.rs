@@ -520,6 +520,22 @@ fn check_string_length(ctx: &Ctx<'_>, len: u64, add: u64) -> CmdResult {
     }
 }
 
+/// Runs `f` on a string value's bytes as a growable buffer, in place unless the value is packed with the key;
+/// the value is `raw` afterwards (Redis's dbUnshareStringValue). For SETBIT, BITFIELD and the HyperLogLog
+/// commands, which edit a string's bytes.
+pub(super) fn with_raw_bytes<R>(e: &mut Entry, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    if let Some(crate::types::Value::Str(v)) = e.value_mut() {
+        let r = f(v);
+        e.mark_raw();
+        return r;
+    }
+    let mut v = e.take_str_vec().unwrap_or_default();
+    let r = f(&mut v);
+    e.set_str_vec(v);
+    e.mark_raw();
+    r
+}
+
 /// Make room in `s` for a string of `total` bytes. With proto-max-bulk-len raised, a client can ask for
 /// more than the machine has: that is an error reply (Redis aborts), never an abort.
 pub(super) fn grow_string(s: &mut Vec<u8>, total: u64) -> CmdResult {
