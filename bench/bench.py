@@ -56,7 +56,13 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
         cmd = ["taskset", "-c", str(cpu)] + argv + ["--port", str(self.port), "--bind", "127.0.0.1"]
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.proc.kill()
+            self.proc.wait()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def cli(self, *args):
         return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
@@ -203,13 +209,18 @@ def main():
     if a.suite in ("realtime", "streams", "bitmaps"):
         ensure_loadgen(a.loadgen)
 
-    servers = {
-        "redis": Server("redis", [a.redis, "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"],
-                        a.server_cpu),
-        "ferrodis": Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "", "--appendonly", "no",
-                                        "--enable-debug-command", "yes"],
-                           a.server_cpu),
-    }
+    servers = {}
+    try:
+        servers["redis"] = Server("redis", [a.redis, "--save", "", "--appendonly", "no", "--enable-debug-command",
+                                            "yes"], a.server_cpu)
+        servers["ferrodis"] = Server("ferrodis", [a.ferrodis, "--threads", str(a.threads), "--save", "",
+                                                  "--appendonly", "no", "--enable-debug-command", "yes"],
+                                     a.server_cpu)
+    except RuntimeError:
+        # One did not start: stop the one that did, so a failed run leaves no server behind.
+        for srv in servers.values():
+            srv.stop()
+        raise
     version = servers["redis"].cli("INFO", "server").split("redis_version:")[1].split()[0]
     print(f"# {time.strftime('%Y-%m-%d')} | redis-server {version} vs ferrodis ({a.threads} worker) | "
           f"server cpu {a.server_cpu}, load generator cpu {a.client_cpu} | {a.rounds} rounds, median\n")
