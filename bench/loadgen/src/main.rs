@@ -433,6 +433,35 @@ struct ClientResult {
     first_error: Option<String>,
 }
 
+/// Waits for every client task and merges their results: all latencies (sorted), totals, the first error.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<ClientResult>>) -> ClientResult {
+    let mut all = ClientResult {
+        lat: Vec::new(),
+        ok: 0,
+        errors: 0,
+        first_error: None,
+    };
+    for t in tasks {
+        match t.await {
+            Ok(mut r) => {
+                all.lat.append(&mut r.lat);
+                all.ok += r.ok;
+                all.errors += r.errors;
+                if all.first_error.is_none() {
+                    all.first_error = r.first_error;
+                }
+            }
+            Err(e) => {
+                all.errors += 1;
+                all.first_error
+                    .get_or_insert(format!("client task failed: {e}"));
+            }
+        }
+    }
+    all.lat.sort_unstable();
+    all
+}
+
 fn check_tx_reply(idx: usize, v: &Val<'_>, expect: i64) -> Result<(), String> {
     match (idx, v) {
         (0, Val::Simple(b"OK")) => Ok(()),
@@ -565,26 +594,13 @@ async fn multi(a: &Args) -> Result<(), String> {
         .into_iter()
         .map(|(c, tx, n)| tokio::spawn(multi_client(c, tx, a.pipeline, n)))
         .collect();
-    let mut lat = Vec::with_capacity(a.transactions as usize);
-    let (mut ok, mut errors, mut first) = (0u64, 0u64, None);
-    for t in tasks {
-        match t.await {
-            Ok(mut r) => {
-                lat.append(&mut r.lat);
-                ok += r.ok;
-                errors += r.errors;
-                if first.is_none() {
-                    first = r.first_error;
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                first.get_or_insert(format!("client task failed: {e}"));
-            }
-        }
-    }
+    let ClientResult {
+        lat,
+        ok,
+        errors,
+        first_error: first,
+    } = gather(tasks).await;
     let secs = (now_ns() - t0) as f64 / 1e9;
-    lat.sort_unstable();
     let (p50, p99) = (pct_ms(&lat, 0.50), pct_ms(&lat, 0.99));
     let tps = ok as f64 / secs;
     if let Some(e) = &first {
@@ -958,7 +974,11 @@ async fn randint(a: &Args) -> Result<(), String> {
         let c = Conn::connect(a.port)
             .await
             .map_err(|e| format!("client {i} connect: {e}"))?;
-        conns.push((c, per + u64::from((i as u64) < extra), 0x9e37_79b9_7f4a_7c15u64 * (i as u64 + 1)));
+        conns.push((
+            c,
+            per + u64::from((i as u64) < extra),
+            0x9e37_79b9_7f4a_7c15u64 * (i as u64 + 1),
+        ));
     }
     println!(
         "randint: {clients} clients on port {}, pipeline {}, {} requests of {:?}, %d in 0..{}",
@@ -968,29 +988,23 @@ async fn randint(a: &Args) -> Result<(), String> {
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|(c, n, seed)| {
-            tokio::spawn(randint_client(c, words.clone(), a.range, a.pipeline, n, seed))
+            tokio::spawn(randint_client(
+                c,
+                words.clone(),
+                a.range,
+                a.pipeline,
+                n,
+                seed,
+            ))
         })
         .collect();
-    let mut lat = Vec::with_capacity(a.requests as usize);
-    let (mut ok, mut errors, mut first) = (0u64, 0u64, None);
-    for t in tasks {
-        match t.await {
-            Ok(mut r) => {
-                lat.append(&mut r.lat);
-                ok += r.ok;
-                errors += r.errors;
-                if first.is_none() {
-                    first = r.first_error;
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                first.get_or_insert(format!("client task failed: {e}"));
-            }
-        }
-    }
+    let ClientResult {
+        lat,
+        ok,
+        errors,
+        first_error: first,
+    } = gather(tasks).await;
     let secs = (now_ns() - t0) as f64 / 1e9;
-    lat.sort_unstable();
     let (p50, p99) = (pct_ms(&lat, 0.50), pct_ms(&lat, 0.99));
     let rps = ok as f64 / secs;
     if let Some(e) = &first {
