@@ -490,29 +490,8 @@ fn parse_dec(s: &[u8]) -> Result<Option<(u64, i64)>, LdError> {
     if !seen_digit {
         return Err(LdError::Invalid);
     }
-    let mut exp10: i64 = 0;
-    if i < s.len() && (s[i] | 0x20) == b'e' {
-        i += 1;
-        let mut eneg = false;
-        if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-            eneg = s[i] == b'-';
-            i += 1;
-        }
-        if i >= s.len() || !s[i].is_ascii_digit() {
-            // strtold would stop before the 'e', leaving unparsed input.
-            return Err(LdError::Invalid);
-        }
-        while i < s.len() && s[i].is_ascii_digit() {
-            exp10 = (exp10 * 10 + i64::from(s[i] - b'0')).min(1_000_000_000);
-            i += 1;
-        }
-        if eneg {
-            exp10 = -exp10;
-        }
-    }
-    if i != s.len() {
-        return Err(LdError::Invalid);
-    }
+    // (strtold would stop before an 'e' without digits, leaving unparsed input: invalid.)
+    let exp10 = exponent_tail(&s[i..], b'e')?;
     // Strip leading zeros; the value is D × 10^k.
     let first = digits.iter().position(|&d| d != 0);
     let Some(first) = first else {
@@ -608,28 +587,7 @@ fn parse_hex(s: &[u8]) -> Result<Option<(u64, i64)>, LdError> {
     if !seen {
         return Err(LdError::Invalid);
     }
-    let mut exp2: i64 = 0;
-    if i < s.len() && (s[i] | 0x20) == b'p' {
-        i += 1;
-        let mut eneg = false;
-        if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-            eneg = s[i] == b'-';
-            i += 1;
-        }
-        if i >= s.len() || !s[i].is_ascii_digit() {
-            return Err(LdError::Invalid);
-        }
-        while i < s.len() && s[i].is_ascii_digit() {
-            exp2 = (exp2 * 10 + i64::from(s[i] - b'0')).min(1_000_000_000);
-            i += 1;
-        }
-        if eneg {
-            exp2 = -exp2;
-        }
-    }
-    if i != s.len() {
-        return Err(LdError::Invalid);
-    }
+    let exp2 = exponent_tail(&s[i..], b'p')?;
     if n.is_zero() {
         return Ok(None);
     }
@@ -787,6 +745,29 @@ pub fn lcs(a: &[u8], b: &[u8], trace: bool, min_match_len: u64) -> Option<LcsRes
     out.reverse();
     res.string = out;
     Some(res)
+}
+
+/// The rest of a number after its mantissa: nothing (exponent 0) or `marker` (either case), an optional
+/// sign and decimal digits (clamped to ±10⁹), and nothing after them; anything else is invalid.
+fn exponent_tail(rest: &[u8], marker: u8) -> Result<i64, LdError> {
+    let Some((&m, after)) = rest.split_first() else {
+        return Ok(0);
+    };
+    if m | 0x20 != marker {
+        return Err(LdError::Invalid);
+    }
+    let (neg, digits) = match after.first() {
+        Some(b'-') => (true, &after[1..]),
+        Some(b'+') => (false, &after[1..]),
+        _ => (false, after),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(LdError::Invalid);
+    }
+    let e = digits.iter().fold(0i64, |e, &d| {
+        (e * 10 + i64::from(d - b'0')).min(1_000_000_000)
+    });
+    Ok(if neg { -e } else { e })
 }
 
 #[cfg(test)]
