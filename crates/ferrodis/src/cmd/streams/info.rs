@@ -72,18 +72,7 @@ pub(super) fn xinfo_stream(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         r.map(7);
         r.bulk(b"name");
         r.bulk(name);
-        r.bulk(b"last-delivered-id");
-        id_bulk(&mut r, gr.last_id);
-        r.bulk(b"entries-read");
-        match gr.entries_read {
-            Some(n) => r.int(n as i64),
-            None => r.null(),
-        }
-        r.bulk(b"lag");
-        match s.group_lag(gr) {
-            Some(n) => r.int(n as i64),
-            None => r.null(),
-        }
+        group_position(&mut r, s, gr);
         r.bulk(b"pel-count");
         r.int(gr.pel.len() as i64);
         r.bulk(b"pending");
@@ -150,18 +139,7 @@ pub(super) fn xinfo_groups(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         r.int(gr.consumers.len() as i64);
         r.bulk(b"pending");
         r.int(gr.pel.len() as i64);
-        r.bulk(b"last-delivered-id");
-        id_bulk(&mut r, gr.last_id);
-        r.bulk(b"entries-read");
-        match gr.entries_read {
-            Some(n) => r.int(n as i64),
-            None => r.null(),
-        }
-        r.bulk(b"lag");
-        match s.group_lag(gr) {
-            Some(n) => r.int(n as i64),
-            None => r.null(),
-        }
+        group_position(&mut r, s, gr);
     }
     Ok(())
 }
@@ -193,4 +171,21 @@ pub(super) fn xinfo_consumers(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
         r.int(c.active_time.map_or(-1, |t| now.saturating_sub(t) as i64));
     }
     Ok(())
+}
+
+/// A group's position in the stream, as XINFO STREAM FULL and XINFO GROUPS print it: last-delivered-id,
+/// entries-read and lag.
+fn group_position(r: &mut Reply<'_>, s: &Stream, gr: &crate::types::stream::Group) {
+    r.bulk(b"last-delivered-id");
+    id_bulk(r, gr.last_id);
+    r.bulk(b"entries-read");
+    match gr.entries_read {
+        Some(n) => r.int(n as i64),
+        None => r.null(),
+    }
+    r.bulk(b"lag");
+    match s.group_lag(gr) {
+        Some(n) => r.int(n as i64),
+        None => r.null(),
+    }
 }
