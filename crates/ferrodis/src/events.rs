@@ -29,6 +29,10 @@ pub const NEW: u32 = 1 << 14; // n
 pub const ALL: u32 =
     GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
+/// The event name of a change that WATCH and client tracking must see but that sends no keyspace
+/// notification (PFCOUNT storing its cached cardinality, as Redis signals the key without notifying).
+pub const NO_NOTIFICATION: &str = "";
+
 /// Parse the flag letters of `notify-keyspace-events`; None on an unknown letter.
 pub fn parse_flags(s: &str) -> Option<u32> {
     let mut f = 0;
@@ -95,8 +99,7 @@ pub fn active(f: u32) -> bool {
 /// The class Redis files an event under.
 pub fn class_of(event: &str) -> u32 {
     match event {
-        // A change signalled to WATCH and client tracking without a notification (PFCOUNT's cache update).
-        "" => 0,
+        NO_NOTIFICATION => 0,
         "expired" => EXPIRED,
         "evicted" => EVICTED,
         "keymiss" => KEY_MISS,

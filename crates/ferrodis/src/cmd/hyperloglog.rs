@@ -753,13 +753,6 @@ fn sparse_max_bytes(ctx: &Ctx<'_>) -> u64 {
     ctx.srv.config.read().hll_sparse_max_bytes
 }
 
-/// A change Redis counts (dirty, propagated as received) without signalling the key.
-fn note_dirty(ctx: &Ctx<'_>) {
-    ctx.srv.workers[ctx.client.worker].dirty.add(1);
-    ctx.srv.persist.aof.note_write();
-    ctx.prop.borrow_mut().changes += 1;
-}
-
 fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
     let mut a = Argv::new(args);
     let key = a.next()?;
@@ -845,7 +838,7 @@ fn pfcount(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
                     hll::estimate(&hll::histogram(s).map_err(|_| CmdError::from(INVALIDOBJ))?);
                 super::strings::with_raw_bytes(e, |s| hll::set_cached(s, card));
                 // Not a keyspace event: the key is signalled (WATCH, tracking) and the change propagated.
-                ctx.modified(&mut shard, key, "");
+                ctx.modified(&mut shard, key, crate::events::NO_NOTIFICATION);
                 card
             }
         }
@@ -925,7 +918,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, args: Args<'_>) -> CmdResult {
             let converted = if enc == hll::SPARSE {
                 super::strings::with_raw_bytes(e, hll::to_dense)
                     .map_err(|_| CmdError::from(INVALIDOBJ))?;
-                note_dirty(ctx);
+                ctx.count_change();
                 true
             } else {
                 false

@@ -1285,12 +1285,19 @@ impl<'a> Ctx<'a> {
 
     /// [`Ctx::modified`] for a key in another database (COPY ... DB, MOVE).
     pub fn modified_in(&self, shard: &mut Shard, db: usize, key: &[u8], event: &'static str) {
-        self.srv.workers[self.client.worker].dirty.add(1);
-        self.srv.persist.aof.note_write();
-        self.prop.borrow_mut().changes += 1;
+        self.count_change();
         self.key_event(db, key, event);
         shard.touch_watched(db, key);
         shard.key_ready(db, key, self);
+    }
+
+    /// Count one change of the dataset: the dirty counter, the command's place in the AOF order and its
+    /// propagation. [`Ctx::modified_in`] does this for every key it signals; a change Redis counts without
+    /// signalling a key (PFDEBUG TODENSE) calls it alone.
+    pub fn count_change(&self) {
+        self.srv.workers[self.client.worker].dirty.add(1);
+        self.srv.persist.aof.note_write();
+        self.prop.borrow_mut().changes += 1;
     }
 
     /// Record a key event for delivery after the command (notifications, invalidation), if anyone
