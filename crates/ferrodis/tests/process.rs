@@ -87,7 +87,15 @@ fn config_file_plus_flags_unix_socket_and_sigterm() {
         .spawn()
         .unwrap();
     wait_port(port);
-    let mut u = UnixStream::connect(&sock).unwrap();
+    // The listeners start one after the other: the TCP port being up does not mean the socket file is there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut u = loop {
+        match UnixStream::connect(&sock) {
+            Ok(u) => break u,
+            Err(e) if Instant::now() > deadline => panic!("unix socket {}: {e}", sock.display()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
     u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(ask(&mut u, b"SET viaunix 1\r\n", 5), b"+OK\r\n");
     let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
